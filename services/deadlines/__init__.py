@@ -1,0 +1,1 @@
+"""The deadlines service: computes the statutory deadlines of EHC cases (DESIGN §3)."""

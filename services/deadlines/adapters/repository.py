@@ -1,0 +1,146 @@
+"""SQL for the deadlines service: case history, stored deadlines, timers (adapters layer)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.deadlines.adapters import tables
+from services.deadlines.service_layer.changes import StoredDeadline
+from services.deadlines.service_layer.timers import TimerSpec
+
+
+class DeadlinesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._pg = session.bind.dialect.name == "postgresql"
+
+    def _insert(self, table: Any) -> Any:
+        return pg_insert(table) if self._pg else sqlite_insert(table)
+
+    # --- case history ------------------------------------------------------------------------
+    async def add_event(self, row: dict[str, Any]) -> bool:
+        result = await self.session.execute(self._insert(tables.case_events).values(**row).on_conflict_do_nothing())
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def case_events(self, case_ids: Sequence[str]) -> dict[str, list[Any]]:
+        rows = (
+            await self.session.execute(select(tables.case_events).where(tables.case_events.c.case_id.in_(case_ids)))
+        ).all()
+        by_case: dict[str, list[Any]] = {c: [] for c in case_ids}
+        for row in rows:
+            by_case[row.case_id].append(row)
+        return by_case
+
+    async def all_case_ids(self) -> list[str]:
+        return list((await self.session.scalars(select(tables.case_events.c.case_id).distinct())).all())
+
+    # --- routing -----------------------------------------------------------------------------
+    async def upsert_case(self, case_id: str, team_id: str | None, caseworker_id: str | None,
+                          area_id: str | None, ruleset_version: str | None) -> None:
+        values = {"case_id": case_id, "team_id": team_id, "caseworker_id": caseworker_id, "area_id": area_id,
+                  "ruleset_version": ruleset_version, "updated_at": func.now()}
+        stmt = self._insert(tables.cases).values(**values)
+        stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={k: v for k, v in values.items()
+                                                                            if k != "case_id"})
+        await self.session.execute(stmt)
+
+    # --- deadlines ---------------------------------------------------------------------------
+    async def stored_deadlines(self, case_ids: Sequence[str],
+                               lock: bool = True) -> dict[str, dict[str, StoredDeadline]]:
+        q = select(tables.deadlines.c.deadline_id, tables.deadlines.c.case_id, tables.deadlines.c.due_on,
+                   tables.deadlines.c.status).where(tables.deadlines.c.case_id.in_(case_ids))
+        if lock and self._pg:
+            q = q.with_for_update()
+        result: dict[str, dict[str, StoredDeadline]] = {c: {} for c in case_ids}
+        for row in (await self.session.execute(q)).all():
+            result[row.case_id][row.deadline_id] = StoredDeadline(row.deadline_id, row.due_on, row.status)
+        return result
+
+    async def upsert_deadlines(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        stmt = self._insert(tables.deadlines)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["deadline_id"],
+            set_={c: getattr(stmt.excluded, c) for c in ("due_on", "status", "responsible", "kind", "team_id",
+                                                         "caseworker_id", "explanation", "rule_id", "updated_at")},
+        )
+        await self.session.execute(stmt, rows)
+
+    async def set_status(self, updates: list[dict[str, Any]]) -> None:
+        if updates:
+            await self.session.execute(
+                update(tables.deadlines)
+                .where(tables.deadlines.c.deadline_id == bindparam("b_id"))
+                .values(status=bindparam("b_status")),
+                updates,
+            )
+
+    async def set_routing(self, case_id: str, team_id: str | None, caseworker_id: str | None) -> None:
+        await self.session.execute(
+            update(tables.deadlines).where(tables.deadlines.c.case_id == case_id)
+            .values(team_id=team_id, caseworker_id=caseworker_id)
+        )
+
+    async def deadlines_by_id(self, ids: Iterable[str], skip_locked: bool = False) -> dict[str, Any]:
+        q = select(tables.deadlines).where(tables.deadlines.c.deadline_id.in_(list(ids)))
+        if skip_locked and self._pg:
+            q = q.with_for_update(skip_locked=True)
+        return {row.deadline_id: row for row in (await self.session.execute(q)).all()}
+
+    # --- timers ------------------------------------------------------------------------------
+    async def replace_timers(self, deadline_ids: list[str], new: list[tuple[str, str, TimerSpec]]) -> None:
+        """Drop the unfired timers of these deadlines and insert their new plan."""
+        if deadline_ids:
+            await self.session.execute(
+                delete(tables.timers).where(and_(tables.timers.c.deadline_id.in_(deadline_ids),
+                                                 tables.timers.c.fired_at.is_(None)))
+            )
+        await self.add_timers(new)
+
+    async def add_timers(self, new: list[tuple[str, str, TimerSpec]]) -> None:
+        if new:
+            await self.session.execute(
+                self._insert(tables.timers).on_conflict_do_nothing(),
+                [{"deadline_id": d, "case_id": c, "kind": t.kind, "offset_days": t.offset_days, "due_on": t.due_on,
+                  "fire_at": t.fire_at} for d, c, t in new],
+            )
+
+    async def claim_due_timers(self, now: datetime, limit: int) -> list[Any]:
+        q = (
+            select(tables.timers)
+            .where(and_(tables.timers.c.fired_at.is_(None), tables.timers.c.fire_at <= now))
+            .order_by(tables.timers.c.fire_at, tables.timers.c.id)
+            .limit(limit)
+        )
+        if self._pg:
+            q = q.with_for_update(skip_locked=True)
+        return list((await self.session.execute(q)).all())
+
+    async def mark_fired(self, timer_ids: list[int], now: datetime) -> None:
+        if timer_ids:
+            await self.session.execute(
+                update(tables.timers).where(tables.timers.c.id.in_(timer_ids)).values(fired_at=now)
+            )
+
+    async def next_timer_at(self) -> datetime | None:
+        return await self.session.scalar(
+            select(func.min(tables.timers.c.fire_at)).where(tables.timers.c.fired_at.is_(None))
+        )
+
+    async def count_by_status(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(tables.deadlines.c.status, func.count()).group_by(tables.deadlines.c.status)
+        )
+        return {status: n for status, n in rows.all()}
+
+
+def as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -1,0 +1,90 @@
+"""The deadlines service's tables, in the ``deadlines`` schema (see shared.db)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
+
+from shared.messaging.tables import outbox_table, processed_events_table
+
+SCHEMA = "deadlines"
+metadata = MetaData()
+processed_events = processed_events_table(metadata, SCHEMA)
+outbox = outbox_table(metadata, SCHEMA)
+
+# Each case's history, as received: the engine recomputes the case from it every time.
+case_events = Table(
+    "case_events",
+    metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("case_id", String(200), nullable=False, index=True),
+    Column("source", String(200), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("occurred_on", Date, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("supersedes", String(200), nullable=True),
+    Column("data", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=SCHEMA,
+)
+
+# Routing and the rule-set version each case started under.
+cases = Table(
+    "cases",
+    metadata,
+    Column("case_id", String(200), primary_key=True),
+    Column("team_id", String(200), nullable=True, index=True),
+    Column("caseworker_id", String(200), nullable=True, index=True),
+    Column("area_id", String(200), nullable=True),
+    Column("ruleset_version", String(50), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=SCHEMA,
+)
+
+deadlines = Table(
+    "deadlines",
+    metadata,
+    Column("deadline_id", String(400), primary_key=True),
+    Column("case_id", String(200), nullable=False, index=True),
+    Column("rule_id", String(100), nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("responsible", String(50), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("team_id", String(200), nullable=True),
+    Column("caseworker_id", String(200), nullable=True),
+    Column("explanation", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_deadlines_status_due", "status", "due_on"),
+    Index("ix_deadlines_team_status", "team_id", "status"),
+    Index("ix_deadlines_caseworker_status", "caseworker_id", "status"),
+    schema=SCHEMA,
+)
+
+# DESIGN §4: the database owns the timers. A tick claims due rows with FOR UPDATE SKIP LOCKED.
+timers = Table(
+    "timers",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("deadline_id", String(400), nullable=False, index=True),
+    Column("case_id", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),  # reminder | breach | nudge
+    Column("offset_days", Integer, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("fire_at", DateTime(timezone=True), nullable=False),
+    Column("fired_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("deadline_id", "kind", "offset_days", "due_on", "fire_at", name="uq_timer"),
+    schema=SCHEMA,
+)

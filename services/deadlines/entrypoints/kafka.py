@@ -1,0 +1,41 @@
+"""The deadlines service's Kafka subscriber: ``ehc.case-events`` in, ``ehc.deadline-events`` out."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import ValidationError
+
+from services.deadlines.service_layer.handlers import DeadlinesService
+from shared import topics
+from shared.consumer import BATCH_SUBSCRIBER, raw_records
+from shared.contracts import describe_validation_error, parse_case_event
+from shared.logging import get_logger
+from shared.settings import KafkaSettings
+
+log = get_logger(__name__)
+
+
+def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: Callable[[], Awaitable[None]],
+                 on_invalid: Callable[[], None] = lambda: None) -> KafkaRouter:
+    router = KafkaRouter()
+
+    @router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"), **BATCH_SUBSCRIBER)
+    async def on_case_events(message: KafkaMessage) -> None:
+        events = []
+        for record in raw_records(message):
+            try:
+                events.append(parse_case_event(record.value or b""))
+            except ValidationError as exc:
+                # Intake validates everything it publishes; anything else on the topic is logged
+                # with its position (never its content) and counted, so an operator can look.
+                log.error("deadlines.invalid_case_event", partition=record.partition, offset=record.offset,
+                          reason=describe_validation_error(exc))
+                on_invalid()
+        if events:
+            await service.handle_case_events(events)
+        await after_batch()
+
+    return router

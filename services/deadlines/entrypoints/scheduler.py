@@ -1,0 +1,43 @@
+"""APScheduler only ticks (DESIGN §4): the database owns the timers.
+
+Every ``tick_seconds`` the service claims due timers in batches until none is due; the first tick
+runs at start-up, so timers that fell due while the service was down fire at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from services.deadlines.service_layer.handlers import DeadlinesService
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+async def fire_all_due(service: DeadlinesService, after_batch: Callable[[], Awaitable[None]],
+                       batch: int = 1000) -> int:
+    total = 0
+    while n := await service.fire_due_timers(batch):
+        total += n
+        await after_batch()
+    if total:
+        log.info("deadlines.timers_fired", count=total)
+    return total
+
+
+def build_scheduler(service: DeadlinesService, tick_seconds: float,
+                    after_batch: Callable[[], Awaitable[None]]) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone="Europe/London")
+
+    async def tick() -> None:
+        try:
+            await fire_all_due(service, after_batch)
+        except Exception as exc:  # a database hiccup: the next tick tries again, nothing is lost
+            log.warning("deadlines.tick_failed", error=type(exc).__name__)
+
+    scheduler.add_job(tick, "interval", seconds=tick_seconds, id="timers-tick", max_instances=1, coalesce=True,
+                      next_run_time=datetime.now(UTC))
+    return scheduler

@@ -1,0 +1,42 @@
+"""Intake's Kafka subscribers: a source system's topic in, canonical events out."""
+
+from __future__ import annotations
+
+from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
+
+from services.intake.service_layer.handlers import Converter, IntakeService, RawInput, canonical_converter
+from shared import topics
+from shared.consumer import BATCH_SUBSCRIBER, raw_records
+from shared.messaging.outbox import OutboxRelay
+from shared.settings import Settings
+
+
+def build_router(settings: Settings, service: IntakeService, relay: OutboxRelay,
+                 sources: dict[str, tuple[str, Converter]] | None = None) -> KafkaRouter:
+    """``sources``: mapping name -> (topic, converter) for councils' own topics."""
+    kafka = settings.kafka
+    router = KafkaRouter()
+    all_sources = {"canonical": (kafka.topic(topics.INTAKE_CANONICAL), canonical_converter), **(sources or {})}
+
+    for name, (topic, convert) in all_sources.items():
+        subscriber = router.subscriber(
+            topic, group_id=kafka.group(f"ehc-intake-{name}"), title=f"on_{name}", **BATCH_SUBSCRIBER
+        )
+
+        subscriber(_handler(name, convert, service, relay))
+    return router
+
+
+def _handler(name: str, convert: Converter, service: IntakeService, relay: OutboxRelay):  # type: ignore[no-untyped-def]
+    async def on_source_topic(message: KafkaMessage) -> None:
+        inputs = [
+            RawInput(value=r.value or b"", channel="kafka", input_source=name, key=r.key, topic=r.topic,
+                     partition=r.partition, offset=r.offset)
+            for r in raw_records(message)
+        ]
+        await service.accept(inputs, convert)
+        await relay.drain()  # durably in Kafka (acks=all) before the offsets are committed
+
+    on_source_topic.__name__ = f"on_{name.replace('-', '_')}"
+    return on_source_topic

@@ -1,0 +1,99 @@
+"""The notifier's tables, in the ``notifier`` schema. Personal data (addresses, names) only ever
+stored encrypted (``*_encrypted`` columns, Fernet under a key from settings)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    func,
+)
+
+from shared.messaging.tables import outbox_table, processed_events_table
+
+SCHEMA = "notifier"
+metadata = MetaData()
+processed_events = processed_events_table(metadata, SCHEMA)
+outbox = outbox_table(metadata, SCHEMA)
+
+case_routing = Table(
+    "case_routing",
+    metadata,
+    Column("case_id", String(200), primary_key=True),
+    Column("caseworker_id", String(200), nullable=True),
+    Column("team_id", String(200), nullable=True),
+    Column("area_id", String(200), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=SCHEMA,
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("case_id", String(200), primary_key=True),
+    Column("payload_encrypted", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=SCHEMA,
+)
+
+caseworkers = Table(
+    "caseworkers",
+    metadata,
+    Column("caseworker_id", String(200), primary_key=True),
+    Column("email_encrypted", LargeBinary, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=SCHEMA,
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("manager_ref", String(200), nullable=False),
+    Column("scope", String(10), nullable=False),  # team | area | all
+    Column("scope_id", String(200), nullable=True),
+    Column("kind", String(20), nullable=False),  # breach | daily_digest | weekly_summary
+    Column("channel", String(10), nullable=False),  # email | sms
+    Column("address_encrypted", LargeBinary, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    schema=SCHEMA,
+)
+
+# One row per (deadline or digest, kind, recipient): the idempotency key makes a family's text
+# impossible to send twice, however often the deadline event is redelivered.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("notification_id", String(64), primary_key=True),
+    Column("idempotency_key", String(600), nullable=False),
+    Column("case_id", String(200), nullable=True),
+    Column("deadline_id", String(400), nullable=True),
+    Column("kind", String(40), nullable=False),
+    Column("recipient_kind", String(20), nullable=False),
+    Column("recipient_ref", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("address_encrypted", LargeBinary, nullable=False),
+    Column("template", String(80), nullable=False),
+    Column("language", String(5), nullable=False, default="en"),
+    Column("context", JSON, nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("provider_reference", String(200), nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("idempotency_key", name="uq_notification_idempotency"),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+    schema=SCHEMA,
+)

@@ -1,0 +1,1 @@
+"""Pure notifier logic: message templates and delivery policy (no network, no database)."""

@@ -1,0 +1,24 @@
+"""Helpers for FastStream batch subscribers: every service consumes in batches, in its own
+consumer group, and commits the offsets only after the batch's transaction and outbox relay
+(NACK_ON_ERROR: an exception seeks back, so the batch is redelivered, never skipped)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+
+BATCH_SUBSCRIBER: dict[str, Any] = {
+    "batch": True,
+    "max_records": 500,
+    "batch_timeout_ms": 50,
+    "ack_policy": AckPolicy.NACK_ON_ERROR,
+    "auto_offset_reset": "earliest",
+}
+
+
+def raw_records(message: Any) -> list[ConsumerRecord[bytes, bytes]]:
+    """The aiokafka records behind a FastStream batch message."""
+    raw = message.raw_message
+    return list(raw) if isinstance(raw, (tuple, list)) else [raw]

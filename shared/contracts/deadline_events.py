@@ -1,0 +1,76 @@
+"""Deadline events on ``ehc.deadline-events``, published by the deadlines service (DESIGN §2)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, TypeAdapter
+
+from shared.contracts.envelope import Contract, Envelope, OpaqueId
+
+DEADLINE_EVENT_TYPES = (
+    "deadline.opened",
+    "deadline.changed",
+    "deadline.due_soon",
+    "deadline.breached",
+    "deadline.met",
+    "deadline.exception",
+    "deadline.cancelled",
+)
+DeadlineEventType = Literal[
+    "deadline.opened",
+    "deadline.changed",
+    "deadline.due_soon",
+    "deadline.breached",
+    "deadline.met",
+    "deadline.exception",
+    "deadline.cancelled",
+]
+Status = Literal["open", "due_soon", "met", "met_late", "breached", "exception", "cancelled"]
+
+
+class DeadlineData(Contract):
+    """One deadline as the engine explains it."""
+
+    case_id: OpaqueId
+    deadline_id: Annotated[str, Field(max_length=400)] = Field(
+        description="Stable: case + rule_id + instance.", examples=["case-7f3a9c:assessment.decision:1"]
+    )
+    rule_id: str = Field(examples=["assessment.decision"])
+    due_on: date = Field(description="The last lawful day (Europe/London).")
+    status: Status
+    responsible: str = Field(description="Who must act: la, body_asked, institution, family, ...")
+    trigger_event_id: str
+    trigger_date: date | None = None
+    legal_source: str = Field(examples=["Regs 5(1); 4(1)"])
+    period_text: str = Field(default="", description="The period in plain words.")
+    ruleset_version: str = Field(examples=["england-2014.1"])
+    team_id: str | None = None
+    caseworker_id: str | None = None
+    area_id: str | None = None
+    kind: str = Field(default="duty", description="duty | window | not_before | guidance")
+    flags: list[str] = Field(default_factory=list, description="guidance, unconfirmed, issued_before_window, ...")
+    exception: str | None = Field(default=None, description="E1..E5 when an exception applies.")
+    completed_on: date | None = None
+    previous_due_on: date | None = Field(default=None, description="deadline.changed: the date before.")
+    previous_status: Status | None = Field(default=None, description="deadline.changed: the status before.")
+    reminder_offset_days: int | None = Field(
+        default=None, description="deadline.due_soon: working days before the due date (0 = due today)."
+    )
+
+
+class DeadlineEvent(Envelope):
+    """A change in one deadline; `subject` is the case_id, the key too."""
+
+    type: DeadlineEventType
+    data: DeadlineData
+
+
+deadline_event_adapter: TypeAdapter[DeadlineEvent] = TypeAdapter(DeadlineEvent)
+
+
+def parse_deadline_event(raw: bytes | str | dict[str, Any]) -> DeadlineEvent:
+    if isinstance(raw, dict):
+        return DeadlineEvent.model_validate(raw)
+    return DeadlineEvent.model_validate_json(raw)

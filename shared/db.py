@@ -1,0 +1,96 @@
+"""Database set-up shared by the services: async engines, one schema per service, migrations.
+
+Tables are declared in the schema named after the service (``intake``, ``deadlines``,
+``notifier``); ``schema_translate_map`` maps that name to the real schema on PostgreSQL (with
+the test prefix) and to no schema on SQLite (one file per service), so one set of models and
+migrations serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from shared.settings import Settings
+
+
+def is_sqlite(engine_or_url: AsyncEngine | str) -> bool:
+    url = engine_or_url if isinstance(engine_or_url, str) else str(engine_or_url.url)
+    return url.startswith("sqlite")
+
+
+def create_engine_for(settings: Settings, service: str, **kwargs: Any) -> AsyncEngine:
+    url = settings.database_url_for(service)
+    schema = None if is_sqlite(url) else settings.schema_for(service)
+    if is_sqlite(url):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 30})
+    else:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_pre_ping", True)
+    engine = create_async_engine(url, **kwargs).execution_options(schema_translate_map={service: schema})
+    if is_sqlite(url):
+        _sqlite_pragmas(engine)
+    return engine
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _: Any) -> None:  # WAL: readers don't block the writer
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session, session.begin():
+        yield session
+
+
+def _alembic_config(migrations_dir: Path, schema: str | None, service: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir))
+    cfg.attributes["schema"] = schema
+    cfg.attributes["service"] = service
+    return cfg
+
+
+async def migrate(engine: AsyncEngine, service: str, migrations_dir: Path, schema: str | None) -> None:
+    """Create the service's schema (PostgreSQL) and bring it to the newest migration."""
+    async with engine.begin() as conn:
+        if schema is not None:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await conn.run_sync(_upgrade, migrations_dir, schema, service)
+
+
+def _upgrade(sync_conn: Any, migrations_dir: Path, schema: str | None, service: str) -> None:
+    cfg = _alembic_config(migrations_dir, schema, service)
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")
+
+
+async def drop_schema(conn: AsyncConnection, schema: str) -> None:
+    await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -1,0 +1,125 @@
+"""Transactional outbox: outgoing messages are rows written with the effects, then relayed.
+
+The relay publishes rows in id order with acks=all and marks them published. On PostgreSQL a
+transaction-scoped advisory lock makes one replica at a time the relay, which keeps the order
+of each case's messages; a crash between publish and mark re-publishes (at-least-once), and
+consumers de-duplicate by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Table, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.contracts.envelope import Envelope
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Producer(Protocol):
+    async def send(self, topic: str, value: bytes, key: bytes | None = None,
+                   headers: Sequence[tuple[str, bytes]] | None = None) -> Any: ...
+
+
+async def add_to_outbox(session: AsyncSession, outbox: Table, topic: str, event: Envelope) -> None:
+    await session.execute(
+        outbox.insert().values(topic=topic, key=event.key(), value=event.to_json(), headers=None)
+    )
+
+
+async def add_raw_to_outbox(session: AsyncSession, outbox: Table, topic: str, key: bytes | None,
+                            value: bytes, headers: dict[str, str] | None = None) -> None:
+    await session.execute(outbox.insert().values(topic=topic, key=key, value=value, headers=headers))
+
+
+class OutboxRelay:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Table, producer: Producer,
+                 *, batch_size: int = 500, idle_seconds: float = 0.2) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._producer = producer
+        self._batch_size = batch_size
+        self._idle = idle_seconds
+        self._wakeup = asyncio.Event()
+        self._lock_id = zlib.crc32(f"outbox:{outbox.schema}".encode())
+        self._local = asyncio.Lock()  # one relay pass at a time within a process (SQLite has no advisory lock)
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many rows were published."""
+        async with self._local:
+            return await self._publish_batch()
+
+    async def _publish_batch(self) -> int:
+        async with self._sessions() as session, session.begin():
+            if session.bind.dialect.name == "postgresql":
+                got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_id})
+                if not got:
+                    return 0
+            rows = (
+                await session.execute(
+                    select(self._outbox.c.id, self._outbox.c.topic, self._outbox.c.key, self._outbox.c.value,
+                           self._outbox.c.headers)
+                    .where(self._outbox.c.published_at.is_(None))
+                    .order_by(self._outbox.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            if not rows:
+                return 0
+            futures = []
+            for row in rows:
+                headers = [(k, v.encode()) for k, v in (row.headers or {}).items()] or None
+                futures.append(await self._producer.send(row.topic, row.value, key=row.key, headers=headers))
+            await asyncio.gather(*futures)  # every message acknowledged (acks=all) before marking
+            await session.execute(
+                update(self._outbox)
+                .where(self._outbox.c.id.in_([r.id for r in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
+        self.published += len(rows)
+        return len(rows)
+
+    async def drain(self) -> int:
+        total = 0
+        while n := await self.publish_pending():
+            total += n
+        return total
+
+    async def pending(self) -> int:
+        async with self._sessions() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(self._outbox).where(self._outbox.c.published_at.is_(None))
+            )
+        return int(count or 0)
+
+    async def run(self) -> None:
+        """Relay forever (cancel to stop). Errors are logged and retried with a capped backoff."""
+        backoff = 0.5
+        while True:
+            try:
+                n = await self.publish_pending()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database down: retry, never drop
+                log.warning("outbox.relay_failed", error=type(exc).__name__, retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if n == 0:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), self._idle)
+                except TimeoutError:
+                    pass

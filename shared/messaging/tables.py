@@ -1,0 +1,36 @@
+"""The processed-events and outbox tables every service keeps in its own schema.
+
+Written in the same transaction as the service's effects: an event is either processed with all
+its effects and outgoing messages, or not at all.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, func
+from sqlalchemy.types import JSON
+
+
+def processed_events_table(metadata: MetaData, schema: str) -> Table:
+    return Table(
+        "processed_events",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", String(250), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        schema=schema,
+    )
+
+
+def outbox_table(metadata: MetaData, schema: str) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("topic", String(250), nullable=False),
+        Column("key", LargeBinary, nullable=True),
+        Column("value", LargeBinary, nullable=False),
+        Column("headers", JSON, nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+        schema=schema,
+    )

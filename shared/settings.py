@@ -1,0 +1,138 @@
+"""Settings for every service, from the environment (prefix ``EHC_``, nested with ``__``).
+
+Examples: ``EHC_KAFKA__BOOTSTRAP_SERVERS=broker:9092``, ``EHC_DATABASE_URL=postgresql+asyncpg://...``,
+``EHC_NOTIFIER__SMTP_HOST=mail``. A ``.env`` file in the working directory is read too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "EHC_"
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Comma-separated host:port list.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = Field(default=None, description="CA bundle for a managed Kafka's TLS.")
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    topic_prefix: str = Field(default="", description="Prefix for every topic name (shared clusters, tests).")
+    group_prefix: str = Field(default="", description="Prefix for every consumer group id.")
+    partitions: int = Field(default=6, description="Partitions when the service creates its topics.")
+    replication_factor: int = Field(default=1, description="Replication of created topics (3 on a cluster).")
+    create_topics: bool = Field(default=True, description="Create missing topics at start-up.")
+    client_id: str = "ehc"
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+    def group(self, name: str) -> str:
+        return self.group_prefix + name
+
+
+class LoggingSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_output: bool = Field(default=True, description="JSON lines (true) or human-readable (false).")
+
+
+class IntakeSettings(BaseModel):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8001
+    webhook_secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="source name -> HMAC-SHA256 secret, e.g. EHC_INTAKE__WEBHOOK_SECRETS='{\"cms-a\":\"...\"}'",
+    )
+    webhook_max_body_bytes: int = 1_000_000
+    webhook_max_skew_seconds: int = 300
+    mappings_dir: Path | None = Field(default=None, description="Folder of YAML source mappings.")
+    source_topics: dict[str, str] = Field(
+        default_factory=dict, description="mapping name -> the source system's own Kafka topic."
+    )
+
+
+class DeadlinesSettings(BaseModel):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8002
+    ruleset: str = "england"
+    tick_seconds: float = Field(default=2.0, description="How often due timers are claimed.")
+    reminder_working_days: list[int] = Field(default=[10, 3, 0], description="Reminder offsets before due.")
+    due_soon_working_days: int = 10
+    bank_holiday_overrides: Path | None = None
+    term_calendar: Path | None = None
+    api_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description="bearer token -> role (caseworker|manager|admin), e.g. '{\"t0k3n\":\"manager\"}'",
+    )
+
+
+class NotifierSettings(BaseModel):
+    http_host: str = "127.0.0.1"
+    http_port: int = 8003
+    email_channel: Literal["smtp", "notify", "file"] = "smtp"
+    sms_channel: Literal["notify", "sms_gateway", "file"] = "file"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    mail_from: str = "ehc-deadlines@council.example"
+    notify_base_url: str = "https://api.notifications.service.gov.uk"
+    notify_api_key: SecretStr | None = Field(default=None, description="GOV.UK Notify API key (name-serviceid-secret).")
+    notify_templates: dict[str, str] = Field(default_factory=dict, description="template name -> Notify template id")
+    notify_callback_token: SecretStr | None = None
+    sms_gateway_url: str | None = None
+    sms_gateway_auth_header: SecretStr | None = None
+    sms_gateway_body_template: str = '{"to": "{{ to }}", "message": {{ body | tojson }}}'
+    file_sink_dir: Path = Path("var/outbox-mail")
+    encryption_key: SecretStr | None = Field(default=None, description="Fernet key for contacts at rest.")
+    quiet_hours_start: str = "20:00"
+    quiet_hours_end: str = "08:00"
+    subscriptions_file: Path | None = None
+    caseworker_directory: dict[str, str] = Field(
+        default_factory=dict, description="caseworker_id -> work email address"
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_file=".env", extra="ignore"
+    )
+
+    environment: str = Field(default="local", description="local | test | production")
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///var/ehc-{service}.db",
+        description="SQLAlchemy async URL. `{service}` is replaced by the service name (one SQLite file "
+        "per service); on PostgreSQL all services share one database, a schema each.",
+    )
+    db_schema_prefix: str = Field(default="", description="Prefix for each service's schema (tests).")
+    kafka: KafkaSettings = KafkaSettings()
+    logging: LoggingSettings = LoggingSettings()
+    intake: IntakeSettings = IntakeSettings()
+    deadlines: DeadlinesSettings = DeadlinesSettings()
+    notifier: NotifierSettings = NotifierSettings()
+
+    def database_url_for(self, service: str) -> str:
+        return self.database_url.replace("{service}", service)
+
+    def schema_for(self, service: str) -> str:
+        return self.db_schema_prefix + service
+
+
+def known_env_vars(model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX) -> set[str]:
+    """Every environment variable the settings understand (checked against docker-compose.yml)."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= known_env_vars(annotation, f"{prefix}{name.upper()}__")
+        else:
+            names.add(f"{prefix}{name.upper()}")
+    return names
