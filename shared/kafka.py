@@ -7,6 +7,7 @@ A managed Kafka (SASL_SSL, TLS client certificates) is configured through
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 import time
 from collections.abc import Iterable
@@ -64,7 +65,7 @@ def build_broker(cfg: KafkaSettings, client_id: str) -> KafkaBroker:
         security=faststream_security(cfg),
         acks="all",
         enable_idempotence=True,
-        logger=None,
+        logger=logging.getLogger("faststream"),  # WARNING and above: a failing handler is visible
     )
 
 

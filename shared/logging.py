@@ -54,12 +54,14 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processors=[*shared[1:], renderer], foreign_pre_chain=[])
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *shared[1:], renderer],
+            foreign_pre_chain=[])
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "faststream", "apscheduler", "aiosqlite", "httpx", "mail.log"):
+    for noisy in ("aiokafka", "faststream", "apscheduler", "aiosqlite", "httpx", "mail.log", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 

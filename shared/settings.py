@@ -96,6 +96,13 @@ class NotifierSettings(BaseModel):
     quiet_hours_start: str = "20:00"
     quiet_hours_end: str = "08:00"
     subscriptions_file: Path | None = None
+    council_name: str = Field(default="the council", description="As families know it, e.g. Hertfordshire County Council")
+    council_phone: str = Field(default="", description="The SEND team's phone number for families.")
+    info_url: str = Field(default="https://www.gov.uk/children-with-special-educational-needs",
+                          description="The council's SEND local offer page (links, not details, in texts).")
+    sendiass_contact: str = Field(default="", description="Local SEND information, advice and support service.")
+    case_url_base: str = Field(default="http://127.0.0.1:8002/v1/cases",
+                               description="Where caseworkers open a case (the deadlines read API or the CMS).")
     caseworker_directory: dict[str, str] = Field(
         default_factory=dict, description="caseworker_id -> work email address"
     )

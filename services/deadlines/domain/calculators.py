@@ -11,11 +11,13 @@ from calendar import monthrange
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from .calendar import WorkingDayCalendar
 
 ONE_DAY = timedelta(days=1)
+_MEMO_SIZE = 1 << 16  # distinct trigger dates per rule; bounded so a long-running service stays small
 
 
 def add_months(day: date, months: int) -> date:
@@ -23,7 +25,10 @@ def add_months(day: date, months: int) -> date:
     day (law file C3: 2028-02-29 plus 12 months gives 2029-02-28)."""
     y, m = divmod(day.month - 1 + months, 12)
     year, month = day.year + y, m + 1
-    return date(year, month, min(day.day, monthrange(year, month)[1]))
+    d = day.day
+    if d > 28:  # only then can the target month be too short; monthrange is the slow part
+        d = min(d, monthrange(year, month)[1])
+    return date(year, month, d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,46 @@ def apply_convention(convention: str, period: Period, trigger: date, calendar: W
             raise ValueError("C7 needs a period in working_days")
         return calendar.add_working_days(trigger, period.amount, period.beginning_with)
     raise ValueError(f"unknown counting convention {convention!r}")
+
+
+def calendar_free_due(convention: str, period: Period) -> Callable[[date], date] | None:
+    """A fast due-date function for conventions that need no working-day calendar, or None.
+
+    Same results as :func:`apply_convention`; built once per rule at load time because computing
+    due dates is the engine's hot path.
+    """
+    if convention in ("C1", "C2", "C6w"):
+        days = period.days()
+        if convention == "C2":
+            delta = timedelta(days=days - 1)
+        elif convention == "C6w":
+            delta = timedelta(days=-days)
+        else:
+            delta = timedelta(days=days)
+
+        def shift(d: date) -> date:
+            return d + delta
+
+        return shift
+    # Month arithmetic is the slow part of the hot path, and many cases share trigger dates:
+    # memoise it (lru_cache runs in C; the functions are pure).
+    if convention in ("C3", "C4", "C6m"):
+        months = -period.amount if convention == "C6m" else period.amount
+        back = ONE_DAY if convention == "C3" else timedelta(0)
+
+        @lru_cache(maxsize=_MEMO_SIZE)
+        def months_from(d: date) -> date:
+            return add_months(d - back, months)
+
+        return months_from
+    if convention == "C5" and period.month is not None and period.day is not None:
+        month, day = period.month, period.day
+
+        def before(d: date) -> date:
+            return date(d.year, month, day) - ONE_DAY
+
+        return before
+    return None
 
 
 # -- named calculators ------------------------------------------------------------------------
@@ -155,11 +200,20 @@ def appeal_deadline(
 
     ``trigger`` is the notice date; ``extra_dates`` are the dates of mediation certificates issued
     for this notice (the latest one counts)."""
-    certificate_months = int(params.get("certificate_months", 1))
-    due = add_months(trigger, period.amount)
-    note = f"{period.amount} months after the decision notice"
-    if extra_dates:
-        by_certificate = add_months(max(extra_dates), certificate_months)
+    certificate = max(extra_dates) if extra_dates else None
+    return _appeal_due(calendar, trigger, period.amount, certificate, int(params.get("certificate_months", 1)))
+
+
+@lru_cache(maxsize=_MEMO_SIZE)
+def _appeal_due(
+    calendar: WorkingDayCalendar, notice: date, months: int, certificate: date | None, certificate_months: int
+) -> tuple[date, str]:
+    # Memoised: pure in its arguments (the calendar is hashed by identity and kept alive by the
+    # cache, so an entry can never be read for another calendar).
+    due = add_months(notice, months)
+    note = f"{months} months after the decision notice"
+    if certificate is not None:
+        by_certificate = add_months(certificate, certificate_months)
         if by_certificate > due:
             due = by_certificate
             note = f"{certificate_months} month after the mediation certificate (later than the notice)"

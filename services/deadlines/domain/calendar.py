@@ -137,8 +137,11 @@ class WorkingDayCalendar:
     # -- queries ------------------------------------------------------------------------------
 
     def is_working_day(self, day: date) -> bool:
-        self._cover(day)
-        return bool(self._is_working[day.toordinal() - self._base])
+        i = day.toordinal() - self._base
+        if not 0 <= i < len(self._is_working):
+            self._cover(day)
+            i = day.toordinal() - self._base
+        return self._is_working[i] == 1
 
     def add_working_days(self, start: date, n: int, beginning_with: bool = False) -> date:
         """The n-th working day counted from ``start`` (law file C7).
@@ -168,6 +171,9 @@ class WorkingDayCalendar:
         """C9 (HESC Rules 12(3)): a due day from 25 December to 1 January moves to the first working
         day after 1 January; a due day in August to the first working day after 31 August; any
         other non-working day to the next working day."""
+        month = due.month
+        if month not in (1, 8, 12) and self.is_working_day(due):
+            return due  # the usual case, answered by one table lookup
         if due.month == 12 and due.day >= 25:
             return self.next_working_day(date(due.year + 1, 1, 1))
         if due.month == 1 and due.day == 1:

@@ -12,9 +12,10 @@ the project additions: ``child_under_5``, the exception fields, ``sent_to_la_on`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from typing import Any, Final
 
 # Event types with a special meaning for the engine itself (not for one rule).
@@ -44,9 +45,9 @@ class CaseEventRecord:
     supersedes: str | None = None
 
 
-def order_key(event: CaseEventRecord) -> tuple[date, datetime, str]:
-    """The canonical order of a case's history: legal date, then recording time, then id."""
-    return (event.occurred_on, event.recorded_at, event.id)
+# The canonical order of a case's history: legal date, then recording time, then id. An
+# attrgetter rather than a def: it is the sort key of every case, and runs at C speed.
+order_key: Callable[[CaseEventRecord], tuple[date, datetime, str]] = attrgetter("occurred_on", "recorded_at", "id")
 
 
 @dataclass(frozen=True, slots=True)

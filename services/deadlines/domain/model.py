@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, make_dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -99,3 +99,20 @@ class Deadline:
 
 def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+# Building a frozen dataclass costs one object.__setattr__ call per field: for Deadline's 23 fields
+# that was 40% of the engine's time. The engine therefore fills MutableDeadline, a twin with the
+# same slots in the same order, and relabels it as a Deadline (``__class__`` assignment is allowed
+# between classes with the same slot layout). The result is an ordinary, frozen Deadline; a unit
+# test checks that it equals the one the dataclass constructor builds.
+MutableDeadline = make_dataclass(
+    "MutableDeadline", [(f.name, f.type) for f in fields(Deadline)], slots=True, eq=False, repr=False
+)
+
+
+def make_deadline(*values: Any) -> Deadline:
+    """``Deadline(*values)``, faster (values positional, in field order)."""
+    d = MutableDeadline(*values)
+    d.__class__ = Deadline
+    return d  # type: ignore[no-any-return]

@@ -112,13 +112,13 @@ class IntakeService:
             return
         if isinstance(item, ContactsUpdated):
             # Personal data: its own compacted topic, never a case event.
-            await add_to_outbox(session, self._kafka.topic(topics.CONTACTS), item)
+            await add_to_outbox(session, tables.outbox, self._kafka.topic(topics.CONTACTS), item)
             outcome.contacts += 1
             return
         if not await self._first_time(session, item, raw.channel):
             outcome.duplicates += 1
             return
-        await add_to_outbox(session, self._kafka.topic(topics.CASE_EVENTS), item)
+        await add_to_outbox(session, tables.outbox, self._kafka.topic(topics.CASE_EVENTS), item)
         outcome.published += 1
         outcome.event_ids.append(item.id)
 
@@ -153,7 +153,7 @@ class IntakeService:
                 location=rejection.location or raw.location,
             ),
         )
-        await add_to_outbox(session, self._kafka.topic(topics.INTAKE_DEAD_LETTER), letter)
+        await add_to_outbox(session, tables.outbox, self._kafka.topic(topics.INTAKE_DEAD_LETTER), letter)
         # The reason names fields, never values: safe to log.
         log.info("intake.rejected", channel=raw.channel, input_source=raw.input_source, reason=rejection.reason,
                  partition=raw.partition, offset=raw.offset)

@@ -30,7 +30,8 @@ class NotificationStatus(StrEnum):
     sending            an attempt is in flight (the row is claimed)
     sent               the provider accepted it; no delivery receipt (yet)
     delivered          the provider says it reached the recipient (or the file sink wrote it)
-    temporary-failure  the provider could not deliver it for now (phone off, inbox full)
+    temporary-failure  not delivered for now (phone off, inbox full, a retryable send error); it may
+                       be sent again
     permanent-failure  the provider could not deliver it (wrong number or address)
     technical-failure  the provider failed internally; it may be sent again
     failed             we gave up: a permanent error at send time or the last retry failed
@@ -55,7 +56,8 @@ ALLOWED_FROM: Mapping[NotificationStatus, frozenset[NotificationStatus]] = {
     S.PENDING: frozenset(),
     # re-deferring is allowed: a retry that lands in quiet hours is deferred again
     S.DEFERRED: frozenset({S.PENDING, S.DEFERRED, S.SENDING, S.TEMPORARY_FAILURE, S.TECHNICAL_FAILURE}),
-    S.SENDING: frozenset({S.PENDING, S.DEFERRED}),
+    # Notify: after a temporary or technical failure "you can try to send the message again"
+    S.SENDING: frozenset({S.PENDING, S.DEFERRED, S.TEMPORARY_FAILURE, S.TECHNICAL_FAILURE}),
     # a provider status poll may say "sending" again: sent -> sent is a no-op
     S.SENT: frozenset({S.SENDING, S.SENT}),
     # a receipt may overtake the commit of "sent", hence sending -> delivered; receipts repeat

@@ -1,0 +1,91 @@
+"""The ``ehc`` console script (DESIGN §7): one command line for the three services.
+
+    ehc infra up|down|status          local Kafka (KRaft) and PostgreSQL for tests and `ehc run`
+    ehc deadlines compute|serve|rebuild
+    ehc intake serve|import
+    ehc notifier serve|subscriptions
+    ehc report timeliness
+    ehc run                           the whole pipeline on one machine
+    ehc docs                          JSON Schema of the contracts and AsyncAPI of each service
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+
+from services.deadlines.entrypoints.cli import deadlines_app
+from services.intake.entrypoints.report_cli import report_app
+from shared.local_infra.cli import infra_app
+
+app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+intake_app = typer.Typer(help="Intake: case events from councils' systems.", no_args_is_help=True)
+notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", no_args_is_help=True)
+app.add_typer(infra_app, name="infra", help="Local Kafka and PostgreSQL (tests, `ehc run`).")
+app.add_typer(deadlines_app, name="deadlines", help="Deadlines engine and service.")
+app.add_typer(intake_app, name="intake")
+app.add_typer(notifier_app, name="notifier")
+app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from shared.logging import configure_logging
+    from shared.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.logging.level, settings.logging.json_output)
+    return settings
+
+
+@intake_app.command("serve")
+def intake_serve() -> None:
+    """Run intake: source topics, the webhook and the outbox relay."""
+    from services.intake.bootstrap import bootstrap
+    from shared.runtime import serve
+
+    asyncio.run(serve(bootstrap(_settings()).runtime()))
+
+
+@deadlines_app.command("serve")
+def deadlines_serve() -> None:
+    """Run the deadlines service: case events, timers, read API."""
+    from services.deadlines.bootstrap import bootstrap
+    from shared.runtime import serve
+
+    asyncio.run(serve(bootstrap(_settings()).runtime()))
+
+
+@notifier_app.command("serve")
+def notifier_serve() -> None:
+    """Run the notifier: deadline events in, emails and texts out."""
+    from services.notifier.bootstrap import bootstrap
+    from shared.runtime import serve
+
+    asyncio.run(serve(bootstrap(_settings()).runtime()))
+
+
+@app.command("run")
+def run(
+    sample: bool = typer.Option(True, help="Send a sample request through the pipeline and show the email."),
+    keep_running: bool = typer.Option(False, "--keep-running", help="Keep the pipeline up until Ctrl-C."),
+) -> None:
+    """The whole pipeline on one machine: local Kafka, SQLite, a local mail server and SMS file sink."""
+    from services.pipeline import run_pipeline
+
+    raise typer.Exit(asyncio.run(run_pipeline(sample=sample, keep_running=keep_running)))
+
+
+@app.command("docs")
+def docs(out: Path = typer.Option(Path("docs/contracts"), help="Folder to write into.")) -> None:
+    """Write the JSON Schema of every contract and the AsyncAPI document of each service."""
+    from services.docs import write_docs
+
+    for path in write_docs(out):
+        typer.echo(path)
+
+
+if __name__ == "__main__":
+    app()

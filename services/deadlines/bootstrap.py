@@ -1,0 +1,150 @@
+"""The deadlines service's composition root: engine, database, Kafka, scheduler, read API.
+Nothing connects at import; tests pass their own settings and clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from prometheus_client import Counter, Gauge
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.deadlines.adapters import tables
+from services.deadlines.adapters.repository import DeadlinesRepository
+from services.deadlines.domain.calendar import TermCalendar, WorkingDayCalendar
+from services.deadlines.domain.engine import compute
+from services.deadlines.domain.events import CaseEventRecord
+from services.deadlines.domain.model import Deadline
+from services.deadlines.domain.rules import RuleSetHistory, load_ruleset_history
+from services.deadlines.entrypoints.http import build_api
+from services.deadlines.entrypoints.kafka import build_router
+from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_due
+from services.deadlines.service_layer.handlers import Clock, DeadlinesService, SystemClock, record_data
+from shared.db import create_engine_for, is_sqlite, migrate, session_factory
+from shared.kafka import build_broker, build_producer, ensure_topics
+from shared.messaging.outbox import OutboxRelay
+from shared.runtime import ServiceRuntime
+from shared.settings import DeadlinesSettings, Settings
+
+SERVICE = "deadlines"
+MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+
+EVENTS_PROCESSED = Counter("ehc_deadlines_case_events_total", "Case events processed", ["outcome"])
+DEADLINE_EVENTS = Counter("ehc_deadlines_published_total", "Deadline events published", ["type"])
+DEADLINES_BY_STATUS = Gauge("ehc_deadlines_by_status", "Stored deadlines by status", ["status"])
+TIMERS_FIRED = Counter("ehc_deadlines_timers_fired_total", "Timers fired")
+CONSUMER_LAG = Gauge("ehc_deadlines_consumer_lag", "Case events not yet consumed", ["partition"])
+
+
+class DomainEngine:
+    """The pure engine with this deployment's rule-set history and calendars."""
+
+    def __init__(self, cfg: DeadlinesSettings, ruleset: RuleSetHistory | None = None) -> None:
+        self.ruleset = ruleset or load_ruleset_history(cfg.ruleset)
+        self.calendar = WorkingDayCalendar.from_override_file(cfg.bank_holiday_overrides)
+        self.terms = TermCalendar.from_file(cfg.term_calendar)
+        self.due_soon = cfg.due_soon_working_days
+
+    def compute(self, events: list[CaseEventRecord], as_of: date) -> list[Deadline]:
+        return compute(events, self.ruleset, self.calendar, as_of, terms=self.terms,
+                       due_soon_working_days=self.due_soon)
+
+    def record(self, row: Any) -> CaseEventRecord:
+        recorded_at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
+        return CaseEventRecord(id=row.event_id, case_id=row.case_id, type=row.type, occurred_on=row.occurred_on,
+                               recorded_at=recorded_at, data=record_data(row.type, row.data),
+                               supersedes=row.supersedes)
+
+
+@dataclass
+class Deadlines:
+    """Deadlines service: every case stored, every deadline raised on time."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    relay: OutboxRelay
+    service: DeadlinesService
+    broker: KafkaBroker
+    scheduler: AsyncIOScheduler
+    api: FastAPI
+    domain: DomainEngine
+
+    async def start(self, *, consume: bool = True, schedule: bool = True) -> None:
+        if self.settings.kafka.create_topics:
+            await ensure_topics(self.settings.kafka)
+        await migrate(self.engine, SERVICE, MIGRATIONS,
+                      None if is_sqlite(self.engine) else self.settings.schema_for(SERVICE))
+        await self.producer.start()
+        if schedule:
+            await fire_all_due(self.service, self.after_batch)  # timers missed while down fire now
+            self.scheduler.start()
+        if consume:
+            await self.broker.start()
+
+    async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.broker.stop()
+        await self.relay.drain()
+        await self.producer.stop()
+        await self.engine.dispose()
+
+    async def after_batch(self) -> None:
+        await self.relay.drain()
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"database": True, "kafka": True}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            async with self.sessions() as session:
+                for status, n in (await DeadlinesRepository(session).count_by_status()).items():
+                    DEADLINES_BY_STATUS.labels(status).set(n)
+        except Exception:
+            checks["database"] = False
+        try:
+            await self.broker.ping(timeout=2)
+        except Exception:
+            checks["kafka"] = False
+        return checks
+
+    def runtime(self) -> ServiceRuntime:
+        cfg = self.settings.deadlines
+        return ServiceRuntime(name=SERVICE, start=self.start, stop=self.stop, background=[self.relay.run],
+                              http_app=self.api, http_host=cfg.http_host, http_port=cfg.http_port)
+
+
+def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHistory | None = None) -> Deadlines:
+    cfg = settings.deadlines
+    domain = DomainEngine(cfg, ruleset)
+    engine = create_engine_for(settings, SERVICE)
+    sessions = session_factory(engine)
+    producer = build_producer(settings.kafka, SERVICE)
+    relay = OutboxRelay(sessions, tables.outbox, producer)
+    service = DeadlinesService(sessions, settings.kafka, domain, clock or SystemClock(), cfg.reminder_working_days,
+                               cfg.due_soon_working_days, on_published=lambda t: DEADLINE_EVENTS.labels(t).inc())
+    broker = build_broker(settings.kafka, SERVICE)
+    app = Deadlines(settings, engine, sessions, producer, relay, service, broker,
+                    scheduler=AsyncIOScheduler(), api=FastAPI(), domain=domain)
+
+    async def after_batch() -> None:
+        await relay.drain()
+
+    broker.include_router(build_router(settings.kafka, service, after_batch,
+                                       on_invalid=lambda: EVENTS_PROCESSED.labels("invalid").inc()))
+    app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
+    app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock)
+    return app
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

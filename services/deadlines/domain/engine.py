@@ -1,0 +1,618 @@
+"""The deadlines engine: a pure function from a case's history to its deadlines (DESIGN §3).
+
+``compute`` recomputes the whole case every time, so corrections (``supersedes``), retractions,
+late and out-of-order events need no special handling beyond :func:`resolve_history`, which turns
+any arrangement of the same events into the same ordered history.
+
+How a case is computed:
+
+1. :func:`resolve_history` drops duplicates, retracted events and superseded events, then orders
+   the rest by ``occurred_on``, ``recorded_at``, ``id``.
+2. Each event, in order: a closing event (``ehc.case.closed``) cancels every open clock; otherwise
+   it completes / ends / extends / holds / releases the open clocks whose rule lists it, cancels
+   those whose rule says so, then starts the rules listing it in the rule-set version in force on
+   its ``occurred_on``.
+3. Post-passes that look at the whole history: recorded exceptions (E1-E5), "E1/E2 may apply"
+   from term calendars, and checks such as Devon's amendments-with-decision.
+4. Each clock becomes a :class:`Deadline` with a status as of ``as_of``.
+
+No I/O, no clock reads: everything comes in through the arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from operator import attrgetter
+from typing import Any
+
+from .calculators import CALCULATORS, apply_convention
+from .calendar import TermCalendar, WorkingDayCalendar
+from .events import (
+    ADVICE_REQUESTED,
+    AMENDMENT_PROPOSED,
+    EVENT_RETRACTED,
+    EXCEPTION_RECORDED,
+    EXCEPTION_WITHDRAWN,
+    CaseEventRecord,
+    order_key,
+)
+from .model import Deadline, DeadlineKind, DeadlineStatus, MutableDeadline
+from .rules import EventMatch, Rule, RuleSet, RuleSetHistory
+
+_DUTY = DeadlineKind.DUTY.value
+_WINDOW = DeadlineKind.WINDOW.value
+_NOT_BEFORE = DeadlineKind.NOT_BEFORE.value
+
+OPEN = DeadlineStatus.OPEN
+DUE_SOON = DeadlineStatus.DUE_SOON
+MET = DeadlineStatus.MET
+MET_LATE = DeadlineStatus.MET_LATE
+BREACHED = DeadlineStatus.BREACHED
+EXCEPTION = DeadlineStatus.EXCEPTION
+CANCELLED = DeadlineStatus.CANCELLED
+
+# Which closures make E1 or E2 possible (law file B): a school's or post-16 institution's head,
+# or an early years provider's SEN lead, asked for advice.
+_CLOSURE_EXCEPTION_BY_PROVIDER = {"school": "E1", "post16": "E1", "early_years": "E2"}
+
+
+# -- 1. history ---------------------------------------------------------------------------------
+
+
+_supersedes_of = attrgetter("supersedes")
+_type_of = attrgetter("type")
+_case_of = attrgetter("case_id")
+
+
+def _duplicate_rank(e: CaseEventRecord) -> tuple[Any, ...]:
+    # Two deliveries of one id should be identical; if not, keep a deterministic one.
+    return (e.recorded_at, e.occurred_on, e.type, repr(sorted(e.data.items(), key=lambda kv: kv[0])))
+
+
+def resolve_history(events: Iterable[CaseEventRecord]) -> tuple[list[CaseEventRecord], dict[str, str]]:
+    """The effective history of a case, in canonical order, and an alias map.
+
+    - The same ``id`` twice counts once.
+    - ``ehc.event.retracted`` removes the event it names (and itself takes no further part; a
+      retraction cannot itself be retracted).
+    - An event with ``supersedes`` replaces the event it names; when several replace the same
+      event, the one recorded last (then the greatest id) wins. Chains are followed.
+
+    The alias map sends every replaced id to the id of the event now standing for it, so that an
+    ``ehc.exception.withdrawn`` naming the original exception event still finds its correction.
+    Set operations only: the result does not depend on the order of the input.
+    """
+    given = list(events)
+    # Fast path (almost every case): distinct ids, no corrections, no retractions. The checks
+    # run as C loops (map over attrgetters).
+    if (
+        len({e.id for e in given}) == len(given)
+        and not any(map(_supersedes_of, given))
+        and EVENT_RETRACTED not in map(_type_of, given)
+    ):
+        given.sort(key=order_key)
+        return given, {}
+
+    by_id: dict[str, CaseEventRecord] = {}
+    for e in given:
+        seen = by_id.get(e.id)
+        if seen is not None and _duplicate_rank(e) <= _duplicate_rank(seen):
+            continue
+        by_id[e.id] = e
+
+    retracted = {str(e.data.get("retracts")) for e in by_id.values() if e.type == EVENT_RETRACTED}
+    live = [e for e in by_id.values() if e.type != EVENT_RETRACTED and e.id not in retracted]
+    winners: dict[str, CaseEventRecord] = {}
+    losers: set[str] = set()
+    for e in live:
+        target = e.supersedes
+        if target is None or target == e.id:
+            continue
+        current = winners.get(target)
+        if current is None:
+            winners[target] = e
+        elif (e.recorded_at, e.id) > (current.recorded_at, current.id):
+            losers.add(current.id)
+            winners[target] = e
+        else:
+            losers.add(e.id)
+    dropped = set(winners) | losers
+    effective = [e for e in live if e.id not in dropped]
+
+    alias: dict[str, str] = {}
+    for target in winners:
+        seen_ids = {target}
+        final = winners[target].id
+        while final in winners and final not in seen_ids:  # follow a chain of corrections
+            seen_ids.add(final)
+            final = winners[final].id
+        alias[target] = final
+    effective.sort(key=order_key)
+    return effective, alias
+
+
+# -- 2. clocks ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)  # identity equality: list.remove must not compare fields
+class _Clock:
+    """The mutable working state of one deadline while a case is replayed."""
+
+    rule: Rule
+    version: str
+    instance: str
+    key_value: str | None
+    trigger_event_id: str
+    trigger_date: date
+    trigger_data: Mapping[str, Any]
+    due_on: date
+    explanation: str
+    before_ruleset: bool = False
+    completed_by: str | None = None
+    completed_on: date | None = None
+    completion: CaseEventRecord | None = None
+    ended: bool = False  # a window ended by the LA's act, not by the family's
+    early: bool = False
+    cancelled_by: str | None = None
+    cancelled_on: date | None = None
+    held: bool = False
+    extra_dates: list[date] | None = None
+    flags: set[str] | None = None
+    exception: str | None = None
+    exception_reason: str | None = None
+    exception_event_id: str | None = None
+
+    def flag(self, name: str) -> None:
+        if self.flags is None:
+            self.flags = {name}
+        else:
+            self.flags.add(name)
+
+
+class _CaseRun:
+    """Replays one case's effective history against a rule-set history."""
+
+    __slots__ = (
+        "history", "calendar", "clocks", "open", "counters", "keys", "episodes", "group_open", "closing",
+        "dispatch", "single", "checked",
+    )
+
+    def __init__(self, history: RuleSet | RuleSetHistory, calendar: WorkingDayCalendar) -> None:
+        self.history = history
+        self.calendar = calendar
+        self.clocks: list[_Clock] = []
+        self.checked: list[_Clock] = []  # clocks whose rule names checks (run_checks)
+        self.open: dict[str, list[_Clock]] = {}
+        self.counters: dict[str, int] = {}
+        self.keys: dict[tuple[str, str], int] = {}
+        self.episodes: dict[str, int] = {}
+        self.group_open: dict[str, int] = {}
+        closing: set[str] = set()
+        for v in history.versions:
+            closing |= v.closing_events
+        self.closing = frozenset(closing)
+        # One version (the usual case): its own dispatch gives starts too, with no date lookup.
+        # Several: the merged dispatch gives what acts on open clocks; starts come from the
+        # version in force on the event's date.
+        self.single: RuleSet | None = history.versions[0] if len(history.versions) == 1 else None
+        self.dispatch = (self.single or history).index.dispatch
+
+    # -- lifecycle helpers ----------------------------------------------------------------------
+
+    def _close(self, clock: _Clock) -> None:
+        rule = clock.rule
+        self.open[rule.rule_id].remove(clock)
+        group = rule.instance.group
+        if group is not None:
+            self.group_open[group] -= 1
+
+    def _complete(self, clock: _Clock, event: CaseEventRecord, day: date, ended: bool = False) -> None:
+        clock.completed_by = event.id
+        clock.completed_on = day
+        clock.completion = event
+        clock.ended = ended
+        rule = clock.rule
+        if rule.early_flag is not None:
+            if clock.held:
+                clock.early = True
+                clock.flag("ceased_before_appeal_decided")
+            elif day <= clock.due_on:
+                clock.early = True
+                clock.flag(rule.early_flag)
+        # _close, inlined: this runs for most clocks of every case
+        self.open[rule.rule_id].remove(clock)
+        group = rule.instance.group
+        if group is not None:
+            self.group_open[group] -= 1
+
+    def _cancel(self, clock: _Clock, event: CaseEventRecord, day: date) -> bool:
+        """Cancel the clock; False when that would erase what already happened: a duty already
+        breached stays breached and a window already elapsed stays closed (the clock still stops,
+        so nothing later can complete it and a re-request can start afresh)."""
+        rule = clock.rule
+        if day > clock.due_on and not clock.held:
+            if rule.kind == _WINDOW or (rule.kind == _DUTY and not rule.never_breached):
+                if rule.kind == _DUTY:
+                    clock.flag("stopped_after_due")
+                self._close(clock)
+                return False
+        clock.cancelled_by = event.id
+        clock.cancelled_on = day
+        self._close(clock)
+        return True
+
+    def _recompute_due(self, clock: _Clock) -> None:
+        rule = clock.rule
+        if rule.calculator is None:
+            return
+        due, note = CALCULATORS[rule.calculator](
+            clock.trigger_date, clock.trigger_data, rule.period, rule.params, self.calendar, clock.extra_dates or ()
+        )
+        clock.due_on = due
+        clock.explanation = f"{rule.explanation}: {note}"
+
+    # -- one event ------------------------------------------------------------------------------
+
+    def apply(self, event: CaseEventRecord) -> None:
+        t = event.type
+        if t in self.closing:
+            for clocks in self.open.values():
+                for clock in clocks[:]:
+                    self._cancel(clock, event, event.occurred_on)
+            return
+        plan = self.dispatch.get(t)
+        if plan is None:
+            return
+        acting, cancelling, starting = plan
+        open_ = self.open
+        for rule_id in acting:
+            clocks = open_.get(rule_id)
+            if clocks:
+                self._act(clocks, event)
+        for rule_id in cancelling:
+            clocks = open_.get(rule_id)
+            if clocks:
+                for clock in clocks[:]:
+                    for m in clock.rule.cancels.get(t, ()):
+                        if not m.conditional or m.matches(event.data):
+                            self._cancel(clock, event, m.date_of(event.occurred_on, event.data))
+                            break
+        version = self.single
+        if version is None:
+            version = self.history.at(event.occurred_on)
+            found = version.index.dispatch.get(t)
+            starting = found[2] if found is not None else ()
+        if starting:
+            self._start(starting, event, version)
+
+    def _act(self, clocks: list[_Clock], event: CaseEventRecord) -> None:
+        """Apply what one rule does with this event to its open clocks, newest first.
+
+        At most one action per clock per event. An action with ``select: latest`` stops at the
+        newest clock it applies to (a certificate or an appeal answers the latest notice).
+        """
+        data = event.data
+        t = event.type
+        for clock in clocks[::-1]:
+            for action, m in clock.rule.actions.get(t, ()):
+                if m.conditional and not m.matches(data):
+                    continue
+                if m.match_field is not None and str(data.get(m.match_field)) != clock.key_value:
+                    continue
+                if action == "released" and not clock.held:
+                    continue
+                day = event.occurred_on if m.date_field is None else m.date_of(event.occurred_on, data)
+                if action == "completed":
+                    self._complete(clock, event, day)
+                elif action == "ended":
+                    self._complete(clock, event, day, ended=True)
+                elif action == "extended":
+                    if clock.extra_dates is None:
+                        clock.extra_dates = []
+                    clock.extra_dates.append(day)
+                    self._recompute_due(clock)
+                    clock.flag("mediation_certificate")
+                elif action == "held":
+                    clock.held = True
+                    clock.flag("appeal_pending")
+                else:  # released
+                    clock.held = False
+                    if clock.flags is not None:
+                        clock.flags.discard("appeal_pending")
+                    clock.flag("appeal_decided")
+                if m.select == "latest":
+                    return
+                break
+
+    def _start(self, rules: Sequence[Rule], event: CaseEventRecord, version: RuleSet) -> None:
+        """Start the rules listing this event (in the version in force), keyed per InstanceSpec.
+
+        Hot path: whatever does not depend on the rule is read once per event, not per rule.
+        """
+        data = event.data
+        t = event.type
+        event_id = event.id
+        occurred_on = event.occurred_on
+        version_id = version.version
+        effective_from = version.effective_from
+        open_ = self.open
+        counters = self.counters
+        clocks_append = self.clocks.append
+        group_blocked: dict[str, bool] | None = None
+        for rule in rules:
+            match: EventMatch | None = None
+            for m in rule.starts[t]:
+                if not m.conditional or m.matches(data):
+                    match = m
+                    break
+            if match is None:
+                continue
+            rule_id = rule.rule_id
+            spec = rule.instance
+            key_value: str | None = None
+            open_clocks = open_.get(rule_id)
+            key = spec.key
+            if key == "counter":
+                if open_clocks:
+                    if spec.on_repeat == "ignore":
+                        continue
+                    if spec.on_repeat == "cancel_open":
+                        for c in open_clocks[:]:
+                            if self._cancel(c, event, occurred_on):
+                                c.flag("replaced")
+                n = counters.get(rule_id, 0) + 1
+                counters[rule_id] = n
+                instance = str(n)
+            elif key == "episode":
+                # Decided once per event for the whole group: a re-request starts every rule of the
+                # group afresh, a duplicate request starts none.
+                group = spec.group or ""
+                if group_blocked is None:
+                    group_blocked = {}
+                blocked = group_blocked.get(group)
+                if blocked is None:
+                    blocked = self.group_open.get(group, 0) > 0
+                    group_blocked[group] = blocked
+                    if not blocked:
+                        self.episodes[group] = self.episodes.get(group, 0) + 1
+                if blocked:
+                    continue
+                instance = str(self.episodes[group])
+            else:
+                key_value = str(data.get(spec.field or ""))
+                if open_clocks and any(c.key_value == key_value for c in open_clocks):
+                    continue  # a repeated request for the same advice, still pending
+                n = self.keys.get((rule_id, key_value), 0) + 1
+                self.keys[(rule_id, key_value)] = n
+                instance = key_value if n == 1 else f"{key_value}#{n}"
+
+            if rule.variants:
+                rule = rule.variants.get(str(data.get(rule.variant_field or "")), rule)
+            date_field = match.date_field
+            trigger = occurred_on if date_field is None else (data.get(date_field) or occurred_on)
+            due_fn = rule.due_fn
+            if due_fn is not None:
+                due = due_fn(trigger)
+                explanation = rule.explanation
+            elif rule.calculator is not None:
+                due, note = CALCULATORS[rule.calculator](trigger, data, rule.period, rule.params, self.calendar, ())
+                explanation = f"{rule.explanation}: {note}"
+            else:
+                due = apply_convention(rule.convention, rule.period, trigger, self.calendar)
+                explanation = rule.explanation
+            clock = _Clock(
+                rule, version_id, instance, key_value, event_id, trigger, data, due, explanation,
+                trigger < effective_from,
+            )
+            clocks_append(clock)
+            if open_clocks is None:
+                open_[rule_id] = [clock]
+            else:
+                open_clocks.append(clock)
+            if spec.group is not None:
+                self.group_open[spec.group] = self.group_open.get(spec.group, 0) + 1
+            if rule.checks:
+                self.checked.append(clock)
+            if rule.completed_by_trigger:
+                self._complete(clock, event, occurred_on)
+
+    # -- 3. post-passes -------------------------------------------------------------------------
+
+    def apply_exceptions(self, events: Sequence[CaseEventRecord], alias: Mapping[str, str]) -> None:
+        """Law file B: a recorded exception changes the status, never the date."""
+        withdrawn = {
+            alias.get(str(e.data.get("exception_event_id")), str(e.data.get("exception_event_id")))
+            for e in events
+            if e.type == EXCEPTION_WITHDRAWN
+        }
+        for e in events:
+            if e.type != EXCEPTION_RECORDED or e.id in withdrawn:
+                continue
+            code = str(e.data.get("exception"))
+            named = frozenset(e.data.get("rule_ids") or ())
+            day = e.occurred_on
+            reason = str(e.data.get("reason") or "")
+            for clock in self.clocks:
+                if named and clock.rule.rule_id not in named:
+                    continue
+                if not _running_on(clock, day):
+                    continue
+                if code not in clock.rule.exceptions:
+                    if named:
+                        clock.flag(f"exception_not_allowed:{code}")
+                    continue
+                clock.exception = code
+                clock.exception_reason = reason
+                clock.exception_event_id = e.id
+
+    def flag_closures(self, events: Sequence[CaseEventRecord], terms: TermCalendar) -> None:
+        """Law file B/C8: say when E1 or E2 *may* apply; only the LA decides that it does."""
+        for e in events:
+            if e.type != ADVICE_REQUESTED:
+                continue
+            code = _CLOSURE_EXCEPTION_BY_PROVIDER.get(str(e.data.get("provider_kind")))
+            if code is None:
+                continue
+            day = e.occurred_on
+            provider_id = e.data.get("provider_id")
+            if not terms.closure_window_contains(str(provider_id) if provider_id else None, day):
+                continue
+            for clock in self.clocks:
+                if code in clock.rule.exceptions and day <= clock.due_on and _running_on(clock, day):
+                    clock.flag(f"exception_may_apply:{code}")
+
+    def run_checks(self, events: Sequence[CaseEventRecord]) -> None:
+        """Checks named by rules (``checks:``) that need the whole history."""
+        proposals: list[date] | None = None
+        for clock in self.checked:
+            if "amendments_with_decision" not in clock.rule.checks:
+                continue
+            done = clock.completion
+            if done is None or done.data.get("outcome") != "amend" or clock.completed_on is None:
+                continue
+            if proposals is None:
+                proposals = [e.occurred_on for e in events if e.type == AMENDMENT_PROPOSED]
+            start, end = clock.trigger_date, clock.completed_on
+            if not any(start <= d <= end for d in proposals):
+                clock.flag("amendments_not_sent_with_decision")
+
+    # -- 4. output ------------------------------------------------------------------------------
+
+    def deadlines(self, case_id: str, as_of: date, soon_limit: date) -> list[Deadline]:
+        """Freeze every clock into a Deadline with its status as of ``as_of`` (law file B, C).
+
+        The status logic is inlined (not a function per clock) and Deadlines are built through
+        their mutable twin: this loop runs for every deadline of every case.
+        """
+        out: list[Deadline] = []
+        append = out.append
+        for c in self.clocks:
+            rule = c.rule
+            kind = rule.kind
+            due = c.due_on
+            extra_flag: str | None = None
+            # -- status: cancelled > completed > (kind-specific) > exception > time
+            if c.cancelled_by is not None:
+                status = CANCELLED
+            elif c.completed_on is not None:
+                if kind == _NOT_BEFORE:
+                    status = BREACHED if c.early else MET
+                elif c.ended or c.completed_on <= due:
+                    status = MET
+                else:
+                    status = MET_LATE
+            elif kind == _NOT_BEFORE:
+                if c.held or as_of <= due:
+                    status = OPEN
+                else:
+                    status, extra_flag = MET, "elapsed"
+            elif kind == _WINDOW:
+                if as_of > due:
+                    status, extra_flag = MET, "elapsed"
+                else:
+                    status = DUE_SOON if due <= soon_limit else OPEN
+            elif c.exception is not None:
+                status = EXCEPTION
+            elif as_of > due:
+                if rule.never_breached:
+                    status, extra_flag = OPEN, "past_due"
+                else:
+                    status = BREACHED
+            else:
+                status = DUE_SOON if due <= soon_limit else OPEN
+            # -- flags: the rule's own, then the dynamic ones sorted
+            dynamic = c.flags
+            if extra_flag is not None or c.before_ruleset:
+                dynamic = set(dynamic) if dynamic else set()
+                if extra_flag is not None:
+                    dynamic.add(extra_flag)
+                if c.before_ruleset:
+                    dynamic.add("before_ruleset_effective")
+            flags = rule.flags + tuple(sorted(dynamic)) if dynamic else rule.flags
+            rule_id = rule.rule_id
+            d = MutableDeadline(
+                case_id, rule_id, f"{case_id}:{rule_id}:{c.instance}", c.instance, rule.title, kind, due,
+                status, rule.responsible, c.trigger_event_id, c.trigger_date, c.completed_by, c.completed_on,
+                c.cancelled_by, c.cancelled_on, rule.legal_source, c.explanation, rule.convention, flags,
+                c.exception, c.exception_reason, c.exception_event_id, c.version,
+            )
+            d.__class__ = Deadline  # see model.MutableDeadline
+            append(d)
+        return out
+
+
+def _running_on(clock: _Clock, day: date) -> bool:
+    """The clock had started by ``day`` and was neither completed nor cancelled before it."""
+    if clock.trigger_date > day:
+        return False
+    if clock.completed_on is not None and clock.completed_on < day:
+        return False
+    return not (clock.cancelled_on is not None and clock.cancelled_on < day)
+
+
+# -- the public function ----------------------------------------------------------------------------
+
+
+def compute(
+    case_events: Iterable[CaseEventRecord],
+    ruleset: RuleSet | RuleSetHistory,
+    calendar: WorkingDayCalendar,
+    as_of: date,
+    *,
+    terms: TermCalendar | None = None,
+    due_soon_working_days: int | None = None,
+) -> list[Deadline]:
+    """Every deadline of one case, as of ``as_of``, in the order their clocks started.
+
+    ``ruleset`` is one version, or a :class:`RuleSetHistory` from which each clock takes the
+    version in force on its starting event's ``occurred_on``. ``terms`` (optional) lets the engine
+    say when E1/E2 may apply. ``due_soon_working_days`` overrides the rule set's default (10).
+    The result depends only on the arguments, never on the order of ``case_events``.
+    """
+    events, alias = resolve_history(case_events)
+    if not events:
+        return []
+    case_ids = set(map(_case_of, events))
+    if len(case_ids) != 1:
+        raise ValueError(f"compute takes one case; got {sorted(case_ids)!r} (use compute_cases)")
+    case_id = events[0].case_id
+    run = _CaseRun(ruleset, calendar)
+    apply = run.apply
+    for e in events:
+        apply(e)
+    types = set(map(_type_of, events))
+    if EXCEPTION_RECORDED in types:
+        run.apply_exceptions(events, alias)
+    if terms is not None and ADVICE_REQUESTED in types:
+        run.flag_closures(events, terms)
+    if run.checked:
+        run.run_checks(events)
+    n = ruleset.versions[-1].due_soon_working_days if due_soon_working_days is None else due_soon_working_days
+    soon_limit = calendar.add_working_days(as_of, n)
+    return run.deadlines(case_id, as_of, soon_limit)
+
+
+def compute_cases(
+    events: Iterable[CaseEventRecord],
+    ruleset: RuleSet | RuleSetHistory,
+    calendar: WorkingDayCalendar,
+    as_of: date,
+    *,
+    terms: TermCalendar | None = None,
+    due_soon_working_days: int | None = None,
+) -> list[Deadline]:
+    """``compute`` for events of many cases, in any order; cases come out sorted by ``case_id``."""
+    by_case: dict[str, list[CaseEventRecord]] = {}
+    for e in events:
+        by_case.setdefault(e.case_id, []).append(e)
+    out: list[Deadline] = []
+    for case_id in sorted(by_case):
+        out.extend(
+            compute(
+                by_case[case_id], ruleset, calendar, as_of, terms=terms,
+                due_soon_working_days=due_soon_working_days,
+            )
+        )
+    return out

@@ -1,0 +1,57 @@
+"""`ehc docs`: the JSON Schema of every contract and the AsyncAPI document of each service.
+
+Written to docs/contracts/ and checked by a test, so the committed documents never go stale.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from faststream.specification import AsyncAPI
+from pydantic import TypeAdapter
+
+from shared.contracts import ContactsUpdated, DeadlineEvent, IntakeRejected, NotificationEvent
+from shared.contracts.case_events import CaseEvent
+from shared.settings import Settings
+
+
+def contract_schemas() -> dict[str, Any]:
+    return {
+        "case-event.schema.json": TypeAdapter(CaseEvent).json_schema(),
+        "deadline-event.schema.json": DeadlineEvent.model_json_schema(),
+        "contacts.schema.json": ContactsUpdated.model_json_schema(),
+        "dead-letter.schema.json": IntakeRejected.model_json_schema(),
+        "notification-event.schema.json": NotificationEvent.model_json_schema(),
+    }
+
+
+def asyncapi_documents() -> dict[str, Any]:
+    from services.deadlines.bootstrap import bootstrap as deadlines
+    from services.intake.bootstrap import bootstrap as intake
+    from services.notifier.bootstrap import bootstrap as notifier
+
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:")
+    docs = {}
+    for name, build in (("intake", intake), ("deadlines", deadlines), ("notifier", notifier)):
+        service = build(settings)
+        spec = AsyncAPI(service.broker, title=f"EHC {name}", version="1",
+                        description=(service.__doc__ or "").strip().splitlines()[0] if service.__doc__ else None)
+        docs[f"asyncapi-{name}.json"] = spec.to_specification().to_jsonable()
+    return docs
+
+
+def render_all() -> dict[str, str]:
+    return {name: json.dumps(doc, indent=2, sort_keys=True) + "\n"
+            for name, doc in {**contract_schemas(), **asyncapi_documents()}.items()}
+
+
+def write_docs(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in render_all().items():
+        path = out / name
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -1,0 +1,1 @@
+"""Intake: councils' case events in their own shapes in, canonical case events out (issue 4)."""

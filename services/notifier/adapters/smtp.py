@@ -1,0 +1,201 @@
+"""Email over SMTP with aiosmtplib: plain, STARTTLS or implicit TLS, optional login, 10 s timeout.
+
+Each message is a multipart/alternative email (the plain text we rendered, and a simple HTML
+version of it) with a Message-ID and our notification id in ``X-EHC-Notification-Id``, so a bounce
+or a support question can be traced to the notification without any personal data.
+
+Failures: a 4xx reply, a refused or dropped connection and a timeout may pass (retryable); a 5xx
+reply is final (unknown mailbox, refused sender, bad credentials, TLS not offered).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import ssl
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any, Literal
+
+import aiosmtplib
+
+from services.notifier.adapters.channels import (
+    OutgoingMessage,
+    PermanentSendError,
+    RetryableSendError,
+    SendError,
+    SendResult,
+)
+from services.notifier.domain.policy import NotificationStatus
+from shared.logging import get_logger, scrub
+from shared.settings import NotifierSettings
+
+log = get_logger(__name__)
+
+NOTIFICATION_ID_HEADER = "X-EHC-Notification-Id"
+DEFAULT_TIMEOUT_SECONDS = 10.0
+TlsMode = Literal["none", "starttls", "tls"]
+
+_URL = re.compile(r"https?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
+
+
+def text_to_html(text: str, language: str = "en") -> str:
+    """A plain, accessible HTML rendering of our text emails: paragraphs, bullet lists, live links."""
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    parts: list[str] = []
+    for block in blocks:
+        lines = [line.rstrip() for line in block.splitlines()]
+        if all(line.lstrip().startswith(("- ", "* ")) for line in lines):
+            items = "".join(f"<li>{_inline(line.lstrip()[2:])}</li>" for line in lines)
+            parts.append(f"<ul>{items}</ul>")
+        else:
+            parts.append("<p>" + "<br>\n".join(_inline(line) for line in lines) + "</p>")
+    body = "\n".join(parts)
+    return (
+        f'<!DOCTYPE html>\n<html lang="{html.escape(language)}">\n<head><meta charset="utf-8"></head>\n'
+        f'<body style="font-family: Arial, sans-serif; font-size: 16px; line-height: 1.5;">\n{body}\n'
+        "</body>\n</html>\n"
+    )
+
+
+def _inline(line: str) -> str:
+    out: list[str] = []
+    last = 0
+    for match in _URL.finditer(line):
+        out.append(html.escape(line[last : match.start()]))
+        url = html.escape(match.group(0))
+        out.append(f'<a href="{url}">{url}</a>')
+        last = match.end()
+    out.append(html.escape(line[last:]))
+    return "".join(out)
+
+
+def build_email_message(msg: OutgoingMessage, mail_from: str, now: datetime | None = None) -> EmailMessage:
+    """The email for ``msg``: text and HTML alternatives, Message-ID, Date and our id header."""
+    email = EmailMessage()
+    email["From"] = mail_from
+    email["To"] = msg.to
+    email["Subject"] = msg.subject
+    email["Date"] = format_datetime(now or datetime.now(UTC))
+    domain = mail_from.rpartition("@")[2] or None
+    email["Message-ID"] = make_msgid(idstring=msg.notification_id, domain=domain)
+    email[NOTIFICATION_ID_HEADER] = msg.notification_id
+    email["Content-Language"] = msg.language
+    # automated mail: ask auto-responders to stay quiet (RFC 3834)
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(msg.body)
+    email.add_alternative(text_to_html(msg.body, msg.language), subtype="html")
+    return email
+
+
+def _refusal_codes(exc: aiosmtplib.SMTPRecipientsRefused) -> Iterable[int]:
+    return (r.code for r in exc.recipients)
+
+
+def classify_smtp_error(exc: Exception) -> SendError:
+    """4xx, connection problems and timeouts: retryable; 5xx and everything else: permanent."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = list(_refusal_codes(exc))
+        temporary = bool(codes) and all(400 <= c < 500 for c in codes)
+        reason = f"the mail server refused the recipient ({', '.join(map(str, codes))})"
+        return RetryableSendError(reason) if temporary else PermanentSendError(reason)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        # the reply text may quote the address: scrub it, and keep the code first
+        reason = scrub(f"the mail server answered {exc.code}: {exc.message}")[:300]
+        if 400 <= exc.code < 500:
+            return RetryableSendError(reason)
+        return PermanentSendError(reason)
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return RetryableSendError(f"the mail server did not answer in time ({type(exc).__name__})")
+    if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPConnectError | ConnectionError):
+        return RetryableSendError(f"could not talk to the mail server ({type(exc).__name__})")
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return PermanentSendError(f"the mail server does not support what we need: {exc.message}")
+    if isinstance(exc, ssl.SSLError):
+        return PermanentSendError(f"TLS with the mail server failed ({type(exc).__name__})")
+    if isinstance(exc, OSError):  # DNS failure, network unreachable
+        return RetryableSendError(f"could not reach the mail server ({type(exc).__name__})")
+    return PermanentSendError(f"sending the email failed ({type(exc).__name__})")
+
+
+class SmtpChannel:
+    """A Channel for ``smtp`` messages. One connection per message: reminders are not bulk mail."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        mail_from: str,
+        *,
+        tls: TlsMode = "none",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        if tls not in ("none", "starttls", "tls"):
+            raise ValueError(f"unknown SMTP TLS mode {tls!r}: none, starttls or tls")
+        if (username is None) != (password is None):
+            raise ValueError("an SMTP login needs both a username and a password")
+        self.host, self.port, self.mail_from, self.tls = host, port, mail_from, tls
+        self._username, self._password = username, password
+        self._timeout = timeout
+        self._tls_context = tls_context
+
+    @classmethod
+    def from_settings(cls, settings: NotifierSettings, **kwargs: Any) -> SmtpChannel:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        return cls(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.mail_from,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=password,
+            **kwargs,
+        )
+
+    async def send(self, msg: OutgoingMessage) -> SendResult:
+        if "@" not in msg.to:
+            raise PermanentSendError("an email needs an email address")
+        email = build_email_message(msg, self.mail_from)
+        try:
+            await aiosmtplib.send(
+                email,
+                hostname=self.host,
+                port=self.port,
+                username=self._username,
+                password=self._password,
+                use_tls=self.tls == "tls",
+                # False, not None: "none" must not upgrade opportunistically to a certificate we
+                # cannot check, and "starttls" must fail when the server does not offer it
+                start_tls=self.tls == "starttls",
+                tls_context=self._tls_context,
+                timeout=self._timeout,
+            )
+        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            error = classify_smtp_error(exc)
+            if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+                log.error("smtp.auth_failed", notification_id=msg.notification_id, host=self.host,
+                          error=error.reason, hint="check EHC_NOTIFIER__SMTP_USERNAME and SMTP_PASSWORD")
+            else:
+                log.warning("smtp.failed", notification_id=msg.notification_id, host=self.host,
+                            retryable=error.retryable, error=error.reason)
+            raise error from None
+        message_id = str(email["Message-ID"])
+        log.info("smtp.accepted", notification_id=msg.notification_id, provider_reference=message_id)
+        return SendResult(provider_reference=message_id, status=NotificationStatus.SENT)
+
+    async def aclose(self) -> None:
+        """Nothing to close: each send opens and closes its own connection."""
+
+
+__all__ = [
+    "NOTIFICATION_ID_HEADER",
+    "SmtpChannel",
+    "build_email_message",
+    "classify_smtp_error",
+    "text_to_html",
+]

@@ -1,0 +1,128 @@
+"""`ehc run`: the whole pipeline on one machine, on the embedded defaults.
+
+Starts the local Kafka broker (KRaft, from its jars), runs intake, deadlines and notifier in one
+process on SQLite files under var/, with an in-process SMTP server that saves what it receives in
+var/mail/ and texts written to var/outbox-mail/. With a sample, it sends a request for an EHC
+needs assessment through intake and shows the caseworker's email when it lands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, date, datetime
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from shared import topics
+from shared.kafka import build_producer
+from shared.local_infra import kafka as kafka_infra
+from shared.logging import configure_logging
+from shared.settings import Settings
+
+VAR = Path("var")
+SAMPLE_CASEWORKER = ("cw-sample", "caseworker@council.example")
+
+
+class _SaveMail:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.saved: list[Path] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.eml"
+        path.write_bytes(envelope.original_content or envelope.content)
+        self.saved.append(path)
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sample_events(case_id: str, today: date) -> list[dict[str, Any]]:
+    now = datetime.now(UTC).isoformat()
+    return [
+        {"specversion": "1.0", "id": f"{case_id}-assigned", "source": "cms/sample/local",
+         "type": "ehc.case.assigned", "subject": case_id, "time": now,
+         "data": {"occurred_on": today.isoformat(), "caseworker_id": SAMPLE_CASEWORKER[0], "team_id": "team-north"}},
+        {"specversion": "1.0", "id": f"{case_id}-request", "source": "cms/sample/local",
+         "type": "ehc.request.received", "subject": case_id, "time": now,
+         "data": {"occurred_on": today.isoformat(), "route": "request", "requested_by": "parent"}},
+    ]
+
+
+async def run_pipeline(sample: bool = True, keep_running: bool = False, timeout: float = 60.0) -> int:
+    configure_logging("WARNING", json_output=False)
+    from services.deadlines.bootstrap import bootstrap as deadlines_bootstrap
+    from services.intake.bootstrap import bootstrap as intake_bootstrap
+    from services.notifier.bootstrap import bootstrap as notifier_bootstrap
+
+    print("Starting the local Kafka broker (KRaft) ...", flush=True)
+    await asyncio.to_thread(kafka_infra.start)
+    await kafka_infra.wait_ready(120)
+
+    mail = _SaveMail(VAR / "mail")
+    smtp = Controller(mail, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    settings = Settings(kafka={"bootstrap_servers": kafka_infra.bootstrap_servers()},  # type: ignore[arg-type]
+                        notifier={"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_channel": "file",  # type: ignore[arg-type]
+                                  "caseworker_directory": {SAMPLE_CASEWORKER[0]: SAMPLE_CASEWORKER[1]}})
+    services = [intake_bootstrap(settings), deadlines_bootstrap(settings), notifier_bootstrap(settings)]
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        for service in services:
+            await service.start()
+            tasks.extend(asyncio.create_task(job()) for job in service.runtime().background)
+        print(f"Pipeline running: Kafka {settings.kafka.bootstrap_servers}, SQLite in {VAR}/, "
+              f"SMTP on 127.0.0.1:{smtp.port} saving to {VAR / 'mail'}/", flush=True)
+        if sample:
+            code = await _send_sample(settings, mail, timeout)
+            if code:
+                return code
+        if keep_running:
+            print("Running until Ctrl-C.", flush=True)
+            await asyncio.Event().wait()
+        return 0
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for service in reversed(services):
+            await service.stop()
+        smtp.stop()
+
+
+async def _send_sample(settings: Settings, mail: _SaveMail, timeout: float) -> int:
+    case_id = f"case-sample-{uuid.uuid4().hex[:8]}"
+    today = datetime.now(UTC).date()
+    producer = build_producer(settings.kafka, "sample")
+    await producer.start()
+    try:
+        for event in sample_events(case_id, today):
+            await producer.send_and_wait(settings.kafka.topic(topics.INTAKE_CANONICAL),
+                                         json.dumps(event).encode(), key=case_id.encode())
+    finally:
+        await producer.stop()
+    print(f"Sent a sample request for {case_id} (received {today}) to {topics.INTAKE_CANONICAL}.", flush=True)
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        for path in mail.saved:
+            message = message_from_bytes(path.read_bytes())
+            if case_id in path.read_text(errors="replace"):
+                print(f"\nThe caseworker's email landed in {path}")
+                print(f"  To: {message['To']}\n  Subject: {message['Subject']}\n")
+                return 0
+        await asyncio.sleep(0.1)
+    print(f"No email for {case_id} within {timeout:.0f} s: see the logs above.", flush=True)
+    return 1

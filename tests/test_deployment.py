@@ -1,0 +1,74 @@
+"""docker-compose.yml is checked statically (no Docker engine on our machines): it parses, every
+service runs an `ehc` command that exists, every environment variable it sets is a known setting,
+and the topics it creates are the project's topic constants with the right configuration."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import click
+import typer.main
+import yaml
+
+from services.cli import app
+from shared.settings import known_env_vars
+from shared.topics import topic_specs
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _ehc_command_exists(args: list[str]) -> bool:
+    command: click.Command = typer.main.get_command(app)
+    for arg in args:
+        if not isinstance(command, click.Group):
+            return True
+        sub = command.commands.get(arg)
+        if sub is None:
+            return False
+        command = sub
+    return not isinstance(command, click.Group)
+
+
+def test_every_service_runs_an_existing_ehc_command() -> None:
+    built = {name: svc for name, svc in COMPOSE["services"].items() if "build" in svc}
+    assert set(built) == {"intake", "deadlines", "notifier"}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["ehc"]' in dockerfile
+    for name, svc in built.items():
+        assert svc["command"] == [name, "serve"]
+        assert _ehc_command_exists(svc["command"]), f"{name}: ehc {' '.join(svc['command'])} does not exist"
+        assert "healthcheck" in svc and "/readyz" in " ".join(svc["healthcheck"]["test"])
+
+
+def test_unknown_commands_are_detected() -> None:
+    assert not _ehc_command_exists(["intake", "nonsense"])
+    assert not _ehc_command_exists(["deadlines"])  # a group, not a command
+
+
+def test_every_environment_variable_is_a_known_setting() -> None:
+    known = known_env_vars()
+    for name, svc in COMPOSE["services"].items():
+        for var in (svc.get("environment") or {}):
+            if var.startswith("EHC_"):
+                assert var in known, f"{name}: {var} is not a setting of shared.settings.Settings"
+
+
+def test_known_env_vars_rejects_a_typo() -> None:
+    assert "EHC_KAFKA__BOOTSTRAP_SERVERS" in known_env_vars()
+    assert "EHC_KAFKA__BOOTSTRAP_SERVER" not in known_env_vars()
+
+
+def test_created_topics_match_the_constants() -> None:
+    script = "\n".join(COMPOSE["services"]["kafka-topics"]["command"])
+    created = {}
+    for line in script.splitlines():
+        line = line.strip()
+        if line.startswith("create ") and not line.startswith("create()"):
+            parts = shlex.split(line)
+            configs = dict(re.findall(r"--config (\S+)=(\S+)", line))
+            created[parts[1]] = configs
+    expected = {spec.name: spec.config() for spec in topic_specs()}
+    assert created == expected
