@@ -40,31 +40,32 @@ def _settings():  # type: ignore[no-untyped-def]
     return settings
 
 
+async def _serve(bootstrap) -> None:  # type: ignore[no-untyped-def]
+    from shared.runtime import serve
+
+    # Kafka clients must be created inside the running event loop.
+    await serve(bootstrap(_settings()).runtime())
+
+
 @intake_app.command("serve")
 def intake_serve() -> None:
     """Run intake: source topics, the webhook and the outbox relay."""
     from services.intake.bootstrap import bootstrap
-    from shared.runtime import serve
-
-    asyncio.run(serve(bootstrap(_settings()).runtime()))
+    asyncio.run(_serve(bootstrap))
 
 
 @deadlines_app.command("serve")
 def deadlines_serve() -> None:
     """Run the deadlines service: case events, timers, read API."""
     from services.deadlines.bootstrap import bootstrap
-    from shared.runtime import serve
-
-    asyncio.run(serve(bootstrap(_settings()).runtime()))
+    asyncio.run(_serve(bootstrap))
 
 
 @notifier_app.command("serve")
 def notifier_serve() -> None:
     """Run the notifier: deadline events in, emails and texts out."""
     from services.notifier.bootstrap import bootstrap
-    from shared.runtime import serve
-
-    asyncio.run(serve(bootstrap(_settings()).runtime()))
+    asyncio.run(_serve(bootstrap))
 
 
 @app.command("run")

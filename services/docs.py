@@ -5,6 +5,7 @@ Written to docs/contracts/ and checked by a test, so the committed documents nev
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ def contract_schemas() -> dict[str, Any]:
 
 
 def asyncapi_documents() -> dict[str, Any]:
+    return asyncio.run(_asyncapi_documents())
+
+
+async def _asyncapi_documents() -> dict[str, Any]:  # Kafka clients are built inside an event loop
     from services.deadlines.bootstrap import bootstrap as deadlines
     from services.intake.bootstrap import bootstrap as intake
     from services.notifier.bootstrap import bootstrap as notifier

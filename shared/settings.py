@@ -96,7 +96,7 @@ class NotifierSettings(BaseModel):
     quiet_hours_start: str = "20:00"
     quiet_hours_end: str = "08:00"
     subscriptions_file: Path | None = None
-    council_name: str = Field(default="the council", description="As families know it, e.g. Hertfordshire County Council")
+    council_name: str = Field(default="the council", description="As families know it, e.g. Hertfordshire CC")
     council_phone: str = Field(default="", description="The SEND team's phone number for families.")
     info_url: str = Field(default="https://www.gov.uk/children-with-special-educational-needs",
                           description="The council's SEND local offer page (links, not details, in texts).")

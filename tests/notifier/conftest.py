@@ -189,9 +189,9 @@ class CollectingHandler:
         if self.data_replies:
             return self.data_replies.pop(0)
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
-        self.messages.append(
-            ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, bool(session.ssl), login)
-        )
+        # STARTTLS sets session.ssl; implicit TLS shows on the transport
+        tls = bool(session.ssl) or server.transport.get_extra_info("ssl_object") is not None
+        self.messages.append(ReceivedMail(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, tls, login))
         return "250 Message accepted for delivery"
 
 
@@ -204,7 +204,7 @@ def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, aut
         and auth_data.login.decode() == SMTP_USER
         and auth_data.password.decode() == SMTP_PASSWORD
     )
-    return AuthResult(success=ok, handled=False)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
 
 @dataclass

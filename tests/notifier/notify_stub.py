@@ -430,7 +430,11 @@ class NotifyStub:
                 "phone_number": n.to if n.type == "sms" else None,
                 "type": n.type,
                 "status": n.status,
-                "template": {"id": n.template.id, "version": n.template.version, "uri": f"/v2/template/{n.template.id}"},
+                "template": {
+                    "id": n.template.id,
+                    "version": n.template.version,
+                    "uri": f"/v2/template/{n.template.id}",
+                },
                 "body": n.body,
                 "subject": n.subject if n.type == "email" else None,
                 "created_at": n.created_at,

@@ -93,6 +93,19 @@ def apply_convention(convention: str, period: Period, trigger: date, calendar: W
     raise ValueError(f"unknown counting convention {convention!r}")
 
 
+def fixed_shift(convention: str, period: Period) -> timedelta | None:
+    """The constant shift from trigger to due date for C1, C2 and C6w (None otherwise): the engine
+    adds it inline, the cheapest due-date computation there is."""
+    if convention not in ("C1", "C2", "C6w") or period.unit not in ("days", "weeks"):
+        return None
+    days = period.days()
+    if convention == "C2":
+        return timedelta(days=days - 1)
+    if convention == "C6w":
+        return timedelta(days=-days)
+    return timedelta(days=days)
+
+
 def calendar_free_due(convention: str, period: Period) -> Callable[[date], date] | None:
     """A fast due-date function for conventions that need no working-day calendar, or None.
 
@@ -222,6 +235,14 @@ def _appeal_due(
         note += f"; moved from {due.isoformat()} to the next working day allowed by HESC Rules 12(3)"
     return rolled, note
 
+
+# The data fields each calculator reads (besides the trigger date), so that callers can memoise
+# a calculator's result on exactly its inputs.
+CALCULATOR_INPUTS: Mapping[str, tuple[str, ...]] = {
+    "transfer_send_plan": ("move_on",),
+    "transfer_review": ("plan_made_on", "last_reviewed_on"),
+    "appeal_deadline": (),
+}
 
 CALCULATORS: Mapping[str, CalculatorFn] = {
     "transfer_send_plan": transfer_send_plan,

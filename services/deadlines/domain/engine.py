@@ -24,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
-from .calculators import CALCULATORS, apply_convention
+from .calculators import CALCULATOR_INPUTS, CALCULATORS, apply_convention
 from .calendar import TermCalendar, WorkingDayCalendar
 from .events import (
     ADVICE_REQUESTED,
@@ -39,7 +40,7 @@ from .events import (
     order_key,
 )
 from .model import Deadline, DeadlineKind, DeadlineStatus, MutableDeadline
-from .rules import EventMatch, Rule, RuleSet, RuleSetHistory
+from .rules import EventMatch, Rule, RuleSet, RuleSetHistory, Starter
 
 _DUTY = DeadlineKind.DUTY.value
 _WINDOW = DeadlineKind.WINDOW.value
@@ -64,6 +65,7 @@ _CLOSURE_EXCEPTION_BY_PROVIDER = {"school": "E1", "post16": "E1", "early_years":
 _supersedes_of = attrgetter("supersedes")
 _type_of = attrgetter("type")
 _case_of = attrgetter("case_id")
+_id_of = attrgetter("id")
 
 
 def _duplicate_rank(e: CaseEventRecord) -> tuple[Any, ...]:
@@ -88,7 +90,7 @@ def resolve_history(events: Iterable[CaseEventRecord]) -> tuple[list[CaseEventRe
     # Fast path (almost every case): distinct ids, no corrections, no retractions. The checks
     # run as C loops (map over attrgetters).
     if (
-        len({e.id for e in given}) == len(given)
+        len(set(map(_id_of, given))) == len(given)
         and not any(map(_supersedes_of, given))
         and EVENT_RETRACTED not in map(_type_of, given)
     ):
@@ -171,6 +173,27 @@ class _Clock:
             self.flags.add(name)
 
 
+_calc_memo: dict[tuple[Any, ...], tuple[date, str]] = {}
+_CALC_MEMO_MAX = 1 << 16
+
+
+def _calculated(rule: Rule, calendar: WorkingDayCalendar, trigger: date, data: Mapping[str, Any]) -> tuple[date, str]:
+    """A named calculator's due date and explanation, memoised on exactly its inputs.
+
+    Calculators are pure; the key holds the rule and calendar objects themselves (hashed by
+    identity, kept alive by the memo), the trigger and the data fields the calculator reads.
+    """
+    name = rule.calculator or ""
+    key = (rule, calendar, trigger, *[data.get(f) for f in CALCULATOR_INPUTS[name]])
+    found = _calc_memo.get(key)
+    if found is None:
+        due, note = CALCULATORS[name](trigger, data, rule.period, rule.params, calendar, ())
+        if len(_calc_memo) >= _CALC_MEMO_MAX:
+            _calc_memo.clear()
+        found = _calc_memo[key] = (due, f"{rule.explanation}: {note}")
+    return found
+
+
 class _CaseRun:
     """Replays one case's effective history against a rule-set history."""
 
@@ -189,10 +212,7 @@ class _CaseRun:
         self.keys: dict[tuple[str, str], int] = {}
         self.episodes: dict[str, int] = {}
         self.group_open: dict[str, int] = {}
-        closing: set[str] = set()
-        for v in history.versions:
-            closing |= v.closing_events
-        self.closing = frozenset(closing)
+        self.closing = history.index.closing
         # One version (the usual case): its own dispatch gives starts too, with no date lookup.
         # Several: the merged dispatch gives what acts on open clocks; starts come from the
         # version in force on the event's date.
@@ -304,10 +324,8 @@ class _CaseRun:
                 if action == "released" and not clock.held:
                     continue
                 day = event.occurred_on if m.date_field is None else m.date_of(event.occurred_on, data)
-                if action == "completed":
-                    self._complete(clock, event, day)
-                elif action == "ended":
-                    self._complete(clock, event, day, ended=True)
+                if action == "completed" or action == "ended":
+                    self._complete(clock, event, day, action == "ended")
                 elif action == "extended":
                     if clock.extra_dates is None:
                         clock.extra_dates = []
@@ -326,13 +344,13 @@ class _CaseRun:
                     return
                 break
 
-    def _start(self, rules: Sequence[Rule], event: CaseEventRecord, version: RuleSet) -> None:
+    def _start(self, starters: Sequence[Starter], event: CaseEventRecord, version: RuleSet) -> None:
         """Start the rules listing this event (in the version in force), keyed per InstanceSpec.
 
-        Hot path: whatever does not depend on the rule is read once per event, not per rule.
+        Hot path: whatever does not depend on the rule is read once per event, not per rule, and
+        each rule's static start data comes as one tuple (rules.Starter).
         """
         data = event.data
-        t = event.type
         event_id = event.id
         occurred_on = event.occurred_on
         version_id = version.version
@@ -341,24 +359,21 @@ class _CaseRun:
         counters = self.counters
         clocks_append = self.clocks.append
         group_blocked: dict[str, bool] | None = None
-        for rule in rules:
+        for rule, matches, rule_id, key, on_repeat, group, field_name in starters:
             match: EventMatch | None = None
-            for m in rule.starts[t]:
+            for m in matches:
                 if not m.conditional or m.matches(data):
                     match = m
                     break
             if match is None:
                 continue
-            rule_id = rule.rule_id
-            spec = rule.instance
             key_value: str | None = None
             open_clocks = open_.get(rule_id)
-            key = spec.key
             if key == "counter":
                 if open_clocks:
-                    if spec.on_repeat == "ignore":
+                    if on_repeat == "ignore":
                         continue
-                    if spec.on_repeat == "cancel_open":
+                    if on_repeat == "cancel_open":
                         for c in open_clocks[:]:
                             if self._cancel(c, event, occurred_on):
                                 c.flag("replaced")
@@ -368,20 +383,20 @@ class _CaseRun:
             elif key == "episode":
                 # Decided once per event for the whole group: a re-request starts every rule of the
                 # group afresh, a duplicate request starts none.
-                group = spec.group or ""
+                g = group or ""
                 if group_blocked is None:
                     group_blocked = {}
-                blocked = group_blocked.get(group)
+                blocked = group_blocked.get(g)
                 if blocked is None:
-                    blocked = self.group_open.get(group, 0) > 0
-                    group_blocked[group] = blocked
+                    blocked = self.group_open.get(g, 0) > 0
+                    group_blocked[g] = blocked
                     if not blocked:
-                        self.episodes[group] = self.episodes.get(group, 0) + 1
+                        self.episodes[g] = self.episodes.get(g, 0) + 1
                 if blocked:
                     continue
-                instance = str(self.episodes[group])
+                instance = str(self.episodes[g])
             else:
-                key_value = str(data.get(spec.field or ""))
+                key_value = str(data.get(field_name or ""))
                 if open_clocks and any(c.key_value == key_value for c in open_clocks):
                     continue  # a repeated request for the same advice, still pending
                 n = self.keys.get((rule_id, key_value), 0) + 1
@@ -392,13 +407,15 @@ class _CaseRun:
                 rule = rule.variants.get(str(data.get(rule.variant_field or "")), rule)
             date_field = match.date_field
             trigger = occurred_on if date_field is None else (data.get(date_field) or occurred_on)
-            due_fn = rule.due_fn
-            if due_fn is not None:
-                due = due_fn(trigger)
+            shift = rule.due_shift
+            if shift is not None:
+                due = trigger + shift
+                explanation = rule.explanation
+            elif rule.due_fn is not None:
+                due = rule.due_fn(trigger)
                 explanation = rule.explanation
             elif rule.calculator is not None:
-                due, note = CALCULATORS[rule.calculator](trigger, data, rule.period, rule.params, self.calendar, ())
-                explanation = f"{rule.explanation}: {note}"
+                due, explanation = _calculated(rule, self.calendar, trigger, data)
             else:
                 due = apply_convention(rule.convention, rule.period, trigger, self.calendar)
                 explanation = rule.explanation
@@ -411,8 +428,8 @@ class _CaseRun:
                 open_[rule_id] = [clock]
             else:
                 open_clocks.append(clock)
-            if spec.group is not None:
-                self.group_open[spec.group] = self.group_open.get(spec.group, 0) + 1
+            if group is not None:
+                self.group_open[group] = self.group_open.get(group, 0) + 1
             if rule.checks:
                 self.checked.append(clock)
             if rule.completed_by_trigger:
@@ -590,8 +607,14 @@ def compute(
     if run.checked:
         run.run_checks(events)
     n = ruleset.versions[-1].due_soon_working_days if due_soon_working_days is None else due_soon_working_days
-    soon_limit = calendar.add_working_days(as_of, n)
-    return run.deadlines(case_id, as_of, soon_limit)
+    return run.deadlines(case_id, as_of, _soon_limit(calendar, as_of, n))
+
+
+@lru_cache(maxsize=64)
+def _soon_limit(calendar: WorkingDayCalendar, as_of: date, n: int) -> date:
+    """Due on or before this date is "due soon" (within n working days of as_of). Cached: every
+    case of a run shares as_of; the calendar is hashed by identity and kept alive by the cache."""
+    return calendar.add_working_days(as_of, n)
 
 
 def compute_cases(

@@ -17,7 +17,7 @@ import json
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from .calculators import CALCULATORS, CONVENTIONS, Period, calendar_free_due
+from .calculators import CALCULATORS, CONVENTIONS, Period, calendar_free_due, fixed_shift
 from .events import CASE_EVENT_TYPES, EXCEPTION_CODES
 from .model import DeadlineKind
 
@@ -97,7 +97,7 @@ class InstanceSpec:
     on_repeat: str = "new"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # identity: rules are hashed as memo keys
 class Rule:
     rule_id: str
     title: str
@@ -133,7 +133,9 @@ class Rule:
     actions: Mapping[str, tuple[tuple[str, EventMatch], ...]] = field(default_factory=dict)
     cancels: Mapping[str, tuple[EventMatch, ...]] = field(default_factory=dict)
     starts: Mapping[str, tuple[EventMatch, ...]] = field(default_factory=dict)
-    # Due date from the trigger when no calendar or calculator is needed (C1-C6); else None.
+    # Due date from the trigger when no calendar or calculator is needed: a constant shift (C1,
+    # C2, C6w) or a function (C3-C6m); else None.
+    due_shift: timedelta | None = None
     due_fn: Callable[[date], date] | None = None
 
     def describe(self) -> dict[str, Any]:
@@ -168,17 +170,34 @@ class RuleIndex:
     starts: Mapping[str, tuple[Rule, ...]]
     acting: Mapping[str, tuple[str, ...]]
     cancelling: Mapping[str, tuple[str, ...]]
-    dispatch: Mapping[str, tuple[tuple[str, ...], tuple[str, ...], tuple[Rule, ...]]]
+    closing: frozenset[str]  # event types that cancel every open clock (ehc.case.closed)
+    dispatch: Mapping[str, tuple[tuple[str, ...], tuple[str, ...], tuple[Starter, ...]]]
+
+
+# What the engine needs to start one rule on one event type, flattened into a tuple so that the
+# hot loop unpacks it in one step: (rule, its matches for that type, rule_id, instance key kind,
+# on_repeat, group, key field).
+Starter = tuple[Rule, tuple[EventMatch, ...], str, str, str, "str | None", "str | None"]
+
+
+def _starters(rules: tuple[Rule, ...], event_type: str) -> tuple[Starter, ...]:
+    return tuple(
+        (r, r.starts[event_type], r.rule_id, r.instance.key, r.instance.on_repeat, r.instance.group, r.instance.field)
+        for r in rules
+    )
 
 
 def _index(
-    starts: dict[str, tuple[Rule, ...]], acting: dict[str, tuple[str, ...]], cancelling: dict[str, tuple[str, ...]]
+    starts: dict[str, tuple[Rule, ...]],
+    acting: dict[str, tuple[str, ...]],
+    cancelling: dict[str, tuple[str, ...]],
+    closing: frozenset[str],
 ) -> RuleIndex:
     dispatch = {
-        t: (acting.get(t, ()), cancelling.get(t, ()), starts.get(t, ()))
+        t: (acting.get(t, ()), cancelling.get(t, ()), _starters(starts.get(t, ()), t))
         for t in set(starts) | set(acting) | set(cancelling)
     }
-    return RuleIndex(starts=starts, acting=acting, cancelling=cancelling, dispatch=dispatch)
+    return RuleIndex(starts=starts, acting=acting, cancelling=cancelling, closing=closing, dispatch=dispatch)
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,7 +470,7 @@ def _rule(raw: Any, where: str) -> Rule:
         explanation=_explanation(period_text, legal_source),
         never_breached=never_breached,
     )
-    rule = replace(rule, **_lookups(rule), due_fn=_due_fn(calculator, convention, period))
+    rule = replace(rule, **_lookups(rule), **_due(calculator, convention, period))
     variants_raw = raw.get("variants")
     if variants_raw is not None:
         if not rule.variant_field or not isinstance(variants_raw, dict):
@@ -475,14 +494,16 @@ def _rule(raw: Any, where: str) -> Rule:
                 period_text=v_text,
                 open_points=rule.open_points + _str_tuple(v.get("open_points"), vw, "open_points"),
                 explanation=_explanation(v_text, v_source),
-                due_fn=_due_fn(rule.calculator, v_convention, v_period),
+                **_due(rule.calculator, v_convention, v_period),
             )
         rule = replace(rule, variants=MappingProxyType(variants))
     return rule
 
 
-def _due_fn(calculator: str | None, convention: str, period: Period) -> Callable[[date], date] | None:
-    return None if calculator is not None else calendar_free_due(convention, period)
+def _due(calculator: str | None, convention: str, period: Period) -> dict[str, Any]:
+    if calculator is not None:
+        return {"due_shift": None, "due_fn": None}
+    return {"due_shift": fixed_shift(convention, period), "due_fn": calendar_free_due(convention, period)}
 
 
 ACTIONS = ("completed", "ended", "extended", "held", "released")
@@ -508,7 +529,7 @@ def _lookups(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _build_index(rules: Mapping[str, Rule]) -> RuleIndex:
+def _build_index(rules: Mapping[str, Rule], closing: frozenset[str]) -> RuleIndex:
     starts: dict[str, list[Rule]] = {}
     acting: dict[str, list[str]] = {}
     cancelling: dict[str, list[str]] = {}
@@ -527,6 +548,7 @@ def _build_index(rules: Mapping[str, Rule]) -> RuleIndex:
         {k: tuple(v) for k, v in starts.items()},
         {k: tuple(v) for k, v in acting.items()},
         {k: tuple(v) for k, v in cancelling.items()},
+        closing,
     )
 
 
@@ -539,7 +561,10 @@ def _merge_indexes(indexes: list[RuleIndex]) -> RuleIndex:
                 bucket = dst.setdefault(t, [])
                 bucket.extend(i for i in ids if i not in bucket)
     # Starts are looked up in the version in force, never in the merged index.
-    return _index({}, {k: tuple(v) for k, v in acting.items()}, {k: tuple(v) for k, v in cancelling.items()})
+    closing = frozenset().union(*(ix.closing for ix in indexes))
+    return _index(
+        {}, {k: tuple(v) for k, v in acting.items()}, {k: tuple(v) for k, v in cancelling.items()}, closing
+    )
 
 
 def parse_ruleset(raw: Any, source: str = "<memory>") -> RuleSet:
@@ -579,7 +604,7 @@ def parse_ruleset(raw: Any, source: str = "<memory>") -> RuleSet:
         closing_events=closing,
         rules=frozen_rules,
         open_points=_str_tuple(raw.get("open_points"), source, "open_points"),
-        index=_build_index(frozen_rules),
+        index=_build_index(frozen_rules, closing),
         source=source,
     )
 

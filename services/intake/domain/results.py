@@ -95,6 +95,8 @@ def describe_safely(exc: ValidationError, *, limit: int = 3, prefix: str = "") -
             loc_parts.append(text if _SAFE_LOC_PART.match(text) else "?")
         loc = ".".join(loc_parts)
         kind = err["type"]
+        if kind.startswith("union_tag"):
+            loc = "type"
         if kind in _OWN_MESSAGES:
             msg = _OWN_MESSAGES[kind]
             if kind == "value_error" and "email" in err["msg"].lower():

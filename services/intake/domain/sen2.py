@@ -640,6 +640,9 @@ class _Converter:
             raise _Problem("field ReceivedDate is missing")
         if outcome in ("Y", "N", "W") and outcome_on is None:
             raise _Problem(f"field RequestOutcomeDate is missing (RequestOutcome is {outcome})")
+        for tag, label in (("assessment", "Assessment"), ("activeplans", "ActivePlans")):
+            if len(request.all(tag)) > 1:
+                raise _Problem(f"request has more than one {label}")
         assessment = request.child("assessment")
         a_outcome, a_on, week20, cease_on = "", None, False, None
         if assessment is not None:
@@ -648,6 +651,8 @@ class _Converter:
             week20 = _flag(assessment, "week20", "Week20")
             if a_outcome in ("Y", "N", "W") and a_on is None:
                 raise _Problem(f"field AssessmentOutcomeDate is missing (AssessmentOutcome is {a_outcome})")
+            if len(assessment.all("namedplan")) > 1:
+                raise _Problem("assessment has more than one NamedPlan")
             plan = assessment.child("namedplan")
             if plan is not None:
                 cease_on = _date(plan, "ceasedate", "CeaseDate")

@@ -92,7 +92,7 @@ class GeneratedSen2:
     expected_timeliness: dict[str, Any]
     expected_events: Counter[str]
     expected_rejected_requests: int
-    sensitive_values: list[str] = field(default_factory=list)  # names, UPNs, postcodes of a sample
+    sensitive_values: list[str] = field(default_factory=list)  # names, UPNs, ULNs, postcodes (a sample)
 
 
 def reference_date_for(collection_year: int) -> date:
@@ -303,8 +303,7 @@ def expected_events(people: list[SynthPerson]) -> tuple[Counter[str], int]:
 def _result(path: Path, people: list[SynthPerson], year: int, lea: str) -> GeneratedSen2:
     events, rejected = expected_events(people)
     sample = people[: min(len(people), 50)]
-    sensitive = [v for p in sample for v in (p.surname, p.forename, p.upn, p.uln, p.postcode,
-                                             p.birth.isoformat()) if v]
+    sensitive = [v for p in sample for v in (p.surname, p.forename, p.upn, p.uln, p.postcode) if v]
     return GeneratedSen2(path=path, year=year, lea=lea, persons=len(people),
                          requests=sum(len(p.requests) for p in people),
                          expected_timeliness=expected_timeliness(people, year, lea), expected_events=events,

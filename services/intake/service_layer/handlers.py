@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import ValidationError
-from services.intake.domain.results import Rejection
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.adapters import tables
+from services.intake.domain.results import Rejection
 from shared import topics
 from shared.contracts import (
     CaseEventEnvelope,

@@ -80,20 +80,30 @@ class NotifyApiKey:
     @classmethod
     def parse(cls, api_key: str) -> NotifyApiKey:
         key = api_key.strip()
-        secret = key[-_UUID_LEN:]
-        service_id = key[-(2 * _UUID_LEN + 1) : -(_UUID_LEN + 1)]
-        separators_ok = len(key) >= 2 * _UUID_LEN + 1 and key[-(_UUID_LEN + 1)] == "-"
-        if len(key) > 2 * _UUID_LEN + 1:
-            separators_ok = separators_ok and key[-(2 * _UUID_LEN + 2)] == "-"
-        try:
-            uuid.UUID(secret)
-            uuid.UUID(service_id)
-        except ValueError:
-            separators_ok = False
-        if not separators_ok:
+        # "...-<service id>-<secret>": two UUIDs at the end, each after a hyphen (or at the start)
+        secret_at = len(key) - _UUID_LEN
+        service_at = secret_at - 1 - _UUID_LEN
+        name = key[: max(service_at - 1, 0)]
+        service_id, secret = key[service_at : secret_at - 1], key[secret_at:]
+        well_formed = (
+            service_at >= 0
+            and key[secret_at - 1] == "-"
+            and (service_at == 0 or key[service_at - 1] == "-")
+            and _is_uuid(service_id)
+            and _is_uuid(secret)
+        )
+        if not well_formed:
             # never echo the key: it is a secret
             raise ValueError("the GOV.UK Notify API key is not in the form key_name-service_id-secret")
-        return cls(name=key[: -(2 * _UUID_LEN + 2)], service_id=service_id, secret=secret)
+        return cls(name=name, service_id=service_id, secret=secret)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return len(text) == _UUID_LEN
 
 
 def create_notify_token(key: NotifyApiKey, issued_at: float) -> str:

@@ -82,11 +82,12 @@ def build_email_message(msg: OutgoingMessage, mail_from: str, now: datetime | No
     domain = mail_from.rpartition("@")[2] or None
     email["Message-ID"] = make_msgid(idstring=msg.notification_id, domain=domain)
     email[NOTIFICATION_ID_HEADER] = msg.notification_id
-    email["Content-Language"] = msg.language
     # automated mail: ask auto-responders to stay quiet (RFC 3834)
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(msg.body)
     email.add_alternative(text_to_html(msg.body, msg.language), subtype="html")
+    # after the content: set_content drops every Content-* header set before it
+    email["Content-Language"] = msg.language
     return email
 
 
@@ -94,8 +95,23 @@ def _refusal_codes(exc: aiosmtplib.SMTPRecipientsRefused) -> Iterable[int]:
     return (r.code for r in exc.recipients)
 
 
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind ``exc`` (aiosmtplib wraps a failed implicit-TLS handshake), if any."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) and not isinstance(seen, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def classify_smtp_error(exc: Exception) -> SendError:
-    """4xx, connection problems and timeouts: retryable; 5xx and everything else: permanent."""
+    """4xx, connection problems and timeouts: retryable; 5xx and everything else: permanent.
+
+    A TLS failure (untrusted certificate, protocol mismatch) is a configuration problem: permanent.
+    """
+    if (tls_error := _tls_failure(exc)) is not None:
+        return PermanentSendError(f"TLS with the mail server failed ({type(tls_error).__name__})")
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = list(_refusal_codes(exc))
         temporary = bool(codes) and all(400 <= c < 500 for c in codes)
@@ -111,10 +127,9 @@ def classify_smtp_error(exc: Exception) -> SendError:
         return RetryableSendError(f"the mail server did not answer in time ({type(exc).__name__})")
     if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPConnectError | ConnectionError):
         return RetryableSendError(f"could not talk to the mail server ({type(exc).__name__})")
-    if isinstance(exc, aiosmtplib.SMTPNotSupported):
-        return PermanentSendError(f"the mail server does not support what we need: {exc.message}")
-    if isinstance(exc, ssl.SSLError):
-        return PermanentSendError(f"TLS with the mail server failed ({type(exc).__name__})")
+    if isinstance(exc, aiosmtplib.SMTPException):
+        # e.g. "STARTTLS extension not supported by server", no AUTH offered
+        return PermanentSendError(scrub(f"the mail server cannot do what we need: {exc.message}")[:300])
     if isinstance(exc, OSError):  # DNS failure, network unreachable
         return RetryableSendError(f"could not reach the mail server ({type(exc).__name__})")
     return PermanentSendError(f"sending the email failed ({type(exc).__name__})")

@@ -410,18 +410,28 @@ def _working_days_filter(ctx: Context, value: Any) -> str:
     return f"{n} working day" if n == 1 else f"{n} working days"
 
 
-@pass_context
-def _duty_filter(ctx: Context, rule_id: Any) -> str:
+def duty_wording(rule_id: Any, language: str) -> str:
+    """What the council must do under ``rule_id``, worded for families; an error for other rules."""
     phrases = FAMILY_DUTIES.get(str(rule_id))
     if phrases is None:
         raise TemplateRenderError(f"there is no wording for families for rule {rule_id!r}")
-    return phrases["cy" if _language(ctx) == "cy" else "en"]
+    return phrases["cy" if language == "cy" else "en"]
+
+
+def rule_name(rule_id: Any, language: str) -> str:
+    """A short name of a rule for staff; the rule id itself when the rule is not known here."""
+    names = RULE_NAMES.get(str(rule_id))
+    return names["cy" if language == "cy" else "en"] if names else str(rule_id)
+
+
+@pass_context
+def _duty_filter(ctx: Context, rule_id: Any) -> str:
+    return duty_wording(rule_id, _language(ctx))
 
 
 @pass_context
 def _rule_name_filter(ctx: Context, rule_id: Any) -> str:
-    names = RULE_NAMES.get(str(rule_id))
-    return names["cy" if _language(ctx) == "cy" else "en"] if names else str(rule_id)
+    return rule_name(rule_id, _language(ctx))
 
 
 @pass_context
@@ -558,6 +568,25 @@ def _personalisation_value(name: str, value: Any, language: str) -> str | None:
     return None  # lists and mappings (digests) have no Notify placeholder
 
 
+def _personalisation(
+    spec: TemplateSpec, fields: frozenset[str], values: Mapping[str, Any], language: str, where: str
+) -> dict[str, str]:
+    """The fields as Notify placeholders: strings, dates in words; lists and mappings left out."""
+    try:
+        personalisation = {
+            name: text
+            for name in sorted(fields)
+            if (text := _personalisation_value(name, values.get(name), language)) is not None
+        }
+        if values.get("rule_id") is not None:
+            personalisation["rule_name"] = rule_name(values["rule_id"], language)
+            if spec.audience == "family":
+                personalisation["duty"] = duty_wording(values["rule_id"], language)
+    except (TypeError, ValueError) as exc:  # TemplateRenderError is a ValueError
+        raise TemplateRenderError(f"{where}: {exc}") from None
+    return personalisation
+
+
 def _validate(spec: TemplateSpec, channel_kind: str, values: Mapping[str, Any], where: str) -> None:
     missing = sorted(f for f in spec.required if values.get(f) is None or values.get(f) == "")
     if missing:
@@ -586,15 +615,17 @@ def render(template: str, language: str, channel_kind: str, context: Mapping[str
     try:
         tmpl = ENVIRONMENT.get_template(template_path(template, language, channel_kind))
         if channel_kind == "email":
-            ctx = tmpl.new_context(values)
-            subject = " ".join("".join(tmpl.blocks["subject"](ctx)).split())
+            missing_blocks = {"subject", "body"} - set(tmpl.blocks)
+            if missing_blocks:
+                raise UnknownTemplate(f"{where}: the email template has no block {', '.join(sorted(missing_blocks))}")
+            subject = " ".join("".join(tmpl.blocks["subject"](tmpl.new_context(values))).split())
             body = "".join(tmpl.blocks["body"](tmpl.new_context(values)))
         else:
             subject, body = "", tmpl.render(values)
     except TemplateNotFound as exc:
         raise UnknownTemplate(f"{where}: the template file {exc.name} is missing") from None
-    except KeyError as exc:
-        raise UnknownTemplate(f"{where}: the email template has no {{% block {exc.args[0]} %}}") from None
+    except UnknownTemplate:
+        raise
     except UndefinedError as exc:
         raise MissingTemplateVariable(f"{where}: {exc.message}") from None
     except TemplateRenderError as exc:
@@ -609,15 +640,7 @@ def render(template: str, language: str, channel_kind: str, context: Mapping[str
                 f"{where} is {length.characters} {length.encoding} characters, "
                 f"{length.fragments} fragments; at most {MAX_SMS_FRAGMENTS}"
             )
-    personalisation = {
-        name: text
-        for name in sorted(fields)
-        if (text := _personalisation_value(name, values.get(name), language)) is not None
-    }
-    if values.get("rule_id") is not None:
-        personalisation["rule_name"] = _rule_name_filter(tmpl.new_context(values), values["rule_id"])
-        if spec.audience == "family":
-            personalisation["duty"] = _duty_filter(tmpl.new_context(values), values["rule_id"])
+    personalisation = _personalisation(spec, fields, values, language, where)
     if subject:
         personalisation["subject"] = subject
     personalisation["body"] = body
@@ -645,8 +668,10 @@ __all__ = [
     "TemplateSpec",
     "UnknownTemplate",
     "allowed_fields",
+    "duty_wording",
     "format_date",
     "render",
+    "rule_name",
     "sms_length",
     "template_path",
 ]

@@ -35,7 +35,8 @@ def build_router(kafka: KafkaSettings, service: NotifierService,
         await service.handle_deadline_events(events)
         await after_batch()
 
-    @router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-notifier-routing"), **BATCH_SUBSCRIBER)
+    @router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-notifier-routing"),
+                       **BATCH_SUBSCRIBER)
     async def on_case_events(message: KafkaMessage) -> None:
         events = []
         for record in raw_records(message):
@@ -52,7 +53,8 @@ def build_router(kafka: KafkaSettings, service: NotifierService,
         await service.handle_case_events(events)
         await after_batch()
 
-    @router.subscriber(kafka.topic(topics.CONTACTS), group_id=kafka.group("ehc-notifier-contacts"), **BATCH_SUBSCRIBER)
+    @router.subscriber(kafka.topic(topics.CONTACTS), group_id=kafka.group("ehc-notifier-contacts"),
+                       **BATCH_SUBSCRIBER)
     async def on_contacts(message: KafkaMessage) -> None:
         items = []
         for record in raw_records(message):

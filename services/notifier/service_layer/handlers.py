@@ -87,8 +87,9 @@ class NotifierService:
                 if not await mark_processed(session, tables.processed_events, CONSUMER, event.id):
                     continue
                 d = event.data
-                values = {"case_id": event.subject, "caseworker_id": d.caseworker_id, "team_id": d.team_id,  # type: ignore[attr-defined]
-                          "area_id": d.area_id, "updated_at": self.clock()}  # type: ignore[attr-defined]
+                values = {"case_id": event.subject, "caseworker_id": d.caseworker_id,  # type: ignore[attr-defined]
+                          "team_id": d.team_id, "area_id": d.area_id,  # type: ignore[attr-defined]
+                          "updated_at": self.clock()}
                 await session.execute(_upsert(session, tables.case_routing, values, ["case_id"]))
                 n += 1
         return n
@@ -108,7 +109,8 @@ class NotifierService:
     async def set_caseworker_email(self, caseworker_id: str, email: str) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(_upsert(session, tables.caseworkers,
-                                          {"caseworker_id": caseworker_id, "email_encrypted": self._crypto.encrypt(email),
+                                          {"caseworker_id": caseworker_id,
+                                           "email_encrypted": self._crypto.encrypt(email),
                                            "updated_at": self.clock()}, ["caseworker_id"]))
 
     async def handle_deadline_events(self, events: Sequence[DeadlineEvent]) -> int:
@@ -163,7 +165,8 @@ class NotifierService:
                 and_(tables.subscriptions.c.scope == "team", tables.subscriptions.c.scope_id == team_id),
                 and_(tables.subscriptions.c.scope == "area", tables.subscriptions.c.scope_id == area_id)))))).all()
         for s in subs:
-            managers.append(Recipient("manager", s.subscription_id, s.channel, self._crypto.decrypt(s.address_encrypted)))
+            address = self._crypto.decrypt(s.address_encrypted)
+            managers.append(Recipient("manager", s.subscription_id, s.channel, address))
         return caseworker, family, managers, sendiass
 
     def _context(self, event: DeadlineEvent, sendiass: str | None = None) -> dict[str, Any]:
@@ -180,7 +183,8 @@ class NotifierService:
                 "comments_by": d.due_on.isoformat() if d.rule_id == "draft.representations" else None,
                 "received_on": d.trigger_date.isoformat() if d.trigger_date else None}
 
-    async def _insert_notification(self, session: AsyncSession, event: DeadlineEvent, item: PlannedNotification) -> int:
+    async def _insert_notification(self, session: AsyncSession, event: DeadlineEvent,
+                                   item: PlannedNotification) -> int:
         now = self.clock()
         recipient = item.recipient
         channel = self._route.sms if recipient.channel == "sms" else self._route.email
@@ -257,7 +261,7 @@ class NotifierService:
             rendered = self._render(row.template, row.language, channel_kind, row.context)
             message = OutgoingMessage(notification_id=row.notification_id, channel=row.channel,
                                       to=self._crypto.decrypt(row.address_encrypted), template=row.template,
-                                      personalisation={k: str(v) for k, v in row.context.items() if v is not None},
+                                      personalisation=rendered.personalisation,
                                       subject=rendered.subject, body=rendered.body, language=row.language)
             return await self._channels[row.channel].send(message), None
         except SendError as exc:
@@ -289,7 +293,8 @@ class NotifierService:
         n = tables.notifications
         cutoff = self.clock() - STUCK_AFTER
         async with self._sessions() as session, session.begin():
-            rows = (await session.execute(select(n).where(and_(n.c.status == "sending", n.c.updated_at < cutoff)))).all()
+            stuck = and_(n.c.status == "sending", n.c.updated_at < cutoff)
+            rows = (await session.execute(select(n).where(stuck))).all()
             for row in rows:
                 await session.execute(update(n).where(n.c.notification_id == row.notification_id)
                                       .values(status="technical-failure", last_error="interrupted while sending"))

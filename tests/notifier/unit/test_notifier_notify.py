@@ -138,7 +138,8 @@ async def test_no_template_configured_is_final_and_sends_nothing(
 async def test_missing_personalisation_is_a_permanent_400(notify_client: NotifyClient, notify_stub: NotifyStub) -> None:
     with pytest.raises(PermanentSendError) as info:
         await notify_client.send(sms(personalisation={"council_name": "Herts"}))
-    assert "400" in info.value.reason and "BadRequestError: Missing personalisation: due_on, info_url" in info.value.reason
+    assert "400" in info.value.reason
+    assert "BadRequestError: Missing personalisation: due_on, info_url" in info.value.reason
     assert not info.value.retryable
     assert len(notify_stub.received) == 1  # sent once, not retried
 
@@ -283,7 +284,9 @@ def test_a_receipt_without_an_id_is_refused() -> None:
 # --- the stand-in itself behaves like Notify ---------------------------------------------------
 
 
-async def test_the_stand_in_refuses_missing_or_non_bearer_authorisation(notify_stub: NotifyStub, notify_url: str) -> None:
+async def test_the_stand_in_refuses_missing_or_non_bearer_authorisation(
+    notify_stub: NotifyStub, notify_url: str
+) -> None:
     async with httpx.AsyncClient(base_url=notify_url) as client:
         missing = await client.post("/v2/notifications/sms", json={})
         basic = await client.post("/v2/notifications/sms", json={}, headers={"Authorization": "Basic abc"})

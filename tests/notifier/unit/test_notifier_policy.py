@@ -136,7 +136,8 @@ def test_next_attempt_for_a_retryable_error() -> None:
     policy = RetryPolicy()
     error = RetryableSendError("GOV.UK Notify answered 500")
     assert policy.next_attempt_at(1, error, NOW, rand=lambda: 0.0) == NOW + timedelta(seconds=5)
-    assert policy.next_attempt_at(1, error, NOW, rand=lambda: 0.999999) <= NOW + timedelta(seconds=10)
+    latest = policy.next_attempt_at(1, error, NOW, rand=lambda: 0.999999)
+    assert latest is not None and latest <= NOW + timedelta(seconds=10)
     assert policy.next_attempt_at(3, error, NOW, rand=lambda: 0.5) == NOW + timedelta(seconds=30)
 
 
@@ -191,8 +192,8 @@ def test_retry_policy_validates_its_settings() -> None:
 # --- quiet hours ---------------------------------------------------------------------------------
 
 
-def london(*args: int, fold: int = 0) -> datetime:
-    return datetime(*args, tzinfo=LONDON, fold=fold)  # type: ignore[misc]
+def london(year: int, month: int, day: int, hour: int, minute: int, fold: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=LONDON, fold=fold)
 
 
 @pytest.mark.parametrize(

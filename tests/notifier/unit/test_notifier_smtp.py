@@ -9,8 +9,9 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
+from pydantic import SecretStr
 
-from services.notifier.adapters.channels import OutgoingMessage, PermanentSendError, RetryableSendError
+from services.notifier.adapters.channels import OutgoingMessage, PermanentSendError, RetryableSendError, SendError
 from services.notifier.adapters.smtp import NOTIFICATION_ID_HEADER, SmtpChannel, build_email_message, text_to_html
 from services.notifier.domain.policy import NotificationStatus
 from shared.settings import NotifierSettings
@@ -58,7 +59,7 @@ async def test_plain_smtp_delivers_a_multipart_email(mail_server: SmtpServer) ->
     text = email.get_body(preferencelist=("plain",))
     html = email.get_body(preferencelist=("html",))
     assert text is not None and html is not None
-    assert text.get_content().strip() == BODY
+    assert text.get_content().replace("\r\n", "\n").strip() == BODY
     html_content = html.get_content()
     assert '<a href="https://ehc.example/cases/case-7f3a9c">https://ehc.example/cases/case-7f3a9c</a>' in html_content
     assert "<li>first &lt;item&gt;</li>" in html_content and "second &amp; last" in html_content
@@ -86,7 +87,9 @@ def test_welsh_email_is_marked_welsh() -> None:
         ("data", "554 5.6.0 Message rejected", PermanentSendError),
     ],
 )
-async def test_smtp_replies_are_sorted(mail_server: SmtpServer, where: str, reply: str, error: type) -> None:
+async def test_smtp_replies_are_sorted(
+    mail_server: SmtpServer, where: str, reply: str, error: type[SendError]
+) -> None:
     replies = mail_server.handler.rcpt_replies if where == "rcpt" else mail_server.handler.data_replies
     replies.append(reply)
     channel = SmtpChannel(mail_server.host, mail_server.port, FROM)
@@ -153,7 +156,7 @@ async def test_a_wrong_password_is_permanent(
 
 async def test_starttls_that_the_server_does_not_offer_is_permanent(mail_server: SmtpServer) -> None:
     channel = SmtpChannel(mail_server.host, mail_server.port, FROM, tls="starttls")
-    with pytest.raises(PermanentSendError, match="does not support"):
+    with pytest.raises(PermanentSendError, match="STARTTLS"):
         await channel.send(message())
 
 
@@ -162,9 +165,18 @@ async def test_an_untrusted_certificate_is_permanent(
 ) -> None:
     server = mail_server_factory(tls_context=tls_files.server_context(), require_starttls=True)
     channel = SmtpChannel(server.host, server.port, FROM, tls="starttls")  # the system's CAs only
-    with pytest.raises(PermanentSendError, match="TLS"):
+    with pytest.raises(PermanentSendError, match="TLS with the mail server failed"):
         await channel.send(message())
     assert server.handler.messages == []
+
+
+async def test_an_untrusted_certificate_with_implicit_tls_is_permanent(
+    mail_server_factory: Callable[..., SmtpServer], tls_files: TlsFiles
+) -> None:
+    server = mail_server_factory(ssl_context=tls_files.server_context())
+    channel = SmtpChannel(server.host, server.port, FROM, tls="tls")
+    with pytest.raises(PermanentSendError, match="TLS with the mail server failed"):
+        await channel.send(message())
 
 
 async def test_implicit_tls(mail_server_factory: Callable[..., SmtpServer], tls_files: TlsFiles) -> None:
@@ -184,9 +196,10 @@ async def test_an_address_without_at_is_refused_before_connecting() -> None:
 
 def test_settings_build_the_channel() -> None:
     settings = NotifierSettings(smtp_host="mail", smtp_port=587, smtp_tls="starttls", smtp_username="u",
-                                smtp_password="p", mail_from="x@council.example")
+                                smtp_password=SecretStr("p"), mail_from="x@council.example")
     channel = SmtpChannel.from_settings(settings)
-    assert (channel.host, channel.port, channel.tls, channel.mail_from) == ("mail", 587, "starttls", "x@council.example")
+    assert (channel.host, channel.port, channel.tls) == ("mail", 587, "starttls")
+    assert channel.mail_from == "x@council.example"
     with pytest.raises(ValueError, match="both a username and a password"):
         SmtpChannel("mail", 25, FROM, username="only")
     with pytest.raises(ValueError, match="unknown SMTP TLS mode"):

@@ -24,6 +24,7 @@ from services.notifier.domain.messages import (
     TEMPLATES_DIR,
     FieldTooLong,
     MissingTemplateVariable,
+    SmsTooLong,
     TemplateRenderError,
     UnknownTemplate,
     allowed_fields,
@@ -98,8 +99,9 @@ def test_english_and_welsh_say_the_key_facts() -> None:
     assert "27 Mawrth 2026" in cy and "SENDIASS" in cy and "0300 123 4043" in cy
     reminder = render("caseworker_reminder", "en", "email", FULL_CONTEXT)
     assert reminder.subject == "Due in 3 working days: Decide whether to assess, case case-7f3a9c"
-    for fact in ("Friday 27 March 2026", "Regs 5(1); 4(1)", "https://ehc.example/cases/case-7f3a9c",
-                 "6 weeks from the day the request was received", "not yet been confirmed", "guidance, not a legal duty"):
+    facts = ("Friday 27 March 2026", "Regs 5(1); 4(1)", "https://ehc.example/cases/case-7f3a9c",
+             "6 weeks from the day the request was received", "not yet been confirmed", "guidance, not a legal duty")
+    for fact in facts:
         assert fact in reminder.body
 
 
@@ -191,6 +193,22 @@ def test_family_texts_never_carry_a_name_a_case_or_health_detail(name: str, lang
     assert set(rendered.personalisation) <= FAMILY_SMS_FIELDS | {"body", "duty", "rule_name"}
 
 
+@pytest.mark.parametrize("name", sorted(n for n, spec in TEMPLATES.items() if spec.audience == "family"))
+def test_family_emails_only_greet_by_name(name: str) -> None:
+    body = render(name, "en", "email", {**FULL_CONTEXT, **SECRETS}).body
+    assert body.startswith("Dear Ms Parent-Name,")
+    for key, secret in SECRETS.items():
+        if key != "recipient_name":
+            assert secret not in body
+
+
+def test_a_text_longer_than_three_fragments_is_refused() -> None:
+    context = {**FULL_CONTEXT, "case_url": "https://ehc.example/" + "x" * 400}
+    with pytest.raises(SmsTooLong, match=r"manager_breach \(en, sms\) is \d+ GSM characters, 4 fragments"):
+        render("manager_breach", "en", "sms", context)
+    assert render("manager_breach", "en", "email", context).body
+
+
 @given(
     council=st.text(alphabet=st.characters(codec="ascii", categories=("L", "N", "Zs")), max_size=50),
     phone=st.from_regex(r"[0-9 ]{0,30}", fullmatch=True),
@@ -265,6 +283,9 @@ def test_a_digest_item_missing_a_key_is_named() -> None:
 def test_a_bad_date_is_a_render_error() -> None:
     with pytest.raises(TemplateRenderError, match="family_review_due"):
         render("family_review_due", "en", "sms", {**FULL_CONTEXT, "due_on": "soon"})
+    # also a date the text does not show, but Notify's personalisation would
+    with pytest.raises(TemplateRenderError, match=r"family_request_received \(en, sms\)"):
+        render("family_request_received", "en", "sms", {**FULL_CONTEXT, "received_on": "yesterday"})
 
 
 def test_the_environment_is_a_strict_sandbox_without_escaping() -> None:
