@@ -7,13 +7,14 @@ A managed Kafka (SASL_SSL, TLS client certificates) is configured through
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import time
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -127,3 +128,57 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], within
             raise RuntimeError(f"Kafka topics without partition leaders after {within_s:.0f} s: {names}")
         if names:
             await asyncio.sleep(0.2)
+
+
+async def recent_event_ids(cfg: KafkaSettings, topic: str, per_partition: int) -> set[str]:
+    """The CloudEvents ids of the last ``per_partition`` records of every partition of ``topic``.
+
+    Used once at start-up by the outbox relay: rows published just before a crash, but not yet
+    marked, are found here and marked instead of being published a second time."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                                **aiokafka_security(cfg))
+    await consumer.start()
+    ids: set[str] = set()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer.topics()  # refresh metadata once
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        if not tps:
+            return ids
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        begins = await consumer.beginning_offsets(tps)
+        remaining = {}
+        for tp in tps:
+            start = max(begins[tp], ends[tp] - per_partition)
+            if ends[tp] > start:
+                consumer.seek(tp, start)
+                remaining[tp] = ends[tp]
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    event_id = _event_id(record.value)
+                    if event_id:
+                        ids.add(event_id)
+                    if record.offset + 1 >= remaining.get(tp, 0):
+                        remaining.pop(tp, None)
+            if not batch:
+                for tp in list(remaining):  # compacted or transactional gaps: trust the position
+                    if await consumer.position(tp) >= remaining[tp]:
+                        remaining.pop(tp)
+        return ids
+    finally:
+        await consumer.stop()
+
+
+def _event_id(value: bytes | None) -> str | None:
+    if not value:
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed.get("id") if isinstance(parsed, dict) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from services.deadlines.entrypoints.kafka import build_router
 from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_due
 from services.deadlines.service_layer.handlers import Clock, DeadlinesService, SystemClock, record_data
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
-from shared.kafka import build_broker, build_producer, ensure_topics
+from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime
 from shared.settings import DeadlinesSettings, Settings
@@ -84,6 +85,7 @@ class Deadlines:
         await migrate(self.engine, SERVICE, MIGRATIONS,
                       None if is_sqlite(self.engine) else self.settings.schema_for(SERVICE))
         await self.producer.start()
+        await self.relay.reconcile(partial(recent_event_ids, self.settings.kafka))
         if schedule:
             await fire_all_due(self.service, self.after_batch)  # timers missed while down fire now
             self.scheduler.start()

@@ -4,6 +4,7 @@ Nothing connects at import; tests build it with their own settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -16,7 +17,7 @@ from services.intake.entrypoints.http import build_webhook_app
 from services.intake.entrypoints.kafka import build_router
 from services.intake.service_layer.handlers import Converter, IntakeService
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
-from shared.kafka import build_broker, build_producer, ensure_topics
+from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
@@ -42,6 +43,7 @@ class Intake:
             await ensure_topics(self.settings.kafka)
         await migrate(self.engine, SERVICE, MIGRATIONS, self._schema())
         await self.producer.start()  # type: ignore[attr-defined]
+        await self.relay.reconcile(partial(recent_event_ids, self.settings.kafka))
         if consume:
             await self.broker.start()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from services.notifier.entrypoints.kafka import build_router
 from services.notifier.service_layer.handlers import NotifierService
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
 from shared.http_ops import ops_router
-from shared.kafka import build_broker, build_producer, ensure_topics
+from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime
 from shared.settings import NotifierSettings, Settings
@@ -72,6 +73,7 @@ class Notifier:
         await migrate(self.engine, SERVICE, MIGRATIONS,
                       None if is_sqlite(self.engine) else self.settings.schema_for(SERVICE))
         await self.producer.start()
+        await self.relay.reconcile(partial(recent_event_ids, self.settings.kafka))
         for caseworker_id, email in self.settings.notifier.caseworker_directory.items():
             await self.service.set_caseworker_email(caseworker_id, email)
         await self.service.sweep_stuck()

@@ -9,8 +9,9 @@ consumers de-duplicate by event id.
 from __future__ import annotations
 
 import asyncio
+import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -21,6 +22,14 @@ from shared.contracts.envelope import Envelope
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+
+
+def _event_id(value: bytes) -> str | None:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed.get("id") if isinstance(parsed, dict) else None
 
 
 class Producer(Protocol):
@@ -89,6 +98,28 @@ class OutboxRelay:
             )
         self.published += len(rows)
         return len(rows)
+
+    async def reconcile(self, recent_ids: Callable[[str, int], Awaitable[set[str]]]) -> int:
+        """At start-up, before relaying: mark as published the pending rows whose event is already
+        in Kafka (published just before a crash, not yet marked), so nothing is published twice.
+        At most one batch can be in that state, so the last ``batch_size`` records of each
+        partition of the target topics are enough to look at."""
+        async with self._local, self._sessions() as session, session.begin():
+            rows = (await session.execute(
+                select(self._outbox.c.id, self._outbox.c.topic, self._outbox.c.value)
+                .where(self._outbox.c.published_at.is_(None)).order_by(self._outbox.c.id).limit(self._batch_size)
+            )).all()
+            if not rows:
+                return 0
+            found: list[int] = []
+            for topic in {r.topic for r in rows}:
+                already = await recent_ids(topic, self._batch_size)
+                found.extend(r.id for r in rows if r.topic == topic and _event_id(r.value) in already)
+            if found:
+                await session.execute(update(self._outbox).where(self._outbox.c.id.in_(found))
+                                      .values(published_at=datetime.now(UTC)))
+                log.warning("outbox.reconciled", rows=len(found))
+        return len(found)
 
     async def drain(self) -> int:
         total = 0

@@ -113,16 +113,30 @@ class DeadlinesRepository:
                   "fire_at": t.fire_at} for d, c, t in new],
             )
 
-    async def claim_due_timers(self, now: datetime, limit: int) -> list[Any]:
-        q = (
-            select(tables.timers)
-            .where(and_(tables.timers.c.fired_at.is_(None), tables.timers.c.fire_at <= now))
-            .order_by(tables.timers.c.fire_at, tables.timers.c.id)
-            .limit(limit)
-        )
+    async def claim_due_deadlines(self, now: datetime, limit: int) -> dict[str, Any]:
+        """Lock (SKIP LOCKED) up to ``limit`` deadlines that have due timers, earliest first. One
+        replica then handles all of a deadline's due timers, in order; another replica skips it."""
+        t = tables.timers
+        due = (select(t.c.deadline_id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now))
+               .group_by(t.c.deadline_id).order_by(func.min(t.c.fire_at)).limit(limit * 2))
+        q = select(tables.deadlines).where(tables.deadlines.c.deadline_id.in_(due.scalar_subquery()))
         if self._pg:
             q = q.with_for_update(skip_locked=True)
+        rows = (await self.session.execute(q.limit(limit))).all()
+        return {row.deadline_id: row for row in rows}
+
+    async def due_timers(self, deadline_ids: Iterable[str], now: datetime) -> list[Any]:
+        t = tables.timers
+        q = (select(t).where(and_(t.c.deadline_id.in_(list(deadline_ids)), t.c.fired_at.is_(None), t.c.fire_at <= now))
+             .order_by(t.c.deadline_id, t.c.fire_at, t.c.id))
         return list((await self.session.execute(q)).all())
+
+    async def orphan_timers(self, now: datetime, limit: int) -> list[int]:
+        """Due timers whose deadline row does not exist (never expected; kept from piling up)."""
+        t, d = tables.timers, tables.deadlines
+        q = (select(t.c.id).outerjoin(d, d.c.deadline_id == t.c.deadline_id)
+             .where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now, d.c.deadline_id.is_(None))).limit(limit))
+        return list((await self.session.scalars(q)).all())
 
     async def mark_fired(self, timer_ids: list[int], now: datetime) -> None:
         if timer_ids:

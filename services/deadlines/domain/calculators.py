@@ -125,13 +125,10 @@ def calendar_free_due(convention: str, period: Period) -> Callable[[date], date]
             return d + delta
 
         return shift
-    # Month arithmetic is the slow part of the hot path, and many cases share trigger dates:
-    # memoise it (lru_cache runs in C; the functions are pure).
     if convention in ("C3", "C4", "C6m"):
         months = -period.amount if convention == "C6m" else period.amount
         back = ONE_DAY if convention == "C3" else timedelta(0)
 
-        @lru_cache(maxsize=_MEMO_SIZE)
         def months_from(d: date) -> date:
             return add_months(d - back, months)
 

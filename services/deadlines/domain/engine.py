@@ -277,13 +277,12 @@ class _CaseRun:
 
     def apply(self, event: CaseEventRecord) -> None:
         t = event.type
-        if t in self.closing:
-            for clocks in self.open.values():
-                for clock in clocks[:]:
-                    self._cancel(clock, event, event.occurred_on)
-            return
         plan = self.dispatch.get(t)
-        if plan is None:
+        if plan is None:  # nothing to do, or a closing event (never in the dispatch)
+            if t in self.closing:
+                for clocks in self.open.values():
+                    for clock in clocks[:]:
+                        self._cancel(clock, event, event.occurred_on)
             return
         acting, cancelling, starting = plan
         open_ = self.open
@@ -412,7 +411,10 @@ class _CaseRun:
                 due = trigger + shift
                 explanation = rule.explanation
             elif rule.due_fn is not None:
-                due = rule.due_fn(trigger)
+                memo = rule.due_memo
+                due = memo.get(trigger)
+                if due is None:
+                    due = memo[trigger] = rule.due_fn(trigger)
                 explanation = rule.explanation
             elif rule.calculator is not None:
                 due, explanation = _calculated(rule, self.calendar, trigger, data)

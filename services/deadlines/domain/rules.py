@@ -137,6 +137,9 @@ class Rule:
     # C2, C6w) or a function (C3-C6m); else None.
     due_shift: timedelta | None = None
     due_fn: Callable[[date], date] | None = None
+    # due_fn's results by trigger date: month arithmetic is slow and cases share trigger dates.
+    # A cache of a pure function (at most one entry per calendar day), not state.
+    due_memo: dict[date, date] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         """The rule's metadata as plain values (for an API, a report, or a lawyer's review)."""
@@ -193,9 +196,11 @@ def _index(
     cancelling: dict[str, tuple[str, ...]],
     closing: frozenset[str],
 ) -> RuleIndex:
+    # A closing event cancels every open clock, whatever rules list it: it is kept out of the
+    # dispatch so the engine takes the closing path.
     dispatch = {
         t: (acting.get(t, ()), cancelling.get(t, ()), _starters(starts.get(t, ()), t))
-        for t in set(starts) | set(acting) | set(cancelling)
+        for t in (set(starts) | set(acting) | set(cancelling)) - closing
     }
     return RuleIndex(starts=starts, acting=acting, cancelling=cancelling, closing=closing, dispatch=dispatch)
 
@@ -502,8 +507,12 @@ def _rule(raw: Any, where: str) -> Rule:
 
 def _due(calculator: str | None, convention: str, period: Period) -> dict[str, Any]:
     if calculator is not None:
-        return {"due_shift": None, "due_fn": None}
-    return {"due_shift": fixed_shift(convention, period), "due_fn": calendar_free_due(convention, period)}
+        return {"due_shift": None, "due_fn": None, "due_memo": {}}
+    return {
+        "due_shift": fixed_shift(convention, period),
+        "due_fn": calendar_free_due(convention, period),
+        "due_memo": {},
+    }
 
 
 ACTIONS = ("completed", "ended", "extended", "held", "released")
@@ -560,10 +569,15 @@ def _merge_indexes(indexes: list[RuleIndex]) -> RuleIndex:
             for t, ids in src.items():
                 bucket = dst.setdefault(t, [])
                 bucket.extend(i for i in ids if i not in bucket)
-    # Starts are looked up in the version in force, never in the merged index.
+    # Starts are looked up in the version in force, never in the merged index; it only lists
+    # every starting type (with no rules) so that the engine does not skip it.
     closing = frozenset().union(*(ix.closing for ix in indexes))
+    starting_types = {t: () for ix in indexes for t in ix.starts}
     return _index(
-        {}, {k: tuple(v) for k, v in acting.items()}, {k: tuple(v) for k, v in cancelling.items()}, closing
+        starting_types,
+        {k: tuple(v) for k, v in acting.items()},
+        {k: tuple(v) for k, v in cancelling.items()},
+        closing,
     )
 
 

@@ -195,25 +195,30 @@ class DeadlinesService:
 
     # --- timers ------------------------------------------------------------------------------
     async def fire_due_timers(self, limit: int = 1000) -> int:
-        """Fire one batch of due timers; returns how many timers were claimed."""
+        """Fire the due timers of up to ``limit`` deadlines; returns how many timers were handled.
+
+        Each deadline's due timers are handled together, in order, by the replica that locked the
+        deadline. When several are due at once (after an outage) only the latest speaks: a reminder
+        whose later reminder or breach is also due is marked fired without an event, so a breached
+        deadline does not also get "due in 10 days"."""
         now = self.clock.now()
         async with self._sessions() as session, session.begin():
             repo = DeadlinesRepository(session)
-            due = await repo.claim_due_timers(now, limit)
+            deadlines = await repo.claim_due_deadlines(now, max(1, limit // 4))
+            due = await repo.due_timers(deadlines, now) if deadlines else []
             if not due:
-                return 0
-            deadlines = await repo.deadlines_by_id({t.deadline_id for t in due}, skip_locked=True)
+                orphans = await repo.orphan_timers(now, limit)
+                await repo.mark_fired(orphans, now)
+                return len(orphans)
             fired: list[int] = []
             statuses: list[dict[str, Any]] = []
             follow_ups: list[tuple[str, str, TimerSpec]] = []
+            last_of_deadline = {t.deadline_id: t.id for t in due}  # ordered by fire_at within a deadline
             for timer in due:
-                row = deadlines.get(timer.deadline_id)
-                if row is None and timer.deadline_id in {t.deadline_id for t in due}:
-                    # locked by a concurrent recompute (skip locked) or gone: leave it for the next tick
-                    if not await self._deadline_exists(repo, timer.deadline_id):
-                        fired.append(timer.id)
-                    continue
+                row = deadlines[timer.deadline_id]
                 fired.append(timer.id)
+                if timer.kind == "reminder" and last_of_deadline[timer.deadline_id] != timer.id:
+                    continue  # superseded by a later timer of the same deadline, also due now
                 event = self._timer_event(timer, row)
                 if event is None:
                     continue  # stale: the deadline moved or was completed since the timer was planned
@@ -227,10 +232,7 @@ class DeadlinesService:
             await repo.set_status(statuses)
             await repo.mark_fired(fired, now)
             await repo.add_timers(follow_ups)
-            return len(due)
-
-    async def _deadline_exists(self, repo: DeadlinesRepository, deadline_id: str) -> bool:
-        return bool(await repo.deadlines_by_id([deadline_id]))
+            return len(fired)
 
     def _timer_event(self, timer: Any, row: Any) -> tuple[str, DeadlineData, str | None] | None:
         if row.due_on != timer.due_on:

@@ -26,7 +26,7 @@ CASE_ID_HEX_CHARS = 24  # 96 bits: no collision in practice for any council's ca
 _SEPARATOR = "\x1f"  # ASCII unit separator: cannot occur in a reference typed by a person
 
 # A UPN (letter, 11 digits, check character) or a ULN (10 digits): never allowed as a case id.
-_LOOKS_PERSONAL = re.compile(r"^(?:[A-Za-z]\d{11}[0-9A-Za-z]|\d{10})$")
+_LOOKS_PERSONAL = re.compile(r"^(?:[A-Za-z][0-9]{11}[0-9A-Za-z]|[0-9]{10})$")
 
 
 def opaque_case_id(key: bytes, source: str, reference: str) -> str:

@@ -59,6 +59,7 @@ from services.intake.domain.case_ids import deterministic_event_id, looks_person
 from services.intake.domain.results import IntakeItem, Rejection, describe_safely, one_line
 from services.intake.domain.values import (
     FALSE_TEXT,
+    PLAUSIBLE_YEARS,
     TRUE_TEXT,
     parse_date_with_formats,
     parse_datetime_with_formats,
@@ -67,6 +68,7 @@ from services.intake.domain.values import (
 from shared.contracts import (
     CASE_EVENT_TYPES,
     EVENT_MODELS,
+    CaseEventEnvelope,
     ContactsUpdated,
     build_case_event,
     parse_case_event,
@@ -277,6 +279,14 @@ class SourceMapping(BaseModel):
     _compiled: dict[str, list[_Compiled]] = PrivateAttr(default_factory=dict)
     _zone: ZoneInfo = PrivateAttr()
 
+    @field_validator("events", mode="before")
+    @classmethod
+    def _empty_types(cls, value: Any) -> Any:
+        # "ehc.review.meeting_held:" with nothing under it: a type whose data is only the defaults
+        if isinstance(value, Mapping):
+            return {type_: {} if fields is None else fields for type_, fields in value.items()}
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -399,6 +409,9 @@ class SourceMapping(BaseModel):
                                      supersedes=supersedes, **data)
         except ValidationError as exc:
             raise _Reject(describe_safely(exc, prefix=f"{type_}: ")) from None
+        if (where := _implausible_date(event)) is not None:
+            raise _Reject(f"{type_}: {where}: is not a plausible date (years {PLAUSIBLE_YEARS.start} to "
+                          f"{PLAUSIBLE_YEARS.stop - 1})")
         items: list[IntakeItem] = [event]
         if self.contacts is not None:
             where = "contacts" if location is None else f"{location} / contacts"
@@ -412,6 +425,9 @@ class SourceMapping(BaseModel):
         except ValidationError as exc:
             raise _Reject(describe_safely(exc, prefix="contacts: " if is_contacts else "")) from None
         assert not isinstance(item, Rejection)
+        if (where := _implausible_date(item)) is not None:
+            raise _Reject(f"{where}: is not a plausible date (years {PLAUSIBLE_YEARS.start} to "
+                          f"{PLAUSIBLE_YEARS.stop - 1})")
         if self.accept_sources and not any(item.source.startswith(p) for p in self.accept_sources):
             raise _Reject("source is not one this mapping accepts")
         if looks_personal(item.subject):
@@ -482,8 +498,8 @@ class SourceMapping(BaseModel):
         if kind == "list":
             if isinstance(found, list):
                 return [_text(path, item) for item in found if _text(path, item) is not None]
-            text = _text(path, found) or ""
-            return [part.strip() for part in text.split(spec.separator) if part.strip()]
+            joined = _text(path, found) or ""
+            return [part.strip() for part in joined.split(spec.separator) if part.strip()]
         if kind == "bool":
             if isinstance(found, bool):
                 return found
@@ -520,8 +536,10 @@ class SourceMapping(BaseModel):
                 value = MISSING if spec is None else self._value(spec, record, key, "text", required=False)
                 if value is not MISSING:
                     data[name] = value
-            return [ContactsUpdated(id=deterministic_event_id(self.source, "contacts", event_id), source=self.source,
-                                    subject=case_id, time=moment, data=data)]
+            return [ContactsUpdated.model_validate({
+                "id": deterministic_event_id(self.source, "contacts", event_id), "source": self.source,
+                "subject": case_id, "time": moment, "data": data,
+            })]
         except _Reject as problem:
             return [Rejection(reason=f"contacts not imported: {problem.reason}", original=original,
                               location=location)]
@@ -571,6 +589,16 @@ def _lookup(record: Mapping[str, Any], path: str, key: bytes | None) -> Any:
         if node is MISSING:
             return MISSING
     return node
+
+
+def _implausible_date(item: CaseEventEnvelope | ContactsUpdated) -> str | None:
+    """The first date of an event outside PLAUSIBLE_YEARS (it would break date arithmetic downstream)."""
+    if item.time.year not in PLAUSIBLE_YEARS:
+        return "time"
+    for name, value in item.data:  # type: ignore[union-attr]  # every envelope has data
+        if isinstance(value, date) and value.year not in PLAUSIBLE_YEARS:
+            return f"data.{name}"
+    return None
 
 
 def _absent(value: Any) -> bool:
@@ -683,7 +711,10 @@ def _check_contacts(mapping: SourceMapping) -> list[str]:
     if mapping.kind is not None:
         uses.append(("kind", mapping.kind.paths()))
     if mapping.event_id is not None:
-        uses.append(("event_id", set(mapping.event_id.derive or []) | {mapping.event_id.from_} - {None}))
+        id_paths = set(mapping.event_id.derive or [])
+        if mapping.event_id.from_ is not None:
+            id_paths.add(mapping.event_id.from_)
+        uses.append(("event_id", id_paths))
     if mapping.supersedes is not None:
         uses.append(("supersedes", mapping.supersedes.paths()))
     if isinstance(mapping.time, TimeSpec):

@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeAlias
 from xml.etree.ElementTree import ParseError
@@ -72,7 +73,7 @@ REVIEW_OUTCOMES = {"A": "amend", "C": "cease", "M": "maintain"}
 WEEK20_EXCEPTION = "E3"
 WEEK20_RULE_IDS = ["plan.final"]
 WEEK20_REASON = "SEN2 Week20=1: an exception to the 20-week limit applied (type not given in SEN2)"
-_UPN = re.compile(r"^[A-Z]\d{11}[0-9A-Z]$")
+_UPN = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
 
 # COLLECT CSV export: table -> parent table (the nine files, linked by <table>tableid).
 CSV_TABLES: dict[str, str | None] = {
@@ -158,8 +159,8 @@ class Sen2Header:
         lea = values.get("lea", "")
         return cls(
             collection=values.get("collection") or None,
-            year=int(year) if year.isdigit() else None,
-            lea=lea if re.fullmatch(r"\d{3}", lea) else None,
+            year=int(year) if re.fullmatch(r"[0-9]{4}", year) else None,
+            lea=lea if re.fullmatch(r"[0-9]{3}", lea) else None,
             reference_date=_lenient_date(values.get("referencedate", "")),
             software_code=values.get("softwarecode") or None,
             release=values.get("release") or None,
@@ -213,13 +214,19 @@ class _PersonUnit:
 
 
 @dataclass(slots=True)
+class _NoteUnit:
+    note: str
+
+
+@dataclass(slots=True)
 class _ErrorUnit:
     reason: str
     original: bytes
     location: str | None
 
 
-_Unit: TypeAlias = _HeaderUnit | _PersonUnit | _ErrorUnit
+_Unit: TypeAlias = _HeaderUnit | _PersonUnit | _NoteUnit | _ErrorUnit
+_CONTAINERS = {"message": ("header", "persons", "person"), "persons": ("person",)}
 
 
 class _NotSen2(Exception):
@@ -236,6 +243,7 @@ class _XmlTarget:
         self.person_starts: list[int] = []
         self.last_person_end = 0
         self.header: Node | None = None
+        self.ignored: list[str] = []
         self._tags: dict[str, str] = {}
 
     def start(self, tag: str, attrib: dict[str, str]) -> None:
@@ -269,6 +277,11 @@ class _XmlTarget:
                 self.finished.append(node)
         elif name == "header":
             self.header = node
+        if self.stack and name not in _CONTAINERS.get(self.stack[-1].tag, (name,)):
+            # e.g. a Requests outside any Person: say so rather than drop it silently
+            self.stack[-1].children.pop()
+            shown = name if re.fullmatch(r"[a-z0-9_]{1,40}", name) else "?"
+            self.ignored.append(f"<{shown}> outside a Person: not read")
 
     def data(self, text: str) -> None:
         if self.stack:
@@ -317,6 +330,9 @@ def _xml_units(stream: BinaryIO) -> Iterator[_Unit]:
         if not header_sent and target.header is not None:
             header_sent = True
             yield _HeaderUnit(target.header)
+        for note in target.ignored:
+            yield _NoteUnit(note)
+        target.ignored.clear()
         for node in target.finished:
             index += 1
             yield _PersonUnit(node, index, fragment, where)
@@ -374,7 +390,7 @@ def _csv_openers(path: Path) -> dict[str, Callable[[], BinaryIO]]:
     if path.is_dir():
         for file in sorted(path.iterdir()):
             if file.is_file() and file.suffix.lower() == ".csv":
-                add(_table_name(file.name), file.name, lambda file=file: file.open("rb"))
+                add(_table_name(file.name), file.name, partial(_open_binary, file))
     elif path.is_file() and zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
@@ -383,7 +399,7 @@ def _csv_openers(path: Path) -> dict[str, Callable[[], BinaryIO]]:
                 if info.file_size > MAX_ZIP_MEMBER_BYTES:
                     raise Sen2FormatError(f"{info.filename} in the zip is larger than {MAX_ZIP_MEMBER_BYTES} bytes")
                 data = archive.read(info)
-                add(_table_name(info.filename), info.filename, lambda data=data: io.BytesIO(data))
+                add(_table_name(info.filename), info.filename, partial(io.BytesIO, data))
     elif path.exists():
         raise Sen2FormatError(f"{path.name}: an SEN2 CSV export is a folder or a .zip of the nine CSV files")
     else:
@@ -392,6 +408,10 @@ def _csv_openers(path: Path) -> dict[str, Callable[[], BinaryIO]]:
     if missing:
         raise Sen2FormatError(f"{path.name}: not an SEN2 CSV export: no " + ", ".join(f"{t}.csv" for t in missing))
     return found
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
 
 
 def _csv_units(openers: dict[str, Callable[[], BinaryIO]]) -> Iterator[_Unit]:
@@ -547,7 +567,7 @@ def _person_reference(person: Node) -> str:
         return "upn:" + upn
     uln = person.get("uniquelearnernumber")
     if uln:
-        if len(uln) != 10 or not uln.isdigit():
+        if not re.fullmatch(r"[0-9]{10}", uln):
             raise _Problem("field UniqueLearnerNumber is not 10 digits")
         return "uln:" + uln
     surname, forename, birth = person.get("surname"), person.get("forename"), person.get("personbirthdate")
@@ -583,7 +603,7 @@ class _Converter:
         self.counts = counts
         self.lea_override = lea
         self.header: Sen2Header | None = None
-        self.source = ""
+        self.source = f"sen2/{lea}" if lea else ""
         self.time: datetime = utcnow()
 
     def set_header(self, header: Sen2Header) -> None:
@@ -767,6 +787,9 @@ class Sen2Import(Iterator[IntakeItem]):
                 self.header = Sen2Header.from_node(unit.node)
                 self._converter.set_header(self.header)
                 continue
+            if isinstance(unit, _NoteUnit):
+                counts.notes[unit.note] += 1
+                continue
             if isinstance(unit, _ErrorUnit):
                 reason = unit.reason
                 if unit.location and unit.location.startswith("line "):  # the XML stopped here
@@ -778,7 +801,7 @@ class Sen2Import(Iterator[IntakeItem]):
                 if isinstance(item, Rejection):
                     counts.rejections += 1
                 else:
-                    counts.events[item.type] += 1
+                    counts.events[item.type] += 1  # type: ignore[union-attr]  # every envelope has a type
             yield from items
 
 
@@ -876,6 +899,8 @@ def read_assessment_records(path: str | os.PathLike[str]) -> tuple[Sen2Header | 
         elif isinstance(unit, _PersonUnit):
             persons += 1
             records.extend(_assessment_records(unit.node))
+        elif isinstance(unit, _NoteUnit):
+            continue
         elif unit.location and ".csv" in unit.location:
             continue  # a broken CSV row: the other rows still count (the reason is in the import)
         else:

@@ -375,10 +375,10 @@ def _person_xml(p: SynthPerson) -> str:
                 parts.append("\t\t\t\t\t<NamedPlan>\n")
                 parts.append(_el("StartDate", _iso(a.plan_start), 6))
                 parts.append("\t\t\t\t\t\t<PlanDetail>\n")
-                for tag, value in (("URN", a.urn), ("UKPRN", ""), (setting, "MMS"), (setting + "Other", ""),
-                                   ("PlacementRank", 1), ("SENunitIndicator", 0),
-                                   ("ResourcedProvisionIndicator", 0)):
-                    parts.append(_el(tag, value, 7))
+                for tag, cell in (("URN", a.urn), ("UKPRN", ""), (setting, "MMS"), (setting + "Other", ""),
+                                  ("PlacementRank", 1), ("SENunitIndicator", 0),
+                                  ("ResourcedProvisionIndicator", 0)):
+                    parts.append(_el(tag, cell, 7))
                 parts.append("\t\t\t\t\t\t</PlanDetail>\n")
                 parts.append(_el("PlanRes", "", 6))
                 parts.append(_el("Plan" + wbp, "", 6))
@@ -394,11 +394,11 @@ def _person_xml(p: SynthPerson) -> str:
             parts.append("\t\t\t\t<ActivePlans>\n")
             parts.append(_el("TransferLA", "", 5))
             parts.append("\t\t\t\t\t<PlacementDetail>\n")
-            for tag, value in (("URN", act.urn), ("UKPRN", ""), (setting, "MMS"), (setting + "Other", ""),
-                               ("PlacementRank", 1), ("EntryDate", ""), ("LeavingDate", ""),
-                               ("SENunitIndicator", 0), ("ResourcedProvisionIndicator", 0), ("Res", ""),
-                               (wbp, "")):
-                parts.append(_el(tag, value, 6))
+            for tag, cell in (("URN", act.urn), ("UKPRN", ""), (setting, "MMS"), (setting + "Other", ""),
+                              ("PlacementRank", 1), ("EntryDate", ""), ("LeavingDate", ""),
+                              ("SENunitIndicator", 0), ("ResourcedProvisionIndicator", 0), ("Res", ""),
+                              (wbp, "")):
+                parts.append(_el(tag, cell, 6))
             parts.append("\t\t\t\t\t</PlacementDetail>\n")
             parts.append("\t\t\t\t\t<SENneed>\n")
             parts.append(_el("SENtype", act.sen_type, 6))

@@ -17,12 +17,14 @@ _MONTHS = {name: i for i, name in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
 # 2023-11-30, 2023-11-30T00:00:00, 2023-11-30 00:00:00.000, 2023-11-30Z
 _TIME = r"(?:[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?"
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})" + _TIME + r"(?:Z|[+-]\d{2}:?\d{2})?$")
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})" + _TIME + r"(?:Z|[+-]\d{2}:?\d{2})?$", re.ASCII)
 # The COLLECT "Blade" export: 2022-Sep-28 00:00:00
-_BLADE = re.compile(r"^(\d{4})-([A-Za-z]{3})-(\d{1,2})" + _TIME + "$")
+_BLADE = re.compile(r"^(\d{4})-([A-Za-z]{3})-(\d{1,2})" + _TIME + "$", re.ASCII)
 # Some hand-made files: 28/09/2022
-_UK = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_UK = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
 
+# Dates outside these years are typing errors (0202, 9999) that would break date arithmetic downstream.
+PLAUSIBLE_YEARS = range(1900, 2100)
 TRUE_TEXT = frozenset({"1", "true", "t", "y", "yes"})
 FALSE_TEXT = frozenset({"0", "false", "f", "n", "no"})
 
@@ -44,9 +46,16 @@ def parse_sen2_date(text: str) -> date:
     else:
         raise ValueError("is not a date (expected YYYY-MM-DD)")
     try:
-        return date(year, month, day)
-    except ValueError:
-        raise ValueError("is not a valid calendar date") from None
+        return plausible(date(year, month, day))
+    except ValueError as exc:
+        raise ValueError(str(exc) if "plausible" in str(exc) else "is not a valid calendar date") from None
+
+
+def plausible(day: date) -> date:
+    """The date itself when its year is in PLAUSIBLE_YEARS; otherwise ValueError."""
+    if day.year not in PLAUSIBLE_YEARS:
+        raise ValueError(f"is not a plausible date (years {PLAUSIBLE_YEARS.start} to {PLAUSIBLE_YEARS.stop - 1})")
+    return day
 
 
 def parse_sen2_datetime(text: str, tz: tzinfo = LONDON) -> datetime:
@@ -59,6 +68,7 @@ def parse_sen2_datetime(text: str, tz: tzinfo = LONDON) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError("is not a date and time (expected ISO 8601)") from None
+    plausible(moment.date())
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
 
 
@@ -71,18 +81,20 @@ def parse_date_with_formats(text: str, formats: Iterable[str], tz: tzinfo = LOND
         tried.append(fmt)
         if fmt == "iso":
             try:
-                return date.fromisoformat(value)
-            except ValueError:
-                pass
+                return plausible(date.fromisoformat(value))
+            except ValueError as exc:
+                if "plausible" in str(exc):
+                    raise
             try:
                 moment = datetime.fromisoformat(value)
             except ValueError:
                 continue
-            return moment.astimezone(tz).date() if moment.tzinfo is not None else moment.date()
+            return plausible(moment.astimezone(tz).date() if moment.tzinfo is not None else moment.date())
         try:
-            return datetime.strptime(value, fmt).date()
+            found = datetime.strptime(value, fmt).date()
         except ValueError:
             continue
+        return plausible(found)
     raise ValueError("is not a valid date (expected " + " or ".join(tried) + ")")
 
 
@@ -96,6 +108,7 @@ def parse_datetime_with_formats(text: str, formats: Iterable[str], tz: tzinfo = 
             moment = datetime.fromisoformat(value) if fmt == "iso" else datetime.strptime(value, fmt)
         except ValueError:
             continue
+        plausible(moment.date())
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=tz)
         return moment

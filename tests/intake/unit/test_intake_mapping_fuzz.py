@@ -18,7 +18,8 @@ from shared.contracts import CaseEventEnvelope, ContactsUpdated, parse_case_even
 KEY = b"fuzz-case-id-key-0123456789abcdef"
 MAPPINGS = load_mappings()
 CASEFLOW, SYNERGY, CANONICAL = MAPPINGS["caseflow"], MAPPINGS["synergy-like"], MAPPINGS["canonical"]
-FUZZ = settings(max_examples=int(os.environ.get("EHC_FUZZ_EXAMPLES", "250")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("EHC_FUZZ_EXAMPLES", "250")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 PRIVATE = ("Jolene Testparent", "jolene.testparent@example.org", "07700 900123")
 
 CASEFLOW_MESSAGE = {

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from xml.sax.saxutils import escape
 
 from services.intake.domain.results import Rejection
 from services.intake.domain.sen2 import Sen2FormatError, iter_sen2_xml, read_assessment_records

@@ -279,7 +279,8 @@ def test_a_billion_laughs_is_refused_quickly():
 def test_persons_without_header_lea_are_rejected():
     raw = RAW.replace(b"<LEA>201</LEA>", b"<LEA>Hertfordshire</LEA>")
     imported, items = _import(raw)
-    assert [i.reason for i in items] == ["the return's header has no LEA (a 3-digit DfE LA number) before this person"] * 2
+    reason = "the return's header has no LEA (a 3-digit DfE LA number) before this person"
+    assert [i.reason for i in items] == [reason] * 2
     assert imported.counts.persons_rejected == 2
 
 
@@ -287,8 +288,8 @@ def test_identity_falls_back_to_uln_then_name_and_birth_date():
     no_upn = RAW.replace(b"<UPN>X123456789875</UPN>", b"<UPN></UPN>")
     assert _import(no_upn)[1][0].subject == opaque_case_id(KEY, "sen2/201", "uln:1234567890")
     unknown = no_upn.replace(b"<UniqueLearnerNumber>1234567890</UniqueLearnerNumber>",
-                             b"<UniqueLearnerNumber></UniqueLearnerNumber>").replace(b"<UPNunknown></UPNunknown>",
-                                                                                      b"<UPNunknown>UN2</UPNunknown>", 1)
+                             b"<UniqueLearnerNumber></UniqueLearnerNumber>")
+    unknown = unknown.replace(b"<UPNunknown></UPNunknown>", b"<UPNunknown>UN2</UPNunknown>", 1)
     case_id = _import(unknown)[1][0].subject
     assert case_id.startswith("c-") and case_id != opaque_case_id(KEY, "sen2/201", "uln:1234567890")
     # the same person written with other spacing and case gets the same case
@@ -305,3 +306,29 @@ def test_timeliness_records_of_the_sample():
     assert Counter(r.outcome for r in records) == Counter({"Y": 1, "A": 2})
     [issued] = [r for r in records if r.outcome == "Y"]
     assert (issued.received_on, issued.outcome_on, issued.week20) == (date(2023, 11, 30), date(2023, 12, 25), False)
+
+
+@pytest.mark.parametrize("variant", ["namespace", "utf-16", "windows-1252"])
+def test_namespaces_and_encodings(variant):
+    text = RAW.decode()
+    if variant == "namespace":
+        raw = RAW.replace(b"<Message>", b'<Message xmlns="http://www.example.invalid/sen2">', 1)
+    elif variant == "utf-16":
+        raw = ('<?xml version="1.0" encoding="UTF-16"?>\n' + text).encode("utf-16")
+    else:
+        raw = ('<?xml version="1.0" encoding="windows-1252"?>\n' + text.replace("TestFamilyName1", "Brontë")
+               ).encode("cp1252")
+    assert [e.to_json() for e in _import(raw)[1]] == [e.to_json() for e in _import()[1]]
+
+
+def test_lea_override_without_a_header():
+    raw = RAW[:RAW.index(b"<Header>")] + RAW[RAW.index(b"</Header>") + len(b"</Header>"):]
+    items = list(iter_sen2_xml(raw, case_id_key=KEY, lea="919"))
+    assert len(items) == 9 and {e.source for e in items} == {"sen2/919"}
+
+
+def test_elements_outside_a_person_are_counted_not_dropped_silently():
+    raw = RAW.replace(b"<Persons>", b"<Persons><Requests><ReceivedDate>2023-01-01</ReceivedDate></Requests>", 1)
+    imported, items = _import(raw)
+    assert len(items) == 9
+    assert imported.counts.notes == {"<requests> outside a Person: not read": 1}
