@@ -106,6 +106,27 @@ class NotifierSettings(BaseModel):
     caseworker_directory: dict[str, str] = Field(
         default_factory=dict, description="caseworker_id -> work email address"
     )
+    admin_tokens: list[SecretStr] = Field(
+        default_factory=list,
+        description="Bearer tokens for the subscriptions API, e.g. EHC_NOTIFIER__ADMIN_TOKENS='[\"t0k3n\"]'",
+    )
+    caseworker_reminders: Literal["digest", "immediate"] = Field(
+        default="digest",
+        description="digest: new deadlines, reminders and exception nudges gathered into one email per caseworker "
+        "at digest_time on working days (breach alerts always go at once); immediate: one email per event.",
+    )
+    digest_time: str = Field(default="08:00", description="Daily digests and weekly summaries (Europe/London).")
+    due_soon_working_days: int = Field(default=10, description="Digests list deadlines due within this many "
+                                       "working days.")
+    breaches_url: str = Field(default="http://127.0.0.1:8002/v1/breaches",
+                              description="Staff list of missed deadlines (texts link here: no case reference).")
+    at_risk_url: str = Field(default="http://127.0.0.1:8002/v1/at-risk", description="Staff at-risk list.")
+    notify_rate_per_minute: int = Field(default=3000, description="GOV.UK Notify's limit per API key.")
+    notify_rate_burst: int = 1000
+    texts_per_number_per_hour: int = Field(default=3, description="At most this many texts to one number an hour.")
+    sender_batch: int = Field(default=200, description="Notifications claimed per pass of the sender.")
+    sender_concurrency: int = Field(default=50, description="Requests in flight at once.")
+    smtp_pool_size: int = Field(default=4, description="SMTP connections kept open and reused (0: one per email).")
 
 
 class Settings(BaseSettings):

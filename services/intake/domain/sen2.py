@@ -29,6 +29,14 @@ Decisions (also in the report of issue 4):
   tribunal flags, a review decision without its date or outcome.
 - Names, birth dates, postcodes, UPNs are never copied into events. The birth date is only used
   to say whether the child was under 5 (``child_under_5``) and for the phase-transfer kind.
+- Without RequestSource (returns before 2025) ``requested_by`` is left out, so the contract's
+  default (parent) applies. Event ``time`` is the header's DateTime (Europe/London), else the
+  reference date.
+- A request converts whole or not at all: a missing ReceivedDate (unless H), a missing outcome
+  date for Y/N/W, an unknown code, an impossible date or one outside 1900-2099, more than one
+  Assessment/ActivePlans/NamedPlan give a Rejection of that request (its XML fragment or CSV
+  rows) and the rest of the file goes on. A person without usable identity or without Requests
+  is rejected whole. Elements outside any Person are counted in ``notes``, not dropped silently.
 """
 
 from __future__ import annotations

@@ -1,14 +1,23 @@
 """Who is told what about a deadline event (pure).
 
-DESIGN §6 and issue 6: caseworkers hear about their cases' council deadlines (a new deadline, a
-reminder before it, an alert at a breach); families hear at milestones, in plain English, only
-with recorded consent; managers get breach alerts through their subscriptions.
+DESIGN §6 and issue 6: caseworkers hear about their cases' council deadlines; families hear at
+milestones, in plain English, only with recorded consent; managers get breach alerts through their
+subscriptions.
+
+Caseworkers and the flood: a caseworker with fifty cases would get several emails a day if every
+new deadline, reminder and exception nudge were its own email. With ``caseworker_reminders =
+"digest"`` (the default) those go into one daily digest per caseworker on working days (built
+from the notifier's own projection of the deadlines, see ``digests``); a breach is an alert and
+goes at once, to the caseworker, the managers subscribed to breach alerts and the family.
+``"immediate"`` keeps one email per event (a council with few cases per caseworker may prefer it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from services.notifier.domain.messages import FAMILY_DUTIES
 
 # Council duties: the rules whose `responsible` is the local authority (old or new LA).
 COUNCIL = frozenset({"la", "old_la", "new_la", "la_or_commissioning_body", "school_head_or_la"})
@@ -22,24 +31,28 @@ FAMILY_MILESTONES: dict[tuple[str, str], str] = {
     ("deadline.due_soon", "review.annual"): "family_review_due",
 }
 
+CaseworkerReminders = Literal["digest", "immediate"]
+
 
 @dataclass(frozen=True, slots=True)
 class Recipient:
     kind: str  # caseworker | family | manager
-    ref: str  # pseudonymous: caseworker_id, "family:<case_id>:<n>", subscription id
+    ref: str  # pseudonymous: caseworker_id, a keyed fingerprint of a family address, a manager reference
     channel: str  # email | sms
-    address: str
+    address: str = field(repr=False)
     language: str = "en"
+    scope_name: str | None = None  # managers: the team or area the alert is about
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedNotification:
-    kind: str  # e.g. caseworker_new_deadline, caseworker_reminder, breach_alert, family_milestone
+    kind: str  # e.g. caseworker_new_deadline, caseworker_reminder_3, breach_alert, family_missed
     recipient: Recipient
     template: str
     context: dict[str, Any] = field(default_factory=dict)
 
     def idempotency_key(self, subject_id: str) -> str:
+        """(deadline or digest, kind, recipient): the same thing is never sent twice to one person."""
         return f"{subject_id}|{self.kind}|{self.recipient.ref}"
 
 
@@ -48,28 +61,35 @@ def is_council_duty(data: Any) -> bool:
 
 
 def plan_for_deadline_event(event: Any, caseworker: Recipient | None, family: list[Recipient],
-                            managers: list[Recipient], context: dict[str, Any]) -> list[PlannedNotification]:
-    """The notifications one deadline event calls for."""
+                            managers: list[Recipient], context: dict[str, Any],
+                            caseworker_reminders: CaseworkerReminders = "digest") -> list[PlannedNotification]:
+    """The notifications one deadline event calls for (sent as soon as the sender gets to them)."""
     data = event.data
     planned: list[PlannedNotification] = []
     council = is_council_duty(data)
-    offset = data.reminder_offset_days
     if caseworker is not None and council:
-        if event.type == "deadline.opened":
-            planned.append(PlannedNotification("caseworker_new_deadline", caseworker, "caseworker_new_deadline",
-                                               context))
-        elif event.type == "deadline.due_soon":
-            planned.append(PlannedNotification(f"caseworker_reminder_{offset}", caseworker, "caseworker_reminder",
-                                               context))
-        elif event.type == "deadline.breached":
+        if event.type == "deadline.breached":
             planned.append(PlannedNotification("breach_alert", caseworker, "caseworker_breach", context))
-        elif event.type == "deadline.exception":
-            planned.append(PlannedNotification(f"caseworker_exception_{event.id}", caseworker,
-                                               "caseworker_exception_nudge", context))
+        elif caseworker_reminders == "immediate":
+            planned.extend(_immediate_caseworker(event, caseworker, context))
     if event.type == "deadline.breached" and council:
-        planned.extend(PlannedNotification("breach_alert", m, "manager_breach", context) for m in managers)
-        planned.extend(PlannedNotification("family_missed", f, "family_deadline_missed", context) for f in family)
+        planned.extend(PlannedNotification("breach_alert", m, "manager_breach", {**context, "scope_name": m.scope_name})
+                       for m in managers)
+        if data.rule_id in FAMILY_DUTIES:  # only what a family can be told in plain words
+            planned.extend(PlannedNotification("family_missed", f, "family_deadline_missed", context) for f in family)
     template = FAMILY_MILESTONES.get((event.type, data.rule_id))
     if template is not None:
         planned.extend(PlannedNotification(f"family_{template}", f, template, context) for f in family)
     return planned
+
+
+def _immediate_caseworker(event: Any, caseworker: Recipient, context: dict[str, Any]) -> list[PlannedNotification]:
+    if event.type == "deadline.opened":
+        return [PlannedNotification("caseworker_new_deadline", caseworker, "caseworker_new_deadline", context)]
+    if event.type == "deadline.due_soon":
+        offset = event.data.reminder_offset_days
+        return [PlannedNotification(f"caseworker_reminder_{offset}", caseworker, "caseworker_reminder", context)]
+    if event.type == "deadline.exception":
+        return [PlannedNotification(f"caseworker_exception_{event.id}", caseworker, "caseworker_exception_nudge",
+                                    context)]
+    return []

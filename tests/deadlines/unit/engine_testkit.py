@@ -129,3 +129,13 @@ def check_row(
     # Every deadline explains itself: the period in words, citing its legal source.
     assert got.legal_source and f"({got.legal_source})" in got.period_text
     return got
+
+
+def row(test_id: str, events: list[Ev], as_of: str, rule_id: str, due: str, status: str, **extra: Any) -> Any:
+    """One table row, named by rule and legal source (pytest id), checked by :func:`check_row`."""
+    import pytest
+
+    return pytest.param(events, as_of, rule_id, due, status, extra, id=test_id)
+
+
+ROW_ARGS = ("events", "as_of", "rule_id", "due", "status", "extra")
