@@ -88,5 +88,27 @@ def docs(out: Path = typer.Option(Path("docs/contracts"), help="Folder to write 
         typer.echo(path)
 
 
+
+@deadlines_app.command("rebuild")
+def deadlines_rebuild(batch: int = typer.Option(500, help="Events and cases per transaction.")) -> None:
+    """Rebuild all state by replaying ehc.case-events from the beginning; publish only what changed."""
+
+    async def go() -> None:
+        from services.deadlines.bootstrap import bootstrap
+        from services.deadlines.entrypoints.rebuild import rebuild
+
+        app_ = bootstrap(_settings())
+        await app_.start(consume=False, schedule=False)
+        try:
+            report = await rebuild(app_, batch)
+        finally:
+            await app_.stop()
+        typer.echo(f"replayed {report.read} events ({report.stored} new, {report.invalid} invalid); "
+                   f"recomputed {report.cases} cases; published {report.published} changes "
+                   f"in {report.seconds:.1f} s")
+
+    asyncio.run(go())
+
+
 if __name__ == "__main__":
     app()

@@ -130,6 +130,18 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], within
             await asyncio.sleep(0.2)
 
 
+async def topic_partitions(cfg: KafkaSettings, topic: str) -> list[TopicPartition]:
+    """The partitions of a topic, from the cluster's metadata (empty if the topic does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers, **aiokafka_security(cfg))
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for t in described if t["error_code"] == 0
+            for p in t["partitions"]]
+
+
 async def recent_event_ids(cfg: KafkaSettings, topic: str, per_partition: int) -> set[str]:
     """The CloudEvents ids of the last ``per_partition`` records of every partition of ``topic``.
 
@@ -140,11 +152,7 @@ async def recent_event_ids(cfg: KafkaSettings, topic: str, per_partition: int) -
     await consumer.start()
     ids: set[str] = set()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer.topics()  # refresh metadata once
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
+        tps = await topic_partitions(cfg, topic)
         if not tps:
             return ids
         consumer.assign(tps)

@@ -121,6 +121,23 @@ class DeadlinesService:
                 await self._recompute(session, repo, touched, result)
         return result
 
+    async def store_history(self, events: Sequence[CaseEventEnvelope]) -> BatchResult:
+        """Append events to their cases' histories without recomputing (a rebuild recomputes after)."""
+        result = BatchResult()
+        async with self._sessions() as session, session.begin():
+            repo = DeadlinesRepository(session)
+            for event in events:
+                if await mark_processed(session, tables.processed_events, CONSUMER, event.id):
+                    await repo.add_event(event_row(event))
+                    result.events += 1
+                else:
+                    result.duplicates += 1
+        return result
+
+    async def all_case_ids(self) -> list[str]:
+        async with self._sessions() as session:
+            return await DeadlinesRepository(session).all_case_ids()
+
     async def recompute_cases(self, case_ids: Sequence[str]) -> BatchResult:
         """Recompute cases without new events (a new rule set, a rebuild): publishes only changes."""
         result = BatchResult()

@@ -7,6 +7,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -95,5 +96,35 @@ notifications = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("idempotency_key", name="uq_notification_idempotency"),
     Index("ix_notifications_due", "status", "next_attempt_at"),
+    Index("ix_notifications_deadline", "deadline_id"),
+    Index("ix_notifications_provider_reference", "provider_reference"),
+    schema=SCHEMA,
+)
+
+# The notifier's own projection of the deadlines, kept from ``ehc.deadline-events`` (never read
+# from the deadlines service's tables): what the daily digests and weekly summaries list.
+deadline_view = Table(
+    "deadline_view",
+    metadata,
+    Column("deadline_id", String(400), primary_key=True),
+    Column("case_id", String(200), nullable=False),
+    Column("rule_id", String(100), nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("responsible", String(60), nullable=False),
+    Column("kind", String(20), nullable=False, default="duty"),
+    Column("flags", JSON, nullable=False),
+    Column("legal_source", String(200), nullable=False, default=""),
+    Column("team_id", String(200), nullable=True),
+    Column("caseworker_id", String(200), nullable=True),
+    Column("area_id", String(200), nullable=True),
+    Column("opened_on", Date, nullable=True),
+    Column("completed_on", Date, nullable=True),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_deadline_view_case", "case_id"),
+    Index("ix_deadline_view_caseworker", "caseworker_id", "status"),
+    Index("ix_deadline_view_status_due", "status", "due_on"),
     schema=SCHEMA,
 )

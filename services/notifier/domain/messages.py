@@ -156,7 +156,7 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
         ),
         _spec(
             "caseworker_daily_digest", "caseworker", _EMAIL,
-            {"digest_date", "overdue", "due_soon"}, {"caseworker_name", "cases_url"},
+            {"digest_date", "overdue", "due_soon"}, {"caseworker_name", "cases_url", "new", "exceptions"},
             ("daily list of deadlines", "rhestr ddyddiol o derfynau amser"),
         ),
         _spec(
@@ -199,12 +199,13 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
         # to managers
         _spec(
             "manager_breach", "manager", _SMS_EMAIL,
-            set(_DEADLINE), {"recipient_name", "scope_name", "legal_source", "working_days_overdue"},
+            set(_DEADLINE), {"recipient_name", "scope_name", "legal_source", "working_days_overdue", "breaches_url"},
             ("deadline missed alert", "rhybudd terfyn amser wedi'i fethu"),
         ),
         _spec(
             "manager_daily_at_risk", "manager", _EMAIL,
-            {"digest_date", "scope_name", "overdue", "due_soon"}, {"recipient_name", "at_risk_url"},
+            {"digest_date", "scope_name", "overdue", "due_soon"},
+            {"recipient_name", "at_risk_url", "overdue_count", "due_soon_count"},
             ("daily at-risk list", "rhestr ddyddiol o achosion mewn perygl"),
         ),
         _spec(

@@ -203,7 +203,7 @@ def test_family_emails_only_greet_by_name(name: str) -> None:
 
 
 def test_a_text_longer_than_three_fragments_is_refused() -> None:
-    context = {**FULL_CONTEXT, "case_url": "https://ehc.example/" + "x" * 400}
+    context = {**FULL_CONTEXT, "breaches_url": "https://ehc.example/" + "x" * 400}
     with pytest.raises(SmsTooLong, match=r"manager_breach \(en, sms\) is \d+ GSM characters, 4 fragments"):
         render("manager_breach", "en", "sms", context)
     assert render("manager_breach", "en", "email", context).body
