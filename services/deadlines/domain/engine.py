@@ -86,7 +86,7 @@ def resolve_history(events: Iterable[CaseEventRecord]) -> tuple[list[CaseEventRe
     ``ehc.exception.withdrawn`` naming the original exception event still finds its correction.
     Set operations only: the result does not depend on the order of the input.
     """
-    given = list(events)
+    given = list(events)  # a copy: the caller's list is never reordered
     # Fast path (almost every case): distinct ids, no corrections, no retractions. The checks
     # run as C loops (map over attrgetters).
     if (
@@ -590,12 +590,13 @@ def compute(
     say when E1/E2 may apply. ``due_soon_working_days`` overrides the rule set's default (10).
     The result depends only on the arguments, never on the order of ``case_events``.
     """
-    events, alias = resolve_history(case_events)
+    given = case_events if isinstance(case_events, list) else list(case_events)
+    case_ids = set(map(_case_of, given))
+    if len(case_ids) > 1:
+        raise ValueError(f"compute takes one case; got {sorted(case_ids)!r} (use compute_cases)")
+    events, alias = resolve_history(given)
     if not events:
         return []
-    case_ids = set(map(_case_of, events))
-    if len(case_ids) != 1:
-        raise ValueError(f"compute takes one case; got {sorted(case_ids)!r} (use compute_cases)")
     case_id = events[0].case_id
     run = _CaseRun(ruleset, calendar)
     apply = run.apply

@@ -51,22 +51,30 @@ class Page(BaseModel):
     total: int
 
 
+_bearer = HTTPBearer(auto_error=False)
+
+
+def principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    tokens: dict[str, str] = request.app.state.tokens
+    if credentials is None or credentials.credentials not in tokens:
+        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    role, _, scope = tokens[credentials.credentials].partition(":")
+    if role not in ("caseworker", "manager", "admin"):
+        raise HTTPException(403, "this token has no known role")
+    return Principal(role, scope or None)  # type: ignore[arg-type]
+
+
+Who = Annotated[Principal, Depends(principal)]
+PageNo = Annotated[int, Query(ge=1)]
+PageSize = Annotated[int, Query(ge=1, le=500)]
+
+
 def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str], readiness: ReadinessCheck,
               calendar: Any, clock: Any) -> FastAPI:
     app = FastAPI(title="EHC deadlines", version="1",
                   description="Every statutory EHC deadline of every case, explained.")
     app.include_router(ops_router(readiness))
-    bearer = HTTPBearer(auto_error=False)
-
-    def principal(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Principal:
-        if credentials is None or credentials.credentials not in tokens:
-            raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        role, _, scope = tokens[credentials.credentials].partition(":")
-        if role not in ("caseworker", "manager", "admin"):
-            raise HTTPException(403, "this token has no known role")
-        return Principal(role, scope or None)  # type: ignore[arg-type]
-
-    Who = Annotated[Principal, Depends(principal)]
+    app.state.tokens = tokens
 
     def scoped(q: Select[Any], who: Principal) -> Select[Any]:
         d = tables.deadlines
@@ -83,9 +91,6 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
                                           .offset((page - 1) * page_size).limit(page_size))).all()
         return Page(items=[DeadlineOut.model_validate(r._mapping) for r in rows], page=page, page_size=page_size,
                     total=int(total or 0))
-
-    PageNo = Annotated[int, Query(ge=1)]
-    PageSize = Annotated[int, Query(ge=1, le=500)]
 
     @app.get("/v1/cases/{case_id}/deadlines", response_model=Page, tags=["deadlines"],
              summary="Every deadline of one case, with its explanation and legal source")

@@ -1,0 +1,276 @@
+"""Notification rows: planned once under an idempotency key, moved only by guarded transitions,
+every change audited on ``ehc.notification-events`` through the outbox, final failures reported
+to the caseworker.
+
+Shared by the use cases (deadline events, digests, the sender, delivery receipts). Every function
+takes the caller's session: the row, its audit events and any alert are one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.notifier.adapters import tables
+from services.notifier.adapters.crypto import Crypto
+from services.notifier.domain.digests import case_url
+from services.notifier.domain.policy import (
+    InvalidPhoneNumber,
+    NotificationStatus,
+    RetryPolicy,
+    is_quiet_hours_channel,
+    normalise_uk_mobile,
+    quiet_hours_defer,
+    transition,
+)
+from services.notifier.domain.recipients import Recipient
+from shared.contracts import NotificationData, NotificationEvent
+from shared.logging import get_logger, scrub
+from shared.settings import NotifierSettings
+
+log = get_logger(__name__)
+S = NotificationStatus
+SMS_CHANNELS = frozenset({"notify_sms", "sms_gateway"})
+
+
+@dataclass(frozen=True)
+class ChannelRoute:
+    email: str  # smtp | notify_email | file
+    sms: str  # notify_sms | sms_gateway | file
+
+    @classmethod
+    def from_settings(cls, cfg: NotifierSettings) -> ChannelRoute:
+        email = {"smtp": "smtp", "notify": "notify_email", "file": "file"}[cfg.email_channel]
+        sms = {"notify": "notify_sms", "sms_gateway": "sms_gateway", "file": "file"}[cfg.sms_channel]
+        return cls(email=email, sms=sms)
+
+    def channel_for(self, recipient_channel: str) -> str:
+        return self.sms if recipient_channel == "sms" else self.email
+
+
+def channel_kind(channel: str, address: str | None = None) -> str:
+    """sms or email: the channel says it, except the file sink, which takes both."""
+    if channel in SMS_CHANNELS:
+        return "sms"
+    if channel == "file" and address is not None and "@" not in address:
+        return "sms"
+    return "email"
+
+
+@dataclass
+class Deps:
+    """What every use case of the notifier needs (built once, in bootstrap)."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    crypto: Crypto
+    cfg: NotifierSettings
+    clock: Callable[[], datetime]
+    audit_topic: str
+    route: ChannelRoute
+    retry: RetryPolicy
+    wakeup: asyncio.Event
+
+
+def insert_stmt(session: AsyncSession, table: Any) -> Any:
+    return pg_insert(table) if session.bind.dialect.name == "postgresql" else sqlite_insert(table)
+
+
+def upsert_stmt(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str],
+                update_keys: Iterable[str] | None = None, where: Any = None) -> Any:
+    stmt = insert_stmt(session, table).values(**values)
+    names = [k for k in (update_keys if update_keys is not None else values) if k not in keys]
+    return stmt.on_conflict_do_update(index_elements=keys, set_={k: stmt.excluded[k] for k in names}, where=where)
+
+
+# --------------------------------------------------------------------------------------------
+# Audit
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    row: Any  # anything with notification_id, case_id, deadline_id, kind, recipient_kind, recipient_ref, channel
+    status: str
+    attempt: int
+    error: str | None = None
+    provider_reference: str | None = None
+
+
+def audit_event(deps: Deps, entry: AuditEntry) -> NotificationEvent:
+    row = entry.row
+    return NotificationEvent(
+        id=str(uuid.uuid4()), source="ehc/notifier", subject=row.case_id or "none", time=deps.clock(),
+        data=NotificationData(notification_id=row.notification_id, case_id=row.case_id, deadline_id=row.deadline_id,
+                              kind=row.kind, recipient_kind=row.recipient_kind, recipient_ref=row.recipient_ref,
+                              channel=row.channel, status=entry.status, attempt=entry.attempt,  # type: ignore[arg-type]
+                              error=entry.error, provider_reference=entry.provider_reference))
+
+
+async def audit(session: AsyncSession, deps: Deps, entries: Sequence[AuditEntry]) -> None:
+    """Publish status changes through the outbox (one INSERT for the lot)."""
+    if not entries:
+        return
+    values = []
+    for entry in entries:
+        event = audit_event(deps, entry)
+        values.append({"topic": deps.audit_topic, "key": event.key(), "value": event.to_json(), "headers": None})
+    await session.execute(tables.outbox.insert(), values)
+
+
+# --------------------------------------------------------------------------------------------
+# Planning a notification
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """The audit view of a row being inserted (the same attribute names as a notifications row)."""
+
+    notification_id: str
+    case_id: str | None
+    deadline_id: str | None
+    kind: str
+    recipient_kind: str
+    recipient_ref: str
+    channel: str
+    template: str
+
+
+async def plan_notification(session: AsyncSession, deps: Deps, *, key: str, case_id: str | None,
+                            deadline_id: str | None, kind: str, recipient: Recipient, template: str,
+                            context: dict[str, Any]) -> str | None:
+    """Insert one notification under its idempotency key; None if it was already planned.
+
+    A text's number is normalised here; a number that cannot take texts fails at once (and the
+    caseworker is told). A text to a family in quiet hours starts deferred to the morning.
+    """
+    now = deps.clock()
+    channel = deps.route.channel_for(recipient.channel)
+    address = recipient.address
+    error: str | None = None
+    next_at = now
+    status = S.PENDING
+    if recipient.channel == "sms":
+        try:
+            address = normalise_uk_mobile(address)
+        except InvalidPhoneNumber as exc:
+            error = exc.reason
+    row = NewRow(str(uuid.uuid4()), case_id, deadline_id, kind, recipient.kind, recipient.ref, channel, template)
+    result = await session.execute(insert_stmt(session, tables.notifications).values(
+        notification_id=row.notification_id, idempotency_key=key, case_id=case_id, deadline_id=deadline_id,
+        kind=kind, recipient_kind=recipient.kind, recipient_ref=recipient.ref, channel=channel,
+        address_encrypted=deps.crypto.encrypt(address), template=template, language=recipient.language,
+        context=context, status=str(status), attempts=0, next_attempt_at=next_at, created_at=now, updated_at=now,
+    ).on_conflict_do_nothing())
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return None
+    entries = [AuditEntry(row, str(status), 0)]
+    if error is not None:
+        status = transition(status, S.FAILED)
+        entries.append(AuditEntry(row, str(status), 0, error))
+    elif is_quiet_hours_channel(recipient.kind, recipient.channel):
+        resume = quiet_hours_defer(now, deps.cfg.quiet_hours_start, deps.cfg.quiet_hours_end)
+        if resume is not None:
+            status, next_at = transition(status, S.DEFERRED), resume
+            entries.append(AuditEntry(row, str(status), 0, "quiet hours"))
+    if status is not S.PENDING:
+        await session.execute(update(tables.notifications)
+                              .where(tables.notifications.c.notification_id == row.notification_id)
+                              .values(status=str(status), next_attempt_at=next_at, last_error=error))
+    await audit(session, deps, entries)
+    if status is S.FAILED:
+        await alert_caseworker_of_failure(session, deps, row, error or "", address)
+    return row.notification_id
+
+
+# --------------------------------------------------------------------------------------------
+# The case's caseworker, and telling them about a failure
+# --------------------------------------------------------------------------------------------
+
+
+async def caseworker_of_case(session: AsyncSession, case_id: str) -> str | None:
+    """The latest assignment (ehc.case.assigned), else what the deadline events said."""
+    routing = await session.scalar(select(tables.case_routing.c.caseworker_id)
+                                   .where(tables.case_routing.c.case_id == case_id))
+    if routing:
+        return str(routing)
+    view = await session.scalar(select(tables.deadline_view.c.caseworker_id)
+                                .where(tables.deadline_view.c.case_id == case_id,
+                                       tables.deadline_view.c.caseworker_id.is_not(None))
+                                .order_by(tables.deadline_view.c.event_time.desc()).limit(1))
+    return str(view) if view else None
+
+
+async def caseworker_recipient(session: AsyncSession, crypto: Crypto, caseworker_id: str | None,
+                               cache: dict[str, Recipient | None] | None = None) -> Recipient | None:
+    if not caseworker_id:
+        return None
+    if cache is not None and caseworker_id in cache:
+        return cache[caseworker_id]
+    token = await session.scalar(select(tables.caseworkers.c.email_encrypted)
+                                 .where(tables.caseworkers.c.caseworker_id == caseworker_id))
+    recipient = Recipient("caseworker", caseworker_id, "email", crypto.decrypt(token)) if token is not None else None
+    if recipient is None:
+        log.warning("notifier.caseworker_unknown", caseworker_id=caseworker_id)
+    if cache is not None:
+        cache[caseworker_id] = recipient
+    return recipient
+
+
+def safe_reason(reason: str, address: str | None) -> str:
+    """A failure reason fit for a caseworker's email and the audit trail: never the address itself."""
+    text = reason or "no reason given"
+    if address:
+        text = text.replace(address, "[address]")
+    return scrub(text)[:300]
+
+
+async def alert_caseworker_of_failure(session: AsyncSession, deps: Deps, row: Any, reason: str,
+                                      address: str | None) -> bool:
+    """A family's or a manager's message about a case could not be delivered: tell the case's
+    caseworker (once per failed notification; the email names the message, never the address)."""
+    if row.recipient_kind not in ("family", "manager") or not row.case_id:
+        return False
+    caseworker = await caseworker_recipient(session, deps.crypto, await caseworker_of_case(session, row.case_id))
+    if caseworker is None:
+        log.error("notifier.failure_not_reported", notification_id=row.notification_id, case_id=row.case_id,
+                  reason="the case has no caseworker with a known email address")
+        return False
+    context = {"case_id": row.case_id, "failed_template": row.template,
+               "channel_kind": channel_kind(row.channel, address), "reason": safe_reason(reason, address),
+               "case_url": case_url(deps.cfg.case_url_base, row.case_id)}
+    planned = await plan_notification(
+        session, deps, key=f"{row.notification_id}|caseworker_delivery_failed|{caseworker.ref}", case_id=row.case_id,
+        deadline_id=row.deadline_id, kind="caseworker_delivery_failed", recipient=caseworker,
+        template="caseworker_delivery_failed", context=context)
+    if planned:
+        log.info("notifier.failure_reported", notification_id=row.notification_id, alert_id=planned,
+                 case_id=row.case_id)
+        deps.wakeup.set()
+    return planned is not None
+
+
+__all__ = [
+    "AuditEntry",
+    "ChannelRoute",
+    "Deps",
+    "NewRow",
+    "alert_caseworker_of_failure",
+    "audit",
+    "caseworker_of_case",
+    "caseworker_recipient",
+    "channel_kind",
+    "insert_stmt",
+    "plan_notification",
+    "safe_reason",
+    "upsert_stmt",
+]
