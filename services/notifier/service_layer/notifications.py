@@ -193,6 +193,38 @@ async def plan_notification(session: AsyncSession, deps: Deps, *, key: str, case
 
 
 # --------------------------------------------------------------------------------------------
+# Recipients
+# --------------------------------------------------------------------------------------------
+
+
+def _address_key(channel: str, address: str) -> str:
+    if channel == "sms":
+        try:
+            return normalise_uk_mobile(address)
+        except InvalidPhoneNumber:
+            return address.strip()
+    return address.strip().lower()
+
+
+def family_recipients(crypto: Crypto, case_id: str, contacts: dict[str, Any]) -> list[Recipient]:
+    """The family members who may be told, from a case's decrypted ``ehc.contacts`` data: only with
+    recorded consent, by the channel they chose, in their language. Each is referred to by a keyed
+    fingerprint of (case, channel, address), so one person is one recipient however the list is
+    ordered, and two entries with the same address get one message."""
+    found: dict[str, Recipient] = {}
+    for c in contacts.get("contacts", []):
+        channel = c.get("channel")
+        if not c.get("consent") or channel not in ("sms", "email"):
+            continue
+        address = c.get("phone") if channel == "sms" else c.get("email")
+        if not address:
+            continue
+        ref = crypto.fingerprint("family", case_id, channel, _address_key(channel, address))
+        found.setdefault(ref, Recipient("family", ref, channel, address, c.get("language") or "en"))
+    return list(found.values())
+
+
+# --------------------------------------------------------------------------------------------
 # The case's caseworker, and telling them about a failure
 # --------------------------------------------------------------------------------------------
 
@@ -269,6 +301,7 @@ __all__ = [
     "caseworker_of_case",
     "caseworker_recipient",
     "channel_kind",
+    "family_recipients",
     "insert_stmt",
     "plan_notification",
     "safe_reason",

@@ -47,6 +47,7 @@ from services.notifier.service_layer.notifications import (
     alert_caseworker_of_failure,
     audit,
     channel_kind,
+    family_recipients,
     safe_reason,
 )
 from shared.logging import get_logger
@@ -160,8 +161,6 @@ class Sender:
         case_ids = {r.case_id for r in rows if r.recipient_kind == "family" and r.case_id}
         if not case_ids:
             return {}
-        from services.notifier.service_layer.handlers import family_recipients  # one definition of "consent"
-
         found = (await session.execute(select(tables.contacts).where(tables.contacts.c.case_id.in_(case_ids)))).all()
         return {c.case_id: {r.ref for r in family_recipients(self._deps.crypto, c.case_id,
                                                                self._deps.crypto.decrypt_json(c.payload_encrypted))}

@@ -66,7 +66,8 @@ async def test_read_api(isolated: Settings, producer) -> None:
         by_rule = (await api.get("/v1/deadlines", params={"rule_id": "plan.final", "due_from": "2026-06-01"},
                                  headers=auth("tok-admin"))).json()
         assert sorted(d["case_id"] for d in by_rule["items"]) == ["case-a1", "case-b1"]
-        assert (await api.get("/v1/deadlines", params={"status": "bogus"}, headers=auth("tok-admin"))).status_code == 422
+        bad_status = await api.get("/v1/deadlines", params={"status": "bogus"}, headers=auth("tok-admin"))
+        assert bad_status.status_code == 422
 
         breaches = (await api.get("/v1/breaches", headers=auth("tok-admin"))).json()
         assert [(d["case_id"], d["rule_id"]) for d in breaches["items"]] == [("case-a2", "assessment.decision")]
