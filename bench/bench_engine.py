@@ -118,7 +118,8 @@ def synthetic_case(n: int, rng: random.Random) -> list[CaseEventRecord]:
             b.add("ehc.amendment.proposed", decision_day)
             b.add("ehc.plan.amended", decision_day + _days(rng, 30, 70))
         elif outcome == "cease":
-            b.add("ehc.cease.decided", decision_day + _days(rng, 0, 10), notice_sent_on=decision_day + _days(rng, 0, 10))
+            notice = decision_day + _days(rng, 0, 10)
+            b.add("ehc.cease.decided", notice, notice_sent_on=notice)
             b.add("ehc.plan.ceased", decision_day + _days(rng, 50, 90), notice_sent_on=decision_day)
             break
         if rng.random() < 0.1 and not b.full(2):
@@ -145,7 +146,8 @@ def _appeal(b: _CaseBuilder, day: date, order_type: str) -> None:
     if order_type in ("amend", "school_name"):
         b.add("ehc.plan.amended", order + _days(rng, 10, 40))
     elif order_type == "assess":
-        b.add("ehc.assessment.decided", order + _days(rng, 5, 20), decision="assess", notice_sent_on=order + _days(rng, 5, 20))
+        notice = order + _days(rng, 5, 20)
+        b.add("ehc.assessment.decided", notice, decision="assess", notice_sent_on=notice)
 
 
 def run(cases: int, seed: int, trace: bool) -> dict[str, Any]:
@@ -206,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"compute time:     {r['seconds']:.2f} s")
     print(f"cases/s:          {r['cases_per_s']:,.0f}")
     verdict = "within" if r["target_seconds"] < TARGET_SECONDS else "OVER"
-    print(f"{TARGET_CASES:,} cases: {r['target_seconds']:.1f} s extrapolated ({verdict} the {TARGET_SECONDS:.0f} s target)")
+    print(
+        f"{TARGET_CASES:,} cases: {r['target_seconds']:.1f} s extrapolated "
+        f"({verdict} the {TARGET_SECONDS:.0f} s target)"
+    )
     print(f"peak memory:      {r['maxrss_mb']:.0f} MB maxrss (whole process)")
     if r["traced_peak_mb"] is not None:
         print(f"traced peak:      {r['traced_peak_mb']:.1f} MB (tracemalloc, Python allocations)")

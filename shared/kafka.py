@@ -190,3 +190,19 @@ def _event_id(value: bytes | None) -> str | None:
     except ValueError:
         return None
     return parsed.get("id") if isinstance(parsed, dict) else None
+
+
+async def consumer_lag(cfg: KafkaSettings, group: str, topic: str) -> dict[int, int]:
+    """Messages not yet committed by ``group``, per partition of ``topic``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers, **aiokafka_security(cfg))
+    consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None, **aiokafka_security(cfg))
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        tps = await topic_partitions(cfg, topic)
+        ends = await consumer.end_offsets(tps) if tps else {}
+        return {tp.partition: max(0, ends[tp] - (committed[tp].offset if tp in committed else 0)) for tp in tps}
+    finally:
+        await consumer.stop()
+        await admin.close()

@@ -52,10 +52,26 @@ class IntakeSettings(BaseModel):
     )
     webhook_max_body_bytes: int = 1_000_000
     webhook_max_skew_seconds: int = 300
-    mappings_dir: Path | None = Field(default=None, description="Folder of YAML source mappings.")
-    source_topics: dict[str, str] = Field(
-        default_factory=dict, description="mapping name -> the source system's own Kafka topic."
+    webhook_mappings: dict[str, str] = Field(
+        default_factory=dict,
+        description="webhook source -> the mapping its messages are read with (default: canonical events), "
+        "e.g. EHC_INTAKE__WEBHOOK_MAPPINGS='{\"cms-a\":\"caseflow\"}'",
     )
+    mappings_dir: Path | None = Field(
+        default=None,
+        description="Folder of YAML source mappings; a mapping there replaces a shipped example of the same name.",
+    )
+    source_topics: dict[str, str] = Field(
+        default_factory=dict,
+        description="mapping name -> the source system's own Kafka topic, "
+        "e.g. EHC_INTAKE__SOURCE_TOPICS='{\"caseflow\":\"caseflow.status\"}'",
+    )
+    case_id_key: SecretStr | None = Field(
+        default=None,
+        description="Per-deployment secret key (at least 16 characters) hashing councils' references into opaque "
+        "case ids. Keep it stable: changing it changes every case id. Required in production.",
+    )
+    import_batch_size: int = Field(default=500, ge=1, le=5000, description="Records per transaction in imports.")
 
 
 class DeadlinesSettings(BaseModel):

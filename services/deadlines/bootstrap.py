@@ -3,6 +3,7 @@ Nothing connects at import; tests pass their own settings and clock."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -28,13 +29,16 @@ from services.deadlines.entrypoints.http import build_api
 from services.deadlines.entrypoints.kafka import build_router
 from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_due
 from services.deadlines.service_layer.handlers import Clock, DeadlinesService, SystemClock, record_data
+from shared import topics
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
-from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
+from shared.kafka import build_broker, build_producer, consumer_lag, ensure_topics, recent_event_ids
+from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime
 from shared.settings import DeadlinesSettings, Settings
 
 SERVICE = "deadlines"
+log = get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 EVENTS_PROCESSED = Counter("ehc_deadlines_case_events_total", "Case events processed", ["outcome"])
@@ -119,9 +123,22 @@ class Deadlines:
             checks["kafka"] = False
         return checks
 
+    async def watch_lag(self, every_seconds: float = 15.0) -> None:
+        """Publish the consumer lag on ehc.case-events as a Prometheus gauge."""
+        kafka = self.settings.kafka
+        while True:
+            try:
+                lag = await consumer_lag(kafka, kafka.group("ehc-deadlines"), kafka.topic(topics.CASE_EVENTS))
+                for partition, n in lag.items():
+                    CONSUMER_LAG.labels(str(partition)).set(n)
+            except Exception as exc:  # metrics must never take the service down
+                log.warning("deadlines.lag_unavailable", error=type(exc).__name__)
+            await asyncio.sleep(every_seconds)
+
     def runtime(self) -> ServiceRuntime:
         cfg = self.settings.deadlines
-        return ServiceRuntime(name=SERVICE, start=self.start, stop=self.stop, background=[self.relay.run],
+        return ServiceRuntime(name=SERVICE, start=self.start, stop=self.stop,
+                              background=[self.relay.run, self.watch_lag],
                               http_app=self.api, http_host=cfg.http_host, http_port=cfg.http_port)
 
 

@@ -1,5 +1,12 @@
 """Intake's composition root: builds the database, Kafka clients, handlers and HTTP app.
-Nothing connects at import; tests build it with their own settings."""
+Nothing connects at import; tests build it with their own settings.
+
+Sources come from the settings: ``source_topics`` (mapping name -> a source system's own Kafka
+topic, read by one batch subscriber each, besides intake's own canonical topic) and
+``webhook_mappings`` (webhook source -> mapping name; other webhook sources send canonical
+events). Mappings are the shipped examples plus the YAML files of ``mappings_dir`` (which win on
+a name clash). The case id key hashes councils' references into opaque case ids.
+"""
 
 from __future__ import annotations
 
@@ -13,17 +20,88 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.intake.adapters import tables
+from services.intake.domain.mapping import EXAMPLES_DIR, MappingError, SourceMapping, load_mappings
 from services.intake.entrypoints.http import build_webhook_app
 from services.intake.entrypoints.kafka import build_router
-from services.intake.service_layer.handlers import Converter, IntakeService
+from services.intake.service_layer.handlers import Converter, IntakeService, mapping_converter
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
 from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
+from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 
 SERVICE = "intake"
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+# Only for trying the service out: anyone can recompute case ids made with it.
+DEV_CASE_ID_KEY = b"ehc-development-case-id-key-do-not-use-in-production"
+MIN_KEY_BYTES = 16
+
+log = get_logger(__name__)
+
+
+class ConfigError(ValueError):
+    """Intake's settings cannot work; the message says which setting and why (never a secret)."""
+
+
+def case_id_key(settings: Settings) -> bytes:
+    """The secret key for opaque case ids: required in production, a fixed dev key (with a warning) otherwise."""
+    configured = settings.intake.case_id_key
+    if configured is not None:
+        key = configured.get_secret_value().encode()
+        if len(key) < MIN_KEY_BYTES:
+            raise ConfigError(f"EHC_INTAKE__CASE_ID_KEY is shorter than {MIN_KEY_BYTES} characters: "
+                              "use a long random secret (e.g. 32 hex digits) and keep it stable")
+        return key
+    if settings.environment == "production":
+        raise ConfigError("EHC_INTAKE__CASE_ID_KEY is required in production: a long random secret, kept stable "
+                          "(changing it changes every case id)")
+    log.warning("intake.dev_case_id_key", environment=settings.environment,
+                action="using the fixed development key for case ids; set EHC_INTAKE__CASE_ID_KEY")
+    return DEV_CASE_ID_KEY
+
+
+def available_mappings(settings: Settings) -> dict[str, SourceMapping]:
+    """The shipped example mappings, replaced or extended by those in ``mappings_dir``."""
+    found = load_mappings(EXAMPLES_DIR)
+    folder = settings.intake.mappings_dir
+    if folder is not None:
+        if not folder.is_dir():
+            raise ConfigError(f"EHC_INTAKE__MAPPINGS_DIR {folder}: not a folder")
+        found.update(load_mappings(folder))
+    return found
+
+
+def find_mapping(mappings: dict[str, SourceMapping], name: str, used_by: str) -> SourceMapping:
+    if name not in mappings:
+        raise ConfigError(f"{used_by}: no mapping named {name!r} (known: {', '.join(sorted(mappings))})")
+    return mappings[name]
+
+
+def configured_sources(settings: Settings) -> tuple[dict[str, tuple[str, Converter]], dict[str, Converter]]:
+    """(mapping name -> (topic, converter)) for source topics, (webhook source -> converter) for webhooks."""
+    cfg = settings.intake
+    if not cfg.source_topics and not cfg.webhook_mappings:
+        return {}, {}
+    try:
+        mappings = available_mappings(settings)
+    except MappingError as exc:
+        raise ConfigError(str(exc)) from None
+    key = case_id_key(settings)
+    topics_: dict[str, tuple[str, Converter]] = {}
+    for name, topic in cfg.source_topics.items():
+        mapping = find_mapping(mappings, name, f"EHC_INTAKE__SOURCE_TOPICS {topic}")
+        if not topic.strip():
+            raise ConfigError(f"EHC_INTAKE__SOURCE_TOPICS: mapping {name} has an empty topic name")
+        topics_[name] = (topic, mapping_converter(mapping, key))
+    webhooks: dict[str, Converter] = {}
+    for source, name in cfg.webhook_mappings.items():
+        if source not in cfg.webhook_secrets:
+            raise ConfigError(f"EHC_INTAKE__WEBHOOK_MAPPINGS: webhook source {source!r} has no secret in "
+                              "EHC_INTAKE__WEBHOOK_SECRETS")
+        webhooks[source] = mapping_converter(find_mapping(mappings, name, f"EHC_INTAKE__WEBHOOK_MAPPINGS {source}"),
+                                             key)
+    return topics_, webhooks
 
 
 @dataclass
@@ -37,6 +115,7 @@ class Intake:
     webhook: FastAPI
     producer: object
     sources: dict[str, tuple[str, Converter]] = field(default_factory=dict)
+    consuming: bool = False
 
     async def start(self, *, consume: bool = True) -> None:
         if self.settings.kafka.create_topics:
@@ -46,9 +125,12 @@ class Intake:
         await self.relay.reconcile(partial(recent_event_ids, self.settings.kafka))
         if consume:
             await self.broker.start()
+            self.consuming = True
 
     async def stop(self) -> None:
-        await self.broker.stop()
+        if self.consuming:
+            await self.broker.stop()
+            self.consuming = False
         await self.relay.drain()
         await self.producer.stop()  # type: ignore[attr-defined]
         await self.engine.dispose()
@@ -77,15 +159,19 @@ class Intake:
 
 def bootstrap(settings: Settings, sources: dict[str, tuple[str, Converter]] | None = None,
               webhook_converters: dict[str, Converter] | None = None) -> Intake:
+    """Build intake. ``sources`` and ``webhook_converters`` add to (and win over) the configured ones.
+    Raises :class:`ConfigError` for unusable settings."""
+    topic_sources, webhook_sources = configured_sources(settings)
+    topic_sources.update(sources or {})
+    webhook_sources.update(webhook_converters or {})
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
     relay = OutboxRelay(sessions, tables.outbox, producer)
     service = IntakeService(sessions, settings.kafka)
     broker = build_broker(settings.kafka, SERVICE)
-    broker.include_router(build_router(settings, service, relay, sources))
+    broker.include_router(build_router(settings, service, relay, topic_sources))
     intake = Intake(settings, engine, sessions, relay, service, broker, webhook=FastAPI(), producer=producer,
-                    sources=sources or {})
-    intake.webhook = build_webhook_app(settings.intake, service, relay, sessions, intake.readiness,
-                                       webhook_converters)
+                    sources=topic_sources)
+    intake.webhook = build_webhook_app(settings.intake, service, relay, sessions, intake.readiness, webhook_sources)
     return intake

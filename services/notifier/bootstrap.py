@@ -1,13 +1,16 @@
-"""The notifier's composition root: channels, database, Kafka, sender loop, HTTP."""
+"""The notifier's composition root: channels, database, Kafka, sender loop, scheduler, HTTP.
+Nothing connects at import; tests pass their own channels, clock, calendar and retry policy."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
@@ -20,18 +23,39 @@ from services.notifier.adapters.file_sink import FileSinkChannel
 from services.notifier.adapters.notify import NotifyClient
 from services.notifier.adapters.sms_gateway import SmsGatewayChannel
 from services.notifier.adapters.smtp import SmtpChannel
+from services.notifier.domain.digests import WorkingDays
 from services.notifier.domain.messages import render
+from services.notifier.domain.policy import RetryPolicy
+from services.notifier.entrypoints.http import build_router as build_http_router
 from services.notifier.entrypoints.kafka import build_router
+from services.notifier.entrypoints.scheduler import build_scheduler
 from services.notifier.service_layer.handlers import NotifierService
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
 from shared.http_ops import ops_router
 from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
+from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime
 from shared.settings import NotifierSettings, Settings
 
 SERVICE = "notifier"
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+log = get_logger(__name__)
+
+
+class LazyWorkingDayCalendar:
+    """The England-and-Wales working-day calendar (``shared.working_days``), built at first use: it
+    is only needed by the morning job, so a missing calendar cannot stop texts and alerts."""
+
+    def __init__(self) -> None:
+        self._calendar: WorkingDays | None = None
+
+    def is_working_day(self, day: date) -> bool:
+        if self._calendar is None:
+            from shared.working_days import WorkingDayCalendar
+
+            self._calendar = WorkingDayCalendar()
+        return self._calendar.is_working_day(day)
 
 
 def build_channels(cfg: NotifierSettings, overrides: dict[str, Channel] | None = None) -> dict[str, Channel]:
@@ -39,9 +63,7 @@ def build_channels(cfg: NotifierSettings, overrides: dict[str, Channel] | None =
     channels: dict[str, Channel] = {}
     wanted = {cfg.email_channel, cfg.sms_channel}
     if "smtp" in wanted:
-        channels["smtp"] = SmtpChannel(cfg.smtp_host, cfg.smtp_port, cfg.mail_from, tls=cfg.smtp_tls,
-                                       username=cfg.smtp_username,
-                                       password=cfg.smtp_password.get_secret_value() if cfg.smtp_password else None)
+        channels["smtp"] = SmtpChannel.from_settings(cfg, pool_size=cfg.smtp_pool_size)
     if "notify" in wanted:
         client = NotifyClient.from_settings(cfg)
         channels["notify_email"] = channels["notify_sms"] = client
@@ -66,21 +88,37 @@ class Notifier:
     broker: KafkaBroker
     api: FastAPI
     channels: dict[str, Channel]
+    scheduler: AsyncIOScheduler
 
     async def start(self, *, consume: bool = True) -> None:
+        cfg = self.settings.notifier
         if self.settings.kafka.create_topics:
             await ensure_topics(self.settings.kafka)
         await migrate(self.engine, SERVICE, MIGRATIONS,
                       None if is_sqlite(self.engine) else self.settings.schema_for(SERVICE))
         await self.producer.start()
         await self.relay.reconcile(partial(recent_event_ids, self.settings.kafka))
-        for caseworker_id, email in self.settings.notifier.caseworker_directory.items():
+        for caseworker_id, email in cfg.caseworker_directory.items():
             await self.service.set_caseworker_email(caseworker_id, email)
+        if cfg.subscriptions_file is not None:
+            await self.service.subscriptions.load_file(cfg.subscriptions_file)
         await self.service.sweep_stuck()
+        await self.catch_up()
+        self.scheduler.start()
         if consume:
             await self.broker.start()
 
+    async def catch_up(self) -> int:
+        """A morning the service was down for: plan its digests now (idempotent, so harmless if done)."""
+        try:
+            return await self.service.run_morning()
+        except Exception as exc:  # never stop the service from starting: alerts matter more
+            log.error("notifier.morning_catch_up_failed", error=type(exc).__name__)
+            return 0
+
     async def stop(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         await self.broker.stop()
         await self.relay.drain()
         await self.producer.stop()
@@ -111,7 +149,9 @@ class Notifier:
                               http_app=self.api, http_host=cfg.http_host, http_port=cfg.http_port)
 
 
-def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None, clock: Any = None) -> Notifier:
+def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
+              clock: Callable[[], datetime] | None = None, calendar: WorkingDays | None = None,
+              retry: RetryPolicy | None = None) -> Notifier:
     cfg = settings.notifier
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
@@ -120,16 +160,19 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None, cl
     crypto = crypto_from_settings(cfg.encryption_key.get_secret_value() if cfg.encryption_key else None,
                                   settings.environment, Path("var") / "notifier.key")
     built = build_channels(cfg, channels)
-    kwargs = {"clock": clock} if clock else {}
-    service = NotifierService(sessions, settings.kafka, cfg, crypto, built, render, **kwargs)
+    clock = clock or (lambda: datetime.now(UTC))
+    service = NotifierService(sessions, settings.kafka, cfg, crypto, built, render, clock=clock, retry=retry,
+                              calendar=calendar or LazyWorkingDayCalendar())
     broker = build_broker(settings.kafka, SERVICE)
 
     async def after_batch() -> None:
         await relay.drain()
 
     broker.include_router(build_router(settings.kafka, service, after_batch))
-    notifier = Notifier(settings, engine, sessions, producer, relay, service, broker, FastAPI(), built)
+    scheduler = build_scheduler(service.run_morning, cfg.digest_time)
+    notifier = Notifier(settings, engine, sessions, producer, relay, service, broker, FastAPI(), built, scheduler)
     api = FastAPI(title="EHC notifier", version="1")
     api.include_router(ops_router(notifier.readiness))
+    api.include_router(build_http_router(service, cfg.admin_tokens, cfg.notify_callback_token))
     notifier.api = api
     return notifier

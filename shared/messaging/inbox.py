@@ -14,3 +14,14 @@ async def mark_processed(session: AsyncSession, table: Table, consumer: str, eve
     stmt = insert(table).values(consumer=consumer, event_id=event_id).on_conflict_do_nothing()
     result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def mark_processed_many(session: AsyncSession, table: Table, consumer: str, event_ids: list[str]) -> set[str]:
+    """Record a batch of event ids in one statement; returns the ids that were new."""
+    if not event_ids:
+        return set()
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    unique = list(dict.fromkeys(event_ids))
+    stmt = (insert(table).values([{"consumer": consumer, "event_id": i} for i in unique])
+            .on_conflict_do_nothing().returning(table.c.event_id))
+    return set((await session.scalars(stmt)).all())

@@ -154,3 +154,10 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wakeup.wait(), self._idle)
                 except TimeoutError:
                     pass
+
+
+async def add_many_to_outbox(session: AsyncSession, outbox: Table, topic: str, events: Sequence[Envelope]) -> None:
+    """One multi-row INSERT for a batch of outgoing events (same order as given)."""
+    if events:
+        await session.execute(outbox.insert(), [{"topic": topic, "key": e.key(), "value": e.to_json(), "headers": None}
+                                                for e in events])

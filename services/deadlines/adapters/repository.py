@@ -25,9 +25,9 @@ class DeadlinesRepository:
         return pg_insert(table) if self._pg else sqlite_insert(table)
 
     # --- case history ------------------------------------------------------------------------
-    async def add_event(self, row: dict[str, Any]) -> bool:
-        result = await self.session.execute(self._insert(tables.case_events).values(**row).on_conflict_do_nothing())
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+    async def add_events(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(self._insert(tables.case_events).on_conflict_do_nothing(), rows)
 
     async def case_events(self, case_ids: Sequence[str]) -> dict[str, list[Any]]:
         rows = (
@@ -42,14 +42,19 @@ class DeadlinesRepository:
         return list((await self.session.scalars(select(tables.case_events.c.case_id).distinct())).all())
 
     # --- routing -----------------------------------------------------------------------------
-    async def upsert_case(self, case_id: str, team_id: str | None, caseworker_id: str | None,
-                          area_id: str | None, ruleset_version: str | None) -> None:
-        values = {"case_id": case_id, "team_id": team_id, "caseworker_id": caseworker_id, "area_id": area_id,
-                  "ruleset_version": ruleset_version, "updated_at": func.now()}
-        stmt = self._insert(tables.cases).values(**values)
-        stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={k: v for k, v in values.items()
-                                                                            if k != "case_id"})
-        await self.session.execute(stmt)
+    async def routing(self, case_ids: Sequence[str]) -> dict[str, tuple[str | None, str | None]]:
+        rows = await self.session.execute(select(tables.cases.c.case_id, tables.cases.c.team_id,
+                                                 tables.cases.c.caseworker_id)
+                                          .where(tables.cases.c.case_id.in_(case_ids)))
+        return {r.case_id: (r.team_id, r.caseworker_id) for r in rows.all()}
+
+    async def upsert_cases(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            stmt = self._insert(tables.cases)
+            stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={
+                c: getattr(stmt.excluded, c) for c in ("team_id", "caseworker_id", "area_id", "ruleset_version",
+                                                       "updated_at")})
+            await self.session.execute(stmt, rows)
 
     # --- deadlines ---------------------------------------------------------------------------
     async def stored_deadlines(self, case_ids: Sequence[str],

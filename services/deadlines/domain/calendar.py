@@ -85,6 +85,8 @@ class WorkingDayCalendar:
         raw = _read_structured(p)
         if raw is None:
             return cls()
+        extra: list[Any]
+        removed: list[Any]
         if isinstance(raw, list):
             extra, removed = raw, []
         elif isinstance(raw, dict):

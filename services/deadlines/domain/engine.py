@@ -275,36 +275,48 @@ class _CaseRun:
 
     # -- one event ------------------------------------------------------------------------------
 
-    def apply(self, event: CaseEventRecord) -> None:
-        t = event.type
-        plan = self.dispatch.get(t)
-        if plan is None:  # nothing to do, or a closing event (never in the dispatch)
-            if t in self.closing:
-                for clocks in self.open.values():
-                    for clock in clocks[:]:
-                        self._cancel(clock, event, event.occurred_on)
-            return
-        acting, cancelling, starting = plan
+    def run(self, events: Sequence[CaseEventRecord]) -> None:
+        """Replay the ordered history, one event at a time (step 2 of the module docstring).
+
+        One loop for the whole case, with what it reads on every event held in locals: this is
+        the hot path of the service.
+        """
+        dispatch = self.dispatch
+        closing = self.closing
         open_ = self.open
-        for rule_id in acting:
-            clocks = open_.get(rule_id)
-            if clocks:
-                self._act(clocks, event)
-        for rule_id in cancelling:
-            clocks = open_.get(rule_id)
-            if clocks:
-                for clock in clocks[:]:
-                    for m in clock.rule.cancels.get(t, ()):
-                        if not m.conditional or m.matches(event.data):
-                            self._cancel(clock, event, m.date_of(event.occurred_on, event.data))
-                            break
-        version = self.single
-        if version is None:
-            version = self.history.at(event.occurred_on)
-            found = version.index.dispatch.get(t)
-            starting = found[2] if found is not None else ()
-        if starting:
-            self._start(starting, event, version)
+        single = self.single
+        act = self._act
+        cancel = self._cancel
+        start = self._start
+        for event in events:
+            t = event.type
+            plan = dispatch.get(t)
+            if plan is None:  # nothing to do, or a closing event (never in the dispatch)
+                if t in closing:
+                    for open_clocks in open_.values():
+                        for clock in open_clocks[:]:
+                            cancel(clock, event, event.occurred_on)
+                continue
+            acting, cancelling, starting = plan
+            for rule_id in acting:
+                clocks = open_.get(rule_id)
+                if clocks:
+                    act(clocks, event)
+            for rule_id in cancelling:
+                clocks = open_.get(rule_id)
+                if clocks:
+                    for clock in clocks[:]:
+                        for m in clock.rule.cancels.get(t, ()):
+                            if not m.conditional or m.matches(event.data):
+                                cancel(clock, event, m.date_of(event.occurred_on, event.data))
+                                break
+            version = single
+            if version is None:
+                version = self.history.at(event.occurred_on)
+                found = version.index.dispatch.get(t)
+                starting = found[2] if found is not None else ()
+            if starting:
+                start(starting, event, version)
 
     def _act(self, clocks: list[_Clock], event: CaseEventRecord) -> None:
         """Apply what one rule does with this event to its open clocks, newest first.
@@ -599,9 +611,7 @@ def compute(
         return []
     case_id = events[0].case_id
     run = _CaseRun(ruleset, calendar)
-    apply = run.apply
-    for e in events:
-        apply(e)
+    run.run(events)
     types = set(map(_type_of, events))
     if EXCEPTION_RECORDED in types:
         run.apply_exceptions(events, alias)

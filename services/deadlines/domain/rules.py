@@ -140,6 +140,9 @@ class Rule:
     # due_fn's results by trigger date: month arithmetic is slow and cases share trigger dates.
     # A cache of a pure function (at most one entry per calendar day), not state.
     due_memo: dict[date, date] = field(default_factory=dict)
+    # Derived: whether starting a clock needs more than the common steps (an episode group,
+    # checks, or completion by its own trigger).
+    start_extras: bool = False
 
     def describe(self) -> dict[str, Any]:
         """The rule's metadata as plain values (for an API, a report, or a lawyer's review)."""
@@ -475,7 +478,12 @@ def _rule(raw: Any, where: str) -> Rule:
         explanation=_explanation(period_text, legal_source),
         never_breached=never_breached,
     )
-    rule = replace(rule, **_lookups(rule), **_due(calculator, convention, period))
+    rule = replace(
+        rule,
+        **_lookups(rule),
+        **_due(calculator, convention, period),
+        start_extras=bool(rule.instance.group or rule.checks or rule.completed_by_trigger),
+    )
     variants_raw = raw.get("variants")
     if variants_raw is not None:
         if not rule.variant_field or not isinstance(variants_raw, dict):
@@ -572,7 +580,7 @@ def _merge_indexes(indexes: list[RuleIndex]) -> RuleIndex:
     # Starts are looked up in the version in force, never in the merged index; it only lists
     # every starting type (with no rules) so that the engine does not skip it.
     closing = frozenset().union(*(ix.closing for ix in indexes))
-    starting_types = {t: () for ix in indexes for t in ix.starts}
+    starting_types: dict[str, tuple[Rule, ...]] = {t: () for ix in indexes for t in ix.starts}
     return _index(
         starting_types,
         {k: tuple(v) for k, v in acting.items()},

@@ -25,8 +25,8 @@ from services.deadlines.service_layer.timers import TimerSpec, london, london_to
 from shared import topics
 from shared.contracts import EVENT_MODELS, CaseEventEnvelope, DeadlineData, DeadlineEvent
 from shared.logging import get_logger
-from shared.messaging.inbox import mark_processed
-from shared.messaging.outbox import add_to_outbox
+from shared.messaging.inbox import mark_processed_many
+from shared.messaging.outbox import add_many_to_outbox, add_to_outbox
 from shared.settings import KafkaSettings
 
 log = get_logger(__name__)
@@ -108,15 +108,8 @@ class DeadlinesService:
         result = BatchResult()
         async with self._sessions() as session, session.begin():
             repo = DeadlinesRepository(session)
-            touched: list[str] = []
-            for event in events:
-                if not await mark_processed(session, tables.processed_events, CONSUMER, event.id):
-                    result.duplicates += 1
-                    continue
-                await repo.add_event(event_row(event))
-                result.events += 1
-                if event.subject not in touched:
-                    touched.append(event.subject)
+            fresh = await self._store(session, repo, events, result)
+            touched = list(dict.fromkeys(e.subject for e in fresh))
             if touched:
                 await self._recompute(session, repo, touched, result)
         return result
@@ -125,14 +118,21 @@ class DeadlinesService:
         """Append events to their cases' histories without recomputing (a rebuild recomputes after)."""
         result = BatchResult()
         async with self._sessions() as session, session.begin():
-            repo = DeadlinesRepository(session)
-            for event in events:
-                if await mark_processed(session, tables.processed_events, CONSUMER, event.id):
-                    await repo.add_event(event_row(event))
-                    result.events += 1
-                else:
-                    result.duplicates += 1
+            await self._store(session, DeadlinesRepository(session), events, result)
         return result
+
+    async def _store(self, session: AsyncSession, repo: DeadlinesRepository, events: Sequence[CaseEventEnvelope],
+                     result: BatchResult) -> list[CaseEventEnvelope]:
+        new_ids = await mark_processed_many(session, tables.processed_events, CONSUMER, [e.id for e in events])
+        fresh: list[CaseEventEnvelope] = []
+        for event in events:
+            if event.id in new_ids:
+                new_ids.discard(event.id)  # a repeat within the batch counts as a duplicate
+                fresh.append(event)
+        result.events += len(fresh)
+        result.duplicates += len(events) - len(fresh)
+        await repo.add_events([event_row(e) for e in fresh])
+        return fresh
 
     async def all_case_ids(self) -> list[str]:
         async with self._sessions() as session:
@@ -147,20 +147,28 @@ class DeadlinesService:
 
     async def _recompute(self, session: AsyncSession, repo: DeadlinesRepository, case_ids: list[str],
                          result: BatchResult) -> None:
+        """Recompute cases and write everything back in a handful of multi-row statements."""
         now = self.clock.now()
         today = london_today(now)
         histories = await repo.case_events(case_ids)
         stored = await repo.stored_deadlines(case_ids)
+        routing_before = await repo.routing(case_ids)
         upserts: list[dict[str, Any]] = []
         retimed: list[str] = []
         new_timers: list[tuple[str, str, TimerSpec]] = []
+        case_rows: list[dict[str, Any]] = []
+        rerouted: list[tuple[str, str | None, str | None]] = []
+        pending: list[tuple[Change, str, tuple[str | None, str | None, str | None]]] = []
         for case_id in case_ids:
             rows = histories[case_id]
-            team_id, caseworker_id, area_id = routing_of(rows)
+            routing = routing_of(rows)
+            team_id, caseworker_id, area_id = routing
             computed = self._engine.compute([self._engine.record(r) for r in rows], today)
             version = computed[0].ruleset_version if computed else None
-            await repo.upsert_case(case_id, team_id, caseworker_id, area_id, version)
-            await repo.set_routing(case_id, team_id, caseworker_id)
+            case_rows.append({"case_id": case_id, "team_id": team_id, "caseworker_id": caseworker_id,
+                              "area_id": area_id, "ruleset_version": version, "updated_at": now})
+            if case_id in routing_before and routing_before[case_id] != (team_id, caseworker_id):
+                rerouted.append((case_id, team_id, caseworker_id))
             changes = diff(stored[case_id], computed)
             changed_ids = {c.deadline.deadline_id if c.deadline else c.previous.deadline_id  # type: ignore[union-attr]
                            for c in changes}
@@ -170,12 +178,17 @@ class DeadlinesService:
                     retimed.append(d.deadline_id)
                     new_timers.extend((d.deadline_id, case_id, t)
                                       for t in plan_timers(d, self._engine.calendar, self._reminders, now))
-            for change in changes:
-                if change.deadline is None and change.previous is not None:
-                    await repo.set_status([{"b_id": change.previous.deadline_id, "b_status": "cancelled"}])
-                    retimed.append(change.previous.deadline_id)
-                await self._publish_change(session, change, case_id, team_id, caseworker_id, area_id, now, result)
+            pending.extend((change, case_id, routing) for change in changes)
             result.cases += 1
+        await repo.upsert_cases(case_rows)
+        for case_id, team_id, caseworker_id in rerouted:
+            await repo.set_routing(case_id, team_id, caseworker_id)
+        vanished = [c.previous.deadline_id for c, _, _ in pending if c.deadline is None and c.previous is not None]
+        explained = await repo.deadlines_by_id(vanished) if vanished else {}
+        await repo.set_status([{"b_id": i, "b_status": "cancelled"} for i in vanished])
+        retimed.extend(vanished)
+        outgoing = [self._change_event(change, routing, explained, now, result) for change, _, routing in pending]
+        await add_many_to_outbox(session, tables.outbox, self._topic, outgoing)
         await repo.upsert_deadlines(upserts)
         await repo.replace_timers(retimed, new_timers)
 
@@ -184,31 +197,33 @@ class DeadlinesService:
                 "status": str(d.status), "responsible": str(d.responsible), "kind": str(d.kind),
                 "team_id": team_id, "caseworker_id": caseworker_id, "explanation": d.to_dict(), "updated_at": now}
 
-    async def _publish_change(self, session: AsyncSession, change: Change, case_id: str, team_id: str | None,
-                              caseworker_id: str | None, area_id: str | None, now: datetime,
-                              result: BatchResult) -> None:
+    def _change_event(self, change: Change, routing: tuple[str | None, str | None, str | None],
+                      explained: dict[str, Any], now: datetime, result: BatchResult) -> DeadlineEvent:
+        team_id, caseworker_id, area_id = routing
         if change.deadline is not None:
             data = deadline_data(change.deadline.to_dict(), team_id, caseworker_id, area_id)
         else:
-            prev = change.previous
-            assert prev is not None
-            row = (await DeadlinesRepository(session).deadlines_by_id([prev.deadline_id]))[prev.deadline_id]
+            assert change.previous is not None
+            row = explained[change.previous.deadline_id]
             data = deadline_data({**row.explanation, "status": "cancelled"}, team_id, caseworker_id, area_id)
         if change.previous is not None:
             data = data.model_copy(update={"previous_due_on": change.previous.due_on,
                                            "previous_status": change.previous.status})
-        await self._emit(session, change.event_type, data, now, discriminator=str(change.previous))
         result.count(change.event_type)
+        return self._event(change.event_type, data, now, discriminator=str(change.previous))
 
-    async def _emit(self, session: AsyncSession, event_type: str, data: DeadlineData, now: datetime,
-                    discriminator: str = "") -> None:
+    def _event(self, event_type: str, data: DeadlineData, now: datetime, discriminator: str = "") -> DeadlineEvent:
+        """Deterministic ids: the same change computed twice (a rebuild, a redelivery) has the same id."""
         event_id = uuid.uuid5(EVENT_NAMESPACE, "|".join(
             [data.deadline_id, event_type, data.due_on.isoformat(), data.status, str(data.reminder_offset_days),
              discriminator]))
-        event = DeadlineEvent(id=str(event_id), source="ehc/deadlines", subject=data.case_id, time=now,
-                              type=event_type, data=data)  # type: ignore[arg-type]
-        await add_to_outbox(session, tables.outbox, self._topic, event)
         self._on_published(event_type)
+        return DeadlineEvent(id=str(event_id), source="ehc/deadlines", subject=data.case_id, time=now,
+                             type=event_type, data=data)  # type: ignore[arg-type]
+
+    async def _emit(self, session: AsyncSession, event_type: str, data: DeadlineData, now: datetime,
+                    discriminator: str = "") -> None:
+        await add_to_outbox(session, tables.outbox, self._topic, self._event(event_type, data, now, discriminator))
 
     # --- timers ------------------------------------------------------------------------------
     async def fire_due_timers(self, limit: int = 1000) -> int:
@@ -254,7 +269,9 @@ class DeadlinesService:
     def _timer_event(self, timer: Any, row: Any) -> tuple[str, DeadlineData, str | None] | None:
         if row.due_on != timer.due_on:
             return None
-        base = deadline_data({**row.explanation, "status": row.status}, row.team_id, row.caseworker_id, None)
+        stored = {**row.explanation, "case_id": row.case_id, "deadline_id": row.deadline_id, "rule_id": row.rule_id,
+                  "due_on": row.due_on, "status": row.status, "responsible": row.responsible, "kind": row.kind}
+        base = deadline_data(stored, row.team_id, row.caseworker_id, None)
         if timer.kind in ("reminder", "breach") and row.status not in ("open", "due_soon"):
             return None
         if timer.kind == "nudge":

@@ -5,15 +5,19 @@ version of it) with a Message-ID and our notification id in ``X-EHC-Notification
 or a support question can be traced to the notification without any personal data.
 
 Failures: a 4xx reply, a refused or dropped connection and a timeout may pass (retryable); a 5xx
-reply is final (unknown mailbox, refused sender, bad credentials, TLS not offered).
+reply is final (unknown mailbox, refused sender, bad credentials, TLS not offered). Connections
+may be reused through a small pool (``pool_size``); see SmtpChannel.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import ssl
+import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -135,8 +139,24 @@ def classify_smtp_error(exc: Exception) -> SendError:
     return PermanentSendError(f"sending the email failed ({type(exc).__name__})")
 
 
+@dataclass
+class _Connection:
+    client: aiosmtplib.SMTP
+    last_used: float
+
+
 class SmtpChannel:
-    """A Channel for ``smtp`` messages. One connection per message: reminders are not bulk mail."""
+    """A Channel for ``smtp`` messages.
+
+    ``pool_size`` 0: one connection per message. Otherwise up to ``pool_size`` connections are kept
+    open and reused, one message at a time each (a digest morning or a breach wave is hundreds of
+    emails; a new TCP, TLS and login handshake for each costs more than the email). A connection
+    idle for longer than ``max_idle_seconds`` is closed rather than reused, and one idle for more
+    than a few seconds is checked with NOOP first, so a connection the server dropped is never
+    discovered half-way through a message (which could send it twice). After a reply error (4xx,
+    5xx) aiosmtplib resets the envelope and the connection stays usable; after any other error it
+    is closed. Errors are sorted exactly as without the pool.
+    """
 
     def __init__(
         self,
@@ -149,15 +169,26 @@ class SmtpChannel:
         password: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         tls_context: ssl.SSLContext | None = None,
+        pool_size: int = 0,
+        max_idle_seconds: float = 30.0,
+        check_after_idle_seconds: float = 5.0,
     ) -> None:
         if tls not in ("none", "starttls", "tls"):
             raise ValueError(f"unknown SMTP TLS mode {tls!r}: none, starttls or tls")
         if (username is None) != (password is None):
             raise ValueError("an SMTP login needs both a username and a password")
+        if pool_size < 0:
+            raise ValueError("pool_size must be 0 (no pool) or more")
         self.host, self.port, self.mail_from, self.tls = host, port, mail_from, tls
         self._username, self._password = username, password
         self._timeout = timeout
         self._tls_context = tls_context
+        self.pool_size = pool_size
+        self._max_idle = max_idle_seconds
+        self._check_after = check_after_idle_seconds
+        self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(pool_size) if pool_size else None
+        self.connections_opened = 0
 
     @classmethod
     def from_settings(cls, settings: NotifierSettings, **kwargs: Any) -> SmtpChannel:
@@ -177,19 +208,10 @@ class SmtpChannel:
             raise PermanentSendError("an email needs an email address")
         email = build_email_message(msg, self.mail_from)
         try:
-            await aiosmtplib.send(
-                email,
-                hostname=self.host,
-                port=self.port,
-                username=self._username,
-                password=self._password,
-                use_tls=self.tls == "tls",
-                # False, not None: "none" must not upgrade opportunistically to a certificate we
-                # cannot check, and "starttls" must fail when the server does not offer it
-                start_tls=self.tls == "starttls",
-                tls_context=self._tls_context,
-                timeout=self._timeout,
-            )
+            if self._slots is None:
+                await aiosmtplib.send(email, **self._client_options())
+            else:
+                await self._send_pooled(email)
         except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
             error = classify_smtp_error(exc)
             if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
@@ -203,8 +225,79 @@ class SmtpChannel:
         log.info("smtp.accepted", notification_id=msg.notification_id, provider_reference=message_id)
         return SendResult(provider_reference=message_id, status=NotificationStatus.SENT)
 
+    def _client_options(self) -> dict[str, Any]:
+        return {
+            "hostname": self.host,
+            "port": self.port,
+            "username": self._username,
+            "password": self._password,
+            "use_tls": self.tls == "tls",
+            # False, not None: "none" must not upgrade opportunistically to a certificate we
+            # cannot check, and "starttls" must fail when the server does not offer it
+            "start_tls": self.tls == "starttls",
+            "tls_context": self._tls_context,
+            "timeout": self._timeout,
+        }
+
+    async def _send_pooled(self, email: EmailMessage) -> None:
+        assert self._slots is not None
+        async with self._slots:
+            conn = await self._checkout()
+            try:
+                await conn.client.send_message(email)
+            except aiosmtplib.SMTPServerDisconnected:
+                await self._discard(conn)
+                raise
+            except (aiosmtplib.SMTPRecipientsRefused, aiosmtplib.SMTPResponseException):
+                # a reply error: aiosmtplib sent RSET, the connection is fine for the next message
+                self._checkin(conn)
+                raise
+            except BaseException:
+                await self._discard(conn)
+                raise
+            self._checkin(conn)
+
+    async def _checkout(self) -> _Connection:
+        now = time.monotonic()
+        while self._idle:
+            conn = self._idle.pop()
+            idle_for = now - conn.last_used
+            if not conn.client.is_connected or idle_for > self._max_idle:
+                await self._discard(conn)
+                continue
+            if idle_for > self._check_after:
+                try:
+                    await conn.client.noop()
+                except (aiosmtplib.SMTPException, OSError):
+                    await self._discard(conn)
+                    continue
+            return conn
+        client = aiosmtplib.SMTP(**self._client_options())
+        await client.connect()  # STARTTLS and login as configured; errors sorted by the caller
+        self.connections_opened += 1
+        return _Connection(client, now)
+
+    def _checkin(self, conn: _Connection) -> None:
+        if conn.client.is_connected:
+            conn.last_used = time.monotonic()
+            self._idle.append(conn)
+
+    @staticmethod
+    async def _discard(conn: _Connection) -> None:
+        try:
+            if conn.client.is_connected:
+                conn.client.close()
+        except Exception:  # closing a broken connection: nothing more to do
+            pass
+
     async def aclose(self) -> None:
-        """Nothing to close: each send opens and closes its own connection."""
+        """Say QUIT on the idle connections (none without a pool)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            try:
+                await asyncio.wait_for(conn.client.quit(), timeout=2)
+            except Exception:
+                await self._discard(conn)
 
 
 __all__ = [

@@ -20,7 +20,8 @@ Kind = Literal["breach", "daily_digest", "weekly_summary"]
 ChannelKind = Literal["email", "sms"]
 KINDS: tuple[str, ...] = ("breach", "daily_digest", "weekly_summary")
 SCOPES: tuple[str, ...] = ("team", "area", "all")
-ManagerRef = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]*$")]
+ManagerRef = Annotated[str, StringConstraints(min_length=1, max_length=200,
+                                              pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]*$")]
 ScopeId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$")]
 
 _email = TypeAdapter(EmailStr)

@@ -1,0 +1,272 @@
+"""Benchmark of the deadlines service with real Kafka and PostgreSQL (issue 5).
+
+    .venv/bin/ehc infra up && .venv/bin/python bench/bench_deadlines_service.py [--events N]
+
+Prints, in one run:
+1. the raw aiokafka consume-and-produce rate (consumer group, acks=all, commit per batch): the
+   ceiling the service runs against on this machine;
+2. the service's sustained rate through a backlog of realistic case histories (case event in,
+   history stored, case recomputed, deadlines diffed and stored, deadline events out via the
+   outbox, offsets committed), and its ratio to (1);
+3. latency from case event to deadline event, p50/p99, at a steady 200 events/s;
+4. with 1,000,000 open deadlines stored, the time to fire 10,000 due timers, and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import asyncpg  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+from bench_engine import synthetic_case  # noqa: E402
+
+from services.deadlines.bootstrap import bootstrap  # noqa: E402
+from services.deadlines.entrypoints.scheduler import fire_all_due  # noqa: E402
+from shared import topics  # noqa: E402
+from shared.kafka import ensure_topics  # noqa: E402
+from shared.local_infra import kafka as kafka_infra  # noqa: E402
+from shared.local_infra import postgres as pg_infra  # noqa: E402
+from shared.logging import configure_logging  # noqa: E402
+from shared.settings import KafkaSettings, Settings  # noqa: E402
+from shared.topics import TopicSpec, topic_specs  # noqa: E402
+
+
+class FixedClock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def envelope(record: Any) -> bytes:
+    data = {"occurred_on": record.occurred_on.isoformat()}
+    data.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in record.data.items()})
+    return json.dumps({"specversion": "1.0", "id": record.id, "source": "bench/synthetic", "type": record.type,
+                       "subject": record.case_id, "time": record.recorded_at.isoformat(), "data": data}).encode()
+
+
+def settings_for(tag: str) -> Settings:
+    return Settings(environment="test", database_url=pg_infra.database_url(), db_schema_prefix=f"{tag}_",
+                    kafka=KafkaSettings(bootstrap_servers=kafka_infra.bootstrap_servers(), topic_prefix=f"{tag}.",
+                                        group_prefix=f"{tag}.", partitions=6))
+
+
+async def produce_all(bootstrap_servers: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5,
+                                max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def raw_rate(settings: Settings, n: int) -> float:
+    """aiokafka alone: consume in a group, produce each record to another topic, commit per batch."""
+    src, dst = settings.kafka.topic("bench.raw-in"), settings.kafka.topic("bench.raw-out")
+    await ensure_topics(settings.kafka, [TopicSpec(src, 6), TopicSpec(dst, 6)])
+    payload = [(f"case-{i % 5000}".encode(), b'{"x": %d}' % i + b" " * 400) for i in range(n)]
+    await produce_all(settings.kafka.bootstrap_servers, src, payload)
+    consumer = AIOKafkaConsumer(src, bootstrap_servers=settings.kafka.bootstrap_servers,
+                                group_id=settings.kafka.group("raw"), enable_auto_commit=False,
+                                auto_offset_reset="earliest", max_poll_records=500)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all",
+                                enable_idempotence=True, linger_ms=5, max_batch_size=256 * 1024)
+    await consumer.start()
+    await producer.start()
+    done = 0
+    t0 = time.perf_counter()
+    try:
+        while done < n:
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            futures = [await producer.send(dst, r.value, key=r.key) for rs in batch.values() for r in rs]
+            await asyncio.gather(*futures)
+            await consumer.commit()
+            done += len(futures)
+        return n / (time.perf_counter() - t0)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def count(schema: str, query: str) -> int:
+    conn = await asyncpg.connect(pg_infra.dsn())
+    try:
+        return int(await conn.fetchval(query.replace("{s}", f'"{schema}"')))
+    finally:
+        await conn.close()
+
+
+async def sustained_rate(settings: Settings, n_events: int) -> tuple[float, int, int]:
+    rng = random.Random(7)
+    records: list[Any] = []
+    i = 0
+    while len(records) < n_events:
+        records.extend(synthetic_case(i, rng))
+        i += 1
+    records = records[:n_events]
+    await produce_all(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS),
+                      [(r.case_id.encode(), envelope(r)) for r in records])
+    schema = settings.schema_for("deadlines")
+    service = bootstrap(settings, clock=FixedClock(datetime(2026, 11, 27, 12, tzinfo=UTC)))
+    await service.start(consume=False, schedule=False)
+    relay = asyncio.create_task(service.relay.run())
+    t0 = time.perf_counter()
+    await service.broker.start()
+    while await count(schema, "SELECT count(*) FROM {s}.processed_events") < len(records):
+        await asyncio.sleep(0.2)
+    while await service.relay.pending():
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - t0
+    published = await count(schema, "SELECT count(*) FROM {s}.outbox")
+    relay.cancel()
+    await service.stop()
+    return len(records) / elapsed, i, published
+
+
+async def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
+    service = bootstrap(settings, clock=FixedClock(datetime(2026, 11, 27, 12, tzinfo=UTC)))
+    await service.start(schedule=False)
+    relay = asyncio.create_task(service.relay.run())
+    sent: dict[str, float] = {}
+    received: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(settings.kafka.topic(topics.DEADLINE_EVENTS),
+                                bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None,
+                                auto_offset_reset="latest")
+    await consumer.start()
+    await consumer.seek_to_end()
+
+    async def listen() -> None:
+        while True:
+            batch = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for rs in batch.values():
+                for r in rs:
+                    e = json.loads(r.value)
+                    if e["type"] == "deadline.opened" and e["data"]["rule_id"] == "assessment.decision":
+                        received.setdefault(e["data"]["trigger_event_id"], now)
+
+    listener = asyncio.create_task(listen())
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=0)
+    await producer.start()
+    topic = settings.kafka.topic(topics.CASE_EVENTS)
+    start = time.perf_counter()
+    for k in range(rate * seconds):
+        due = start + k / rate
+        if (delay := due - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        event_id = f"lat-{k}"
+        case_id = f"case-lat-{k}"
+        body = json.dumps({"specversion": "1.0", "id": event_id, "source": "bench", "type": "ehc.request.received",
+                           "subject": case_id, "time": datetime.now(UTC).isoformat(),
+                           "data": {"occurred_on": "2026-11-20", "route": "request", "requested_by": "parent"}})
+        sent[event_id] = time.perf_counter()
+        await producer.send(topic, body.encode(), key=case_id.encode())
+    await producer.flush()
+    end = time.perf_counter() + 30
+    while len(received) < len(sent) and time.perf_counter() < end:
+        await asyncio.sleep(0.1)
+    listener.cancel()
+    await consumer.stop()
+    await producer.stop()
+    relay.cancel()
+    await service.stop()
+    return sorted((received[i] - sent[i]) * 1000 for i in sent if i in received)
+
+
+async def timers(settings: Settings, stored: int, due: int) -> tuple[float, int]:
+    now = datetime(2026, 11, 27, 12, tzinfo=UTC)
+    service = bootstrap(settings, clock=FixedClock(now))
+    await service.start(consume=False, schedule=False)
+    schema = settings.schema_for("deadlines")
+    conn = await asyncpg.connect(pg_infra.dsn())
+    try:
+        await conn.execute(f'TRUNCATE "{schema}".deadlines, "{schema}".timers, "{schema}".outbox')
+        today = now.date()
+        explanation = json.dumps({"rule_id": "assessment.decision", "legal_source": "Regs 5(1); 4(1)",
+                                  "period_text": "6 weeks", "trigger_event_id": "e", "ruleset_version": "england-2014.1",
+                                  "responsible": "la", "kind": "duty", "flags": []})
+        rows = ((f"case-{i}:assessment.decision:1", f"case-{i}", "assessment.decision",
+                 today + timedelta(days=1 + i % 300) if i >= due else today - timedelta(days=1), "open", "la", "duty",
+                 "team-1", f"cw-{i % 80}", explanation, now) for i in range(stored))
+        await conn.copy_records_to_table("deadlines", schema_name=schema, records=rows,
+                                         columns=["deadline_id", "case_id", "rule_id", "due_on", "status", "responsible",
+                                                  "kind", "team_id", "caseworker_id", "explanation", "updated_at"])
+        timer_rows = ((f"case-{i}:assessment.decision:1", f"case-{i}", "breach", 0,
+                       today - timedelta(days=1) if i < due else today + timedelta(days=2 + i % 300),
+                       now - timedelta(hours=1) if i < due else now + timedelta(days=2 + i % 300), None)
+                      for i in range(stored))
+        await conn.copy_records_to_table("timers", schema_name=schema, records=timer_rows,
+                                         columns=["deadline_id", "case_id", "kind", "offset_days", "due_on", "fire_at",
+                                                  "fired_at"])
+        await conn.execute(f'ANALYZE "{schema}".deadlines; ANALYZE "{schema}".timers')
+    finally:
+        await conn.close()
+    t0 = time.perf_counter()
+    fired = await fire_all_due(service.service, service.after_batch)
+    elapsed = time.perf_counter() - t0
+    await service.stop()
+    return elapsed, fired
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--stored", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=10_000)
+    parser.add_argument("--latency-seconds", type=int, default=15)
+    args = parser.parse_args(argv)
+    configure_logging("WARNING", json_output=False)
+    await asyncio.to_thread(kafka_infra.start)
+    await kafka_infra.wait_ready(120)
+    await asyncio.to_thread(pg_infra.start)
+    tag = "bench" + uuid.uuid4().hex[:6]
+    settings = settings_for(tag)
+    await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
+    try:
+        raw = await raw_rate(settings, args.events)
+        print(f"raw aiokafka consume+produce (acks=all, commit per batch): {raw:,.0f} msg/s")
+        rate, cases, published = await sustained_rate(settings, args.events)
+        print(f"deadlines service, backlog of {args.events:,} case events over {cases:,} cases: {rate:,.0f} events/s "
+              f"({published:,} deadline events out); ratio to raw: {rate / raw:.2f}")
+        lat_settings = settings_for(tag + "l")
+        await ensure_topics(lat_settings.kafka, topic_specs(lat_settings.kafka.topic_prefix, 6))
+        samples = await latency(lat_settings, 200, args.latency_seconds)
+        if samples:
+            p50 = statistics.median(samples)
+            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+            print(f"latency case event -> deadline event at 200 events/s ({len(samples)} samples): "
+                  f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms")
+        t_settings = settings_for(tag + "t")
+        await ensure_topics(t_settings.kafka, topic_specs(t_settings.kafka.topic_prefix, 6))
+        seconds, fired = await timers(t_settings, args.stored, args.due)
+        print(f"timers: {fired:,} due among {args.stored:,} stored deadlines fired in {seconds:.2f} s "
+              f"({fired / seconds:,.0f}/s)")
+        print(f"peak memory of this process (service in-process): "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    finally:
+        conn = await asyncpg.connect(pg_infra.dsn())
+        for suffix in ("", "l", "t"):
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{tag}{suffix}_deadlines" CASCADE')
+        await conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

@@ -1,0 +1,121 @@
+"""The notifier's HTTP API: managers' subscriptions (admin bearer token) and GOV.UK Notify's
+delivery receipts (the callback bearer token configured in Notify).
+
+Responses never carry an address in full; request bodies with addresses are never logged.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from services.notifier.adapters.notify import callback_token_matches, parse_delivery_receipt
+from services.notifier.domain.subscriptions import SubscriptionSpec
+from services.notifier.service_layer.handlers import NotifierService
+from services.notifier.service_layer.subscriptions import describe
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class SubscriptionOut(BaseModel):
+    subscription_id: str
+    manager_ref: str
+    scope: str
+    scope_id: str | None
+    kind: str
+    channel: str
+    address_hint: str = Field(description="The address, masked (e.g. j***@council.example).")
+    active: bool
+    created_at: str | None
+
+
+class SubscriptionList(BaseModel):
+    items: list[SubscriptionOut]
+
+
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def admin_guard(tokens: Sequence[SecretStr]) -> Any:
+    expected = [t.get_secret_value().encode() for t in tokens if t.get_secret_value()]
+
+    async def check(authorization: Annotated[str | None, Header()] = None) -> None:
+        token = _bearer(authorization)
+        # compare with every token, always: the time taken says nothing about which one nearly matched
+        ok = False
+        for candidate in expected:
+            ok |= token is not None and hmac.compare_digest(token.encode(), candidate)
+        if not ok:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid admin bearer token is needed",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
+def build_router(service: NotifierService, admin_tokens: Sequence[SecretStr],
+                 callback_token: SecretStr | None) -> APIRouter:
+    router = APIRouter()
+    admin = [Depends(admin_guard(admin_tokens))]
+    subs = service.subscriptions
+
+    body_schema = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": SubscriptionSpec.model_json_schema()}}}}
+
+    @router.post("/v1/subscriptions", status_code=201, response_model=SubscriptionOut, dependencies=admin,
+                 tags=["subscriptions"], summary="Subscribe a manager (idempotent: the same subscription again "
+                 "updates its address)", openapi_extra=body_schema)
+    async def add_subscription(request: Request) -> Any:
+        try:
+            spec = SubscriptionSpec.model_validate_json(await request.body())
+        except ValidationError as exc:
+            # our own message: FastAPI's default 422 would echo the address back into logs and proxies
+            return JSONResponse({"detail": describe(exc)}, status_code=422)
+        return (await subs.add(spec)).as_dict()
+
+    @router.get("/v1/subscriptions", response_model=SubscriptionList, dependencies=admin, tags=["subscriptions"],
+                summary="Every subscription, addresses masked")
+    async def list_subscriptions() -> Any:
+        return {"items": [s.as_dict() for s in await subs.list_all()]}
+
+    @router.delete("/v1/subscriptions/{subscription_id}", status_code=204, dependencies=admin,
+                   tags=["subscriptions"], summary="Remove a subscription")
+    async def remove_subscription(subscription_id: str) -> Response:
+        if not await subs.remove(subscription_id):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such subscription")
+        return Response(status_code=204)
+
+    expected_callback = callback_token.get_secret_value() if callback_token else ""
+
+    @router.post("/v1/notify/callbacks", tags=["GOV.UK Notify"], summary="Delivery receipts from GOV.UK Notify")
+    async def notify_callback(request: Request, authorization: Annotated[str | None, Header()] = None) -> Any:
+        if not callback_token_matches(authorization, expected_callback):
+            log.warning("notifier.callback_refused", reason="bad or missing bearer token"
+                        if expected_callback else "EHC_NOTIFIER__NOTIFY_CALLBACK_TOKEN is not set")
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is needed",
+                                headers={"WWW-Authenticate": "Bearer"})
+        try:
+            payload = await request.json()
+            if not isinstance(payload, dict):
+                raise ValueError("a delivery receipt is a JSON object")
+            receipt = parse_delivery_receipt(payload)
+        except ValueError as exc:
+            # the message names a missing field or an unknown status, never the recipient ("to")
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+        result = await service.handle_delivery_receipt(receipt)
+        # 200 also for a receipt we do not know: Notify would only send it again
+        return {"outcome": result.outcome, "notification_id": result.notification_id, "status": result.status}
+
+    return router
+
+
+__all__ = ["SubscriptionList", "SubscriptionOut", "build_router"]
