@@ -37,6 +37,16 @@ def iter_csv(
     return _rows(stream, file.name, mapping, case_id_key, now)
 
 
+def iter_csv_stream(
+    stream: BinaryIO, name: str, mapping: SourceMapping, case_id_key: bytes, *, now: datetime | None = None
+) -> Iterator[IntakeItem]:
+    """As :func:`iter_csv`, from an open binary stream (closed when the rows are done); ``name``
+    names the file in error messages."""
+    if mapping.mode == "canonical":
+        raise ValueError(f"mapping {mapping.name!r} is canonical: it takes JSON messages, not CSV rows")
+    return _rows(stream, name, mapping, case_id_key, now)
+
+
 def _rows(stream: BinaryIO, name: str, mapping: SourceMapping, case_id_key: bytes,
           now: datetime | None) -> Iterator[IntakeItem]:
     with stream:

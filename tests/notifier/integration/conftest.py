@@ -16,7 +16,7 @@ from services.notifier.adapters import tables
 from services.notifier.bootstrap import MIGRATIONS, SERVICE, Notifier, bootstrap
 from services.notifier.domain.policy import RetryPolicy
 from shared.db import migrate
-from shared.settings import Settings
+from shared.settings import NotifierSettings, Settings
 from tests.notifier.helpers import FakeChannel, FakeClock, WeekdaysAndHolidays, london
 
 NOTIFY_KEY = "test_key-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0"
@@ -51,7 +51,8 @@ async def make_notifier(isolated: Settings) -> AsyncIterator[Callable[..., Any]]
                         "sms_gateway_url": "http://127.0.0.1:9/sms", "encryption_key": Fernet.generate_key().decode(),
                         "council_name": "Hertfordshire County Council", "council_phone": "0300 123 4043",
                         "caseworker_directory": {CASEWORKER[0]: CASEWORKER[1]}, **cfg}
-        settings = isolated.model_copy(update={"notifier": isolated.notifier.model_copy(update=notifier_cfg)})
+        notifier_settings = NotifierSettings.model_validate({**isolated.notifier.model_dump(), **notifier_cfg})
+        settings = isolated.model_copy(update={"notifier": notifier_settings})
         clock = clock or FakeClock(london(2026, 3, 10, 10, 0))  # a Tuesday morning
         email, sms = FakeChannel(), FakeChannel()
         channels = {"smtp": email, "notify_email": email, "notify_sms": sms, "sms_gateway": sms}
@@ -65,4 +66,5 @@ async def make_notifier(isolated: Settings) -> AsyncIterator[Callable[..., Any]]
 
     yield make
     for notifier in built:
+        await notifier.producer.stop()  # never started: this only quiets aiokafka's warning
         await notifier.engine.dispose()
