@@ -17,12 +17,12 @@ from pathlib import Path
 import typer
 
 from services.deadlines.entrypoints.cli import deadlines_app
+from services.intake.entrypoints.cli import intake_app
 from services.intake.entrypoints.report_cli import report_app
 from shared.local_infra.cli import infra_app
 
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
-intake_app = typer.Typer(help="Intake: case events from councils' systems.", no_args_is_help=True)
 notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra", help="Local Kafka and PostgreSQL (tests, `ehc run`).")
 app.add_typer(deadlines_app, name="deadlines", help="Deadlines engine and service.")
@@ -45,13 +45,6 @@ async def _serve(bootstrap) -> None:  # type: ignore[no-untyped-def]
 
     # Kafka clients must be created inside the running event loop.
     await serve(bootstrap(_settings()).runtime())
-
-
-@intake_app.command("serve")
-def intake_serve() -> None:
-    """Run intake: source topics, the webhook and the outbox relay."""
-    from services.intake.bootstrap import bootstrap
-    asyncio.run(_serve(bootstrap))
 
 
 @deadlines_app.command("serve")

@@ -16,7 +16,9 @@ How a case is computed:
    from term calendars, and checks such as Devon's amendments-with-decision.
 4. Each clock becomes a :class:`Deadline` with a status as of ``as_of``.
 
-No I/O, no clock reads: everything comes in through the arguments.
+No I/O, no clock reads: everything comes in through the arguments. The replay loop is the
+service's hot path (hundreds of thousands of cases per rebuild), which is why it reads rule data
+through precompiled lookups (rules.RuleIndex, rules.Starter) and keeps what it uses in locals.
 """
 
 from __future__ import annotations
@@ -73,7 +75,9 @@ def _duplicate_rank(e: CaseEventRecord) -> tuple[Any, ...]:
     return (e.recorded_at, e.occurred_on, e.type, repr(sorted(e.data.items(), key=lambda kv: kv[0])))
 
 
-def resolve_history(events: Iterable[CaseEventRecord]) -> tuple[list[CaseEventRecord], dict[str, str]]:
+def resolve_history(
+    events: Iterable[CaseEventRecord], types: set[str] | None = None
+) -> tuple[list[CaseEventRecord], dict[str, str]]:
     """The effective history of a case, in canonical order, and an alias map.
 
     - The same ``id`` twice counts once.
@@ -84,15 +88,18 @@ def resolve_history(events: Iterable[CaseEventRecord]) -> tuple[list[CaseEventRe
 
     The alias map sends every replaced id to the id of the event now standing for it, so that an
     ``ehc.exception.withdrawn`` naming the original exception event still finds its correction.
-    Set operations only: the result does not depend on the order of the input.
+    Set operations only: the result does not depend on the order of the input. ``types``, when
+    given, is the set of the events' types (``compute`` has it already).
     """
     given = list(events)  # a copy: the caller's list is never reordered
+    if types is None:
+        types = set(map(_type_of, given))
     # Fast path (almost every case): distinct ids, no corrections, no retractions. The checks
     # run as C loops (map over attrgetters).
     if (
-        len(set(map(_id_of, given))) == len(given)
+        EVENT_RETRACTED not in types
+        and len(set(map(_id_of, given))) == len(given)
         and not any(map(_supersedes_of, given))
-        and EVENT_RETRACTED not in map(_type_of, given)
     ):
         given.sort(key=order_key)
         return given, {}
@@ -173,6 +180,8 @@ class _Clock:
             self.flags.add(name)
 
 
+_NUMBERS = tuple(str(i) for i in range(64))  # instance names "0".."63", built once
+
 _calc_memo: dict[tuple[Any, ...], tuple[date, str]] = {}
 _CALC_MEMO_MAX = 1 << 16
 
@@ -184,7 +193,8 @@ def _calculated(rule: Rule, calendar: WorkingDayCalendar, trigger: date, data: M
     identity, kept alive by the memo), the trigger and the data fields the calculator reads.
     """
     name = rule.calculator or ""
-    key = (rule, calendar, trigger, *[data.get(f) for f in CALCULATOR_INPUTS[name]])
+    inputs = CALCULATOR_INPUTS[name]
+    key = (rule, calendar, trigger, *[data.get(f) for f in inputs]) if inputs else (rule, calendar, trigger)
     found = _calc_memo.get(key)
     if found is None:
         due, note = CALCULATORS[name](trigger, data, rule.period, rule.params, calendar, ())
@@ -195,7 +205,7 @@ def _calculated(rule: Rule, calendar: WorkingDayCalendar, trigger: date, data: M
 
 
 class _CaseRun:
-    """Replays one case's effective history against a rule-set history."""
+    """Replays one case's effective history against a rule set (one version or a history)."""
 
     __slots__ = (
         "history", "calendar", "clocks", "open", "counters", "keys", "episodes", "group_open", "closing",
@@ -205,13 +215,13 @@ class _CaseRun:
     def __init__(self, history: RuleSet | RuleSetHistory, calendar: WorkingDayCalendar) -> None:
         self.history = history
         self.calendar = calendar
-        self.clocks: list[_Clock] = []
+        self.clocks: list[_Clock] = []  # every clock, in the order it started
         self.checked: list[_Clock] = []  # clocks whose rule names checks (run_checks)
-        self.open: dict[str, list[_Clock]] = {}
-        self.counters: dict[str, int] = {}
-        self.keys: dict[tuple[str, str], int] = {}
-        self.episodes: dict[str, int] = {}
-        self.group_open: dict[str, int] = {}
+        self.open: dict[str, list[_Clock]] = {}  # rule_id -> clocks not completed or stopped
+        self.counters: dict[str, int] = {}  # rule_id -> instances started (counter keys)
+        self.keys: dict[tuple[str, str], int] = {}  # (rule_id, key) -> uses (field keys)
+        self.episodes: dict[str, int] = {}  # group -> current episode (episode keys)
+        self.group_open: dict[str, int] = {}  # group -> open clocks
         self.closing = history.index.closing
         # One version (the usual case): its own dispatch gives starts too, with no date lookup.
         # Several: the merged dispatch gives what acts on open clocks; starts come from the
@@ -241,11 +251,7 @@ class _CaseRun:
             elif day <= clock.due_on:
                 clock.early = True
                 clock.flag(rule.early_flag)
-        # _close, inlined: this runs for most clocks of every case
-        self.open[rule.rule_id].remove(clock)
-        group = rule.instance.group
-        if group is not None:
-            self.group_open[group] -= 1
+        self._close(clock)
 
     def _cancel(self, clock: _Clock, event: CaseEventRecord, day: date) -> bool:
         """Cancel the clock; False when that would erase what already happened: a duty already
@@ -273,14 +279,10 @@ class _CaseRun:
         clock.due_on = due
         clock.explanation = f"{rule.explanation}: {note}"
 
-    # -- one event ------------------------------------------------------------------------------
+    # -- the replay -----------------------------------------------------------------------------
 
     def run(self, events: Sequence[CaseEventRecord]) -> None:
-        """Replay the ordered history, one event at a time (step 2 of the module docstring).
-
-        One loop for the whole case, with what it reads on every event held in locals: this is
-        the hot path of the service.
-        """
+        """Replay the ordered history, one event at a time (step 2 of the module docstring)."""
         dispatch = self.dispatch
         closing = self.closing
         open_ = self.open
@@ -327,7 +329,8 @@ class _CaseRun:
         data = event.data
         t = event.type
         for clock in clocks[::-1]:
-            for action, m in clock.rule.actions.get(t, ()):
+            rule = clock.rule
+            for action, m in rule.actions.get(t, ()):
                 if m.conditional and not m.matches(data):
                     continue
                 if m.match_field is not None and str(data.get(m.match_field)) != clock.key_value:
@@ -335,7 +338,13 @@ class _CaseRun:
                 if action == "released" and not clock.held:
                     continue
                 day = event.occurred_on if m.date_field is None else m.date_of(event.occurred_on, data)
-                if action == "completed" or action == "ended":
+                if action == "completed" and rule.early_flag is None and rule.instance.group is None:
+                    # _complete for the common case, inlined: most clocks end here
+                    clock.completed_by = event.id
+                    clock.completed_on = day
+                    clock.completion = event
+                    clocks.remove(clock)
+                elif action == "completed" or action == "ended":
                     self._complete(clock, event, day, action == "ended")
                 elif action == "extended":
                     if clock.extra_dates is None:
@@ -358,8 +367,8 @@ class _CaseRun:
     def _start(self, starters: Sequence[Starter], event: CaseEventRecord, version: RuleSet) -> None:
         """Start the rules listing this event (in the version in force), keyed per InstanceSpec.
 
-        Hot path: whatever does not depend on the rule is read once per event, not per rule, and
-        each rule's static start data comes as one tuple (rules.Starter).
+        What does not depend on the rule is read once per event, and each rule's static start data
+        comes as one tuple (rules.Starter).
         """
         data = event.data
         event_id = event.id
@@ -388,9 +397,8 @@ class _CaseRun:
                         for c in open_clocks[:]:
                             if self._cancel(c, event, occurred_on):
                                 c.flag("replaced")
-                n = counters.get(rule_id, 0) + 1
-                counters[rule_id] = n
-                instance = str(n)
+                counters[rule_id] = n = counters.get(rule_id, 0) + 1
+                instance = _NUMBERS[n] if n < 64 else str(n)
             elif key == "episode":
                 # Decided once per event for the whole group: a re-request starts every rule of the
                 # group afresh, a duplicate request starts none.
@@ -442,12 +450,13 @@ class _CaseRun:
                 open_[rule_id] = [clock]
             else:
                 open_clocks.append(clock)
-            if group is not None:
-                self.group_open[group] = self.group_open.get(group, 0) + 1
-            if rule.checks:
-                self.checked.append(clock)
-            if rule.completed_by_trigger:
-                self._complete(clock, event, occurred_on)
+            if rule.start_extras:  # rare: an episode group, checks to run, or self-completion
+                if group is not None:
+                    self.group_open[group] = self.group_open.get(group, 0) + 1
+                if rule.checks:
+                    self.checked.append(clock)
+                if rule.completed_by_trigger:
+                    self._complete(clock, event, occurred_on)
 
     # -- 3. post-passes -------------------------------------------------------------------------
 
@@ -586,6 +595,8 @@ def _running_on(clock: _Clock, day: date) -> bool:
 # -- the public function ----------------------------------------------------------------------------
 
 
+
+
 def compute(
     case_events: Iterable[CaseEventRecord],
     ruleset: RuleSet | RuleSetHistory,
@@ -606,13 +617,12 @@ def compute(
     case_ids = set(map(_case_of, given))
     if len(case_ids) > 1:
         raise ValueError(f"compute takes one case; got {sorted(case_ids)!r} (use compute_cases)")
-    events, alias = resolve_history(given)
+    types = set(map(_type_of, given))  # a superset of the effective history's types: fine for gating
+    events, alias = resolve_history(given, types)
     if not events:
         return []
-    case_id = events[0].case_id
     run = _CaseRun(ruleset, calendar)
     run.run(events)
-    types = set(map(_type_of, events))
     if EXCEPTION_RECORDED in types:
         run.apply_exceptions(events, alias)
     if terms is not None and ADVICE_REQUESTED in types:
@@ -620,7 +630,7 @@ def compute(
     if run.checked:
         run.run_checks(events)
     n = ruleset.versions[-1].due_soon_working_days if due_soon_working_days is None else due_soon_working_days
-    return run.deadlines(case_id, as_of, _soon_limit(calendar, as_of, n))
+    return run.deadlines(events[0].case_id, as_of, _soon_limit(calendar, as_of, n))
 
 
 @lru_cache(maxsize=64)
