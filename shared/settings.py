@@ -132,6 +132,9 @@ class NotifierSettings(BaseModel):
         "at digest_time on working days (breach alerts always go at once); immediate: one email per event.",
     )
     digest_time: str = Field(default="08:00", description="Daily digests and weekly summaries (Europe/London).")
+    bank_holiday_overrides: Path | None = Field(
+        default=None, description="Extra or removed bank holidays for digests' working days (the same file as "
+        "EHC_DEADLINES__BANK_HOLIDAY_OVERRIDES).")
     due_soon_working_days: int = Field(default=10, description="Digests list deadlines due within this many "
                                        "working days.")
     breaches_url: str = Field(default="http://127.0.0.1:8002/v1/breaches",

@@ -20,62 +20,21 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.intake.adapters import tables
-from services.intake.domain.mapping import EXAMPLES_DIR, MappingError, SourceMapping, load_mappings
+from services.intake.config import ConfigError, available_mappings, case_id_key, find_mapping
+from services.intake.domain.mapping import MappingError
 from services.intake.entrypoints.http import build_webhook_app
 from services.intake.entrypoints.kafka import build_router
 from services.intake.service_layer.handlers import Converter, IntakeService, mapping_converter
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
 from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
-from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 
+__all__ = ["ConfigError", "Intake", "bootstrap", "case_id_key", "configured_sources"]
+
 SERVICE = "intake"
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
-# Only for trying the service out: anyone can recompute case ids made with it.
-DEV_CASE_ID_KEY = b"ehc-development-case-id-key-do-not-use-in-production"
-MIN_KEY_BYTES = 16
-
-log = get_logger(__name__)
-
-
-class ConfigError(ValueError):
-    """Intake's settings cannot work; the message says which setting and why (never a secret)."""
-
-
-def case_id_key(settings: Settings) -> bytes:
-    """The secret key for opaque case ids: required in production, a fixed dev key (with a warning) otherwise."""
-    configured = settings.intake.case_id_key
-    if configured is not None:
-        key = configured.get_secret_value().encode()
-        if len(key) < MIN_KEY_BYTES:
-            raise ConfigError(f"EHC_INTAKE__CASE_ID_KEY is shorter than {MIN_KEY_BYTES} characters: "
-                              "use a long random secret (e.g. 32 hex digits) and keep it stable")
-        return key
-    if settings.environment == "production":
-        raise ConfigError("EHC_INTAKE__CASE_ID_KEY is required in production: a long random secret, kept stable "
-                          "(changing it changes every case id)")
-    log.warning("intake.dev_case_id_key", environment=settings.environment,
-                action="using the fixed development key for case ids; set EHC_INTAKE__CASE_ID_KEY")
-    return DEV_CASE_ID_KEY
-
-
-def available_mappings(settings: Settings) -> dict[str, SourceMapping]:
-    """The shipped example mappings, replaced or extended by those in ``mappings_dir``."""
-    found = load_mappings(EXAMPLES_DIR)
-    folder = settings.intake.mappings_dir
-    if folder is not None:
-        if not folder.is_dir():
-            raise ConfigError(f"EHC_INTAKE__MAPPINGS_DIR {folder}: not a folder")
-        found.update(load_mappings(folder))
-    return found
-
-
-def find_mapping(mappings: dict[str, SourceMapping], name: str, used_by: str) -> SourceMapping:
-    if name not in mappings:
-        raise ConfigError(f"{used_by}: no mapping named {name!r} (known: {', '.join(sorted(mappings))})")
-    return mappings[name]
 
 
 def configured_sources(settings: Settings) -> tuple[dict[str, tuple[str, Converter]], dict[str, Converter]]:

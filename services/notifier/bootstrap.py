@@ -37,6 +37,7 @@ from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime
 from shared.settings import NotifierSettings, Settings
+from shared.working_days import WorkingDayCalendar
 
 SERVICE = "notifier"
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -45,16 +46,16 @@ log = get_logger(__name__)
 
 class LazyWorkingDayCalendar:
     """The England-and-Wales working-day calendar (``shared.working_days``), built at first use: it
-    is only needed by the morning job, so a missing calendar cannot stop texts and alerts."""
+    is only needed by the morning job, so a bad override file cannot stop texts and alerts (the
+    morning job logs the error and tries again the next morning)."""
 
-    def __init__(self) -> None:
+    def __init__(self, overrides: Path | None = None) -> None:
+        self._overrides = overrides
         self._calendar: WorkingDays | None = None
 
     def is_working_day(self, day: date) -> bool:
         if self._calendar is None:
-            from shared.working_days import WorkingDayCalendar
-
-            self._calendar = WorkingDayCalendar()
+            self._calendar = WorkingDayCalendar.from_override_file(self._overrides)
         return self._calendar.is_working_day(day)
 
 
@@ -162,7 +163,7 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
     built = build_channels(cfg, channels)
     clock = clock or (lambda: datetime.now(UTC))
     service = NotifierService(sessions, settings.kafka, cfg, crypto, built, render, clock=clock, retry=retry,
-                              calendar=calendar or LazyWorkingDayCalendar())
+                              calendar=calendar or LazyWorkingDayCalendar(cfg.bank_holiday_overrides))
     broker = build_broker(settings.kafka, SERVICE)
 
     async def after_batch() -> None:

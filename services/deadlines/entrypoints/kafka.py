@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from services.deadlines.service_layer.handlers import DeadlinesService
 from shared import topics
 from shared.consumer import BATCH_SUBSCRIBER, raw_records
-from shared.contracts import describe_validation_error, parse_case_event
+from shared.contracts import DeadlineEvent, describe_validation_error, parse_case_event
 from shared.logging import get_logger
 from shared.settings import KafkaSettings
 
@@ -21,8 +21,13 @@ log = get_logger(__name__)
 def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: Callable[[], Awaitable[None]],
                  on_invalid: Callable[[], None] = lambda: None) -> KafkaRouter:
     router = KafkaRouter()
+    # Outgoing messages go through the outbox; this declaration documents them in AsyncAPI.
+    router.publisher(kafka.topic(topics.DEADLINE_EVENTS), schema=DeadlineEvent, title="to_deadline_events",
+                     description="deadline.opened/changed/due_soon/breached/met/exception/cancelled, key = case_id")
 
-    @router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"), **BATCH_SUBSCRIBER)
+    @router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"),
+                       description="Canonical case events (docs/contracts/case-event.schema.json), key = case_id",
+                       **BATCH_SUBSCRIBER)
     async def on_case_events(message: KafkaMessage) -> None:
         events = []
         for record in raw_records(message):

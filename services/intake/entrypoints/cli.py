@@ -15,6 +15,7 @@ and publishes nothing twice); 2 bad arguments, settings or a file that cannot be
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import zipfile
@@ -27,14 +28,13 @@ from typing import Annotated, Any, BinaryIO, TextIO
 
 import typer
 
-from services.intake.bootstrap import ConfigError, available_mappings, bootstrap, case_id_key
+from services.intake.config import ConfigError, available_mappings, case_id_key
 from services.intake.domain.generic_csv import CsvFormatError, iter_csv_stream
 from services.intake.domain.mapping import MappingError
 from services.intake.domain.results import Rejection
 from services.intake.domain.sen2 import Sen2FormatError, Sen2Import, iter_sen2_csv, iter_sen2_xml
 from services.intake.entrypoints.progress import ImportProgress
 from services.intake.service_layer.handlers import Converted, IntakeOutcome
-from services.intake.service_layer.imports import import_items
 from shared.contracts import ContactsUpdated
 from shared.settings import Settings
 
@@ -73,6 +73,7 @@ def serve() -> None:
     settings = _settings()
 
     async def run() -> None:
+        from services.intake.bootstrap import bootstrap
         from shared.runtime import serve as serve_runtime
 
         # Kafka clients must be created inside the running event loop.
@@ -228,6 +229,9 @@ def _dry_run(source: ImportSource, progress: ImportProgress, out: TextIO, batch:
 
 async def _publish(settings: Settings, source: ImportSource, progress: ImportProgress,
                    total: IntakeOutcome) -> None:
+    from services.intake.bootstrap import bootstrap
+    from services.intake.service_layer.imports import import_items
+
     intake = bootstrap(settings)
     await intake.start(consume=False)
     try:
@@ -290,7 +294,7 @@ def import_file(
     level = settings.logging.level if settings.logging.level in ("WARNING", "ERROR") else "WARNING"
     configure_logging(level, settings.logging.json_output)
     try:
-        key = case_id_key(settings)
+        key = case_id_key(settings, warn=lambda message: typer.echo(f"warning: {message}", err=True))
         source = open_source(file, format_, key=key, mapping_name=mapping, lea=lea, settings=settings)
     except (ImportFileError, ConfigError, MappingError) as exc:
         raise _fail("import", str(exc)) from None
@@ -307,6 +311,10 @@ def import_file(
         code, error = 2, str(exc)
     except KeyboardInterrupt:
         code, error = 130, "interrupted"
+    except BrokenPipeError:  # `... --dry-run | head`: the reader has all it wanted
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python flushes stdout at exit)
+        source.close()
+        return
     except Exception as exc:  # Kafka or the database: say so in one line, never a traceback
         code, error = 1, f"Kafka or the database failed ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
     finally:
