@@ -59,6 +59,21 @@ class LazyWorkingDayCalendar:
         return self._calendar.is_working_day(day)
 
 
+def configuration_warnings(cfg: NotifierSettings) -> list[str]:
+    """Settings that leave part of the service unable to work, said once at start-up."""
+    warnings = []
+    if not cfg.council_phone:
+        warnings.append("EHC_NOTIFIER__COUNCIL_PHONE is empty: a family cannot be told that a deadline was missed "
+                        "(the message must say whom to call), so each such message fails and the caseworker is told")
+    if "notify" in (cfg.email_channel, cfg.sms_channel) and cfg.notify_callback_token is None:
+        warnings.append("EHC_NOTIFIER__NOTIFY_CALLBACK_TOKEN is not set: GOV.UK Notify's delivery receipts are "
+                        "refused, so statuses stay at 'sent'")
+    if not cfg.admin_tokens:
+        warnings.append("EHC_NOTIFIER__ADMIN_TOKENS is empty: the subscriptions API refuses every request "
+                        "(the command line and the subscriptions file still work)")
+    return warnings
+
+
 def build_channels(cfg: NotifierSettings, overrides: dict[str, Channel] | None = None) -> dict[str, Channel]:
     """Only the channels the settings use are built (a Notify key is needed only to use Notify)."""
     channels: dict[str, Channel] = {}
@@ -93,6 +108,8 @@ class Notifier:
 
     async def start(self, *, consume: bool = True) -> None:
         cfg = self.settings.notifier
+        for warning in configuration_warnings(cfg):
+            log.warning("notifier.configuration", problem=warning)
         if self.settings.kafka.create_topics:
             await ensure_topics(self.settings.kafka)
         await migrate(self.engine, SERVICE, MIGRATIONS,
@@ -112,7 +129,7 @@ class Notifier:
     async def catch_up(self) -> int:
         """A morning the service was down for: plan its digests now (idempotent, so harmless if done)."""
         try:
-            return await self.service.run_morning()
+            return await self.service.run_morning(catch_up=True)
         except Exception as exc:  # never stop the service from starting: alerts matter more
             log.error("notifier.morning_catch_up_failed", error=type(exc).__name__)
             return 0

@@ -134,6 +134,7 @@ class ReceivedRequest:
     headers: dict[str, str]
     json: Any
     status_code: int = 0  # what the stub answered
+    received_at: float = field(default_factory=time.time)  # wall clock, for latency benchmarks
 
 
 @dataclass

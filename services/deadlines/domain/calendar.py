@@ -1,8 +1,8 @@
 """Calendars the engine is given as configuration: working days (C7, C9) and term dates (C8, E1/E2).
 
 Both are plain immutable-looking objects built once and passed to ``compute``; nothing here reads a
-clock. Working days are precomputed as a sorted array of date ordinals, so adding N working days
-is one ``bisect`` and one index, whatever N is.
+clock. The working-day calendar lives in ``shared.working_days`` (the notifier's digests use it
+too) and is re-exported here; term calendars, which only the engine needs, are defined below.
 """
 
 from __future__ import annotations

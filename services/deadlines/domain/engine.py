@@ -379,14 +379,15 @@ class _CaseRun:
         counters = self.counters
         clocks_append = self.clocks.append
         group_blocked: dict[str, bool] | None = None
-        for rule, matches, rule_id, key, on_repeat, group, field_name in starters:
-            match: EventMatch | None = None
-            for m in matches:
-                if not m.conditional or m.matches(data):
-                    match = m
-                    break
+        for rule, matches, plain, rule_id, key, on_repeat, group, field_name in starters:
+            match: EventMatch | None = plain
             if match is None:
-                continue
+                for m in matches:
+                    if not m.conditional or m.matches(data):
+                        match = m
+                        break
+                if match is None:
+                    continue
             key_value: str | None = None
             open_clocks = open_.get(rule_id)
             if key == "counter":

@@ -99,6 +99,12 @@ class InstanceSpec:
 
 @dataclass(frozen=True, slots=True, eq=False)  # identity: rules are hashed as memo keys
 class Rule:
+    """One rule of the law file (section A), as loaded from a rule-set file.
+
+    The fields after ``checks`` are derived at load time for the engine's hot path; they add no
+    meaning. ``variants`` (phase_transfer.review) are full rules chosen by ``variant_field``.
+    """
+
     rule_id: str
     title: str
     section: str
@@ -181,16 +187,22 @@ class RuleIndex:
 
 
 # What the engine needs to start one rule on one event type, flattened into a tuple so that the
-# hot loop unpacks it in one step: (rule, its matches for that type, rule_id, instance key kind,
-# on_repeat, group, key field).
-Starter = tuple[Rule, tuple[EventMatch, ...], str, str, str, "str | None", "str | None"]
+# hot loop unpacks it in one step: (rule, its matches for that type, the match itself when it is
+# the only one and has no condition (the common case: no matching to do), rule_id, instance key
+# kind, on_repeat, group, key field).
+Starter = tuple[
+    Rule, tuple[EventMatch, ...], "EventMatch | None", str, str, str, "str | None", "str | None"
+]
 
 
 def _starters(rules: tuple[Rule, ...], event_type: str) -> tuple[Starter, ...]:
-    return tuple(
-        (r, r.starts[event_type], r.rule_id, r.instance.key, r.instance.on_repeat, r.instance.group, r.instance.field)
-        for r in rules
-    )
+    out = []
+    for r in rules:
+        matches = r.starts[event_type]
+        plain = matches[0] if len(matches) == 1 and not matches[0].conditional else None
+        spec = r.instance
+        out.append((r, matches, plain, r.rule_id, spec.key, spec.on_repeat, spec.group, spec.field))
+    return tuple(out)
 
 
 def _index(

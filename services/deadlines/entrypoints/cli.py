@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -135,6 +136,12 @@ def parse_line(line_no: int, text: str) -> CaseEventRecord:
     )
 
 
+def _stdin_lines() -> Iterator[str | bytes]:
+    """Lines of stdin, as bytes where possible so that bad UTF-8 is reported with its line."""
+    buffer = getattr(sys.stdin, "buffer", None)
+    return iter(buffer) if buffer is not None else iter(sys.stdin)
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=EXIT_INVALID)
@@ -177,11 +184,15 @@ def compute_command(
         raise _fail(str(exc)) from None
 
     events: list[CaseEventRecord] = []
-    for line_no, line in enumerate(sys.stdin, start=1):
+    for line_no, line in enumerate(_stdin_lines(), start=1):
         if not line.strip():
             continue
         try:
+            if isinstance(line, bytes):
+                line = line.decode("utf-8")
             events.append(parse_line(line_no, line))
+        except UnicodeDecodeError:
+            raise _fail(f"line {line_no}: not valid UTF-8") from None
         except InputError as exc:
             raise _fail(str(exc)) from None
     try:

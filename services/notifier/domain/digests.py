@@ -129,11 +129,20 @@ class MorningJobs:
         return self.day is not None
 
 
-def morning_jobs(now: datetime, calendar: WorkingDays, digest_time: str = "08:00") -> MorningJobs:
-    """The jobs due at ``now``: none before ``digest_time`` or on a day that is not a working day."""
+CATCH_UP_HOURS = 4  # a service that was down at 08:00 sends the morning's digests until noon
+
+
+def morning_jobs(now: datetime, calendar: WorkingDays, digest_time: str = "08:00",
+                 catch_up_hours: float | None = None) -> MorningJobs:
+    """The jobs due at ``now``: none before ``digest_time`` or on a day that is not a working day;
+    with ``catch_up_hours`` (at start-up), none either once that many hours have passed since: what
+    was new today goes into the next working day's digest instead of an email in the evening."""
     local = now.astimezone(LONDON)
     day = local.date()
-    if local.time().replace(tzinfo=None) < parse_hhmm(digest_time) or not calendar.is_working_day(day):
+    start = london_instant(day, parse_hhmm(digest_time))
+    if local < start or not calendar.is_working_day(day):
+        return MorningJobs()
+    if catch_up_hours is not None and local >= start + timedelta(hours=catch_up_hours):
         return MorningJobs()
     weekly = None
     if first_working_day_of_week(calendar, day):
@@ -244,6 +253,7 @@ def weekly_summary_context(views: Sequence[DeadlineView], week_start: date, toda
 
 
 __all__ = [
+    "CATCH_UP_HOURS",
     "DeadlineView",
     "DigestLists",
     "MorningJobs",

@@ -17,6 +17,7 @@ from sqlalchemy import and_, or_, select
 
 from services.notifier.adapters import tables
 from services.notifier.domain.digests import (
+    CATCH_UP_HOURS,
     LIVE,
     DeadlineView,
     WorkingDays,
@@ -51,10 +52,11 @@ class DigestJobs:
         self._deps = deps
         self.calendar = calendar
 
-    async def run_morning(self, now: datetime | None = None) -> int:
-        """Plan whatever is due this morning (nothing on a day that is not a working day)."""
+    async def run_morning(self, now: datetime | None = None, *, catch_up: bool = False) -> int:
+        """Plan whatever is due this morning (nothing on a day that is not a working day). ``catch_up``:
+        at start-up, for a morning the service was down; only until noon."""
         now = now or self._deps.clock()
-        jobs = morning_jobs(now, self.calendar, self._deps.cfg.digest_time)
+        jobs = morning_jobs(now, self.calendar, self._deps.cfg.digest_time, CATCH_UP_HOURS if catch_up else None)
         if not jobs or jobs.day is None:
             return 0
         planned = await self.caseworker_digests(jobs.day, now)

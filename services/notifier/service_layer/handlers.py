@@ -231,8 +231,8 @@ class NotifierService:
     async def run_sender(self, idle_seconds: float = 0.5) -> None:
         await self.sender.run(idle_seconds)
 
-    async def run_morning(self, now: datetime | None = None) -> int:
-        return await self.digests.run_morning(now)
+    async def run_morning(self, now: datetime | None = None, *, catch_up: bool = False) -> int:
+        return await self.digests.run_morning(now, catch_up=catch_up)
 
 
 class _WeekdaysOnly:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from services.deadlines.domain import (
     EVENT_FIELDS,
     CaseEventRecord,
@@ -133,8 +135,6 @@ def check_row(
 
 def row(test_id: str, events: list[Ev], as_of: str, rule_id: str, due: str, status: str, **extra: Any) -> Any:
     """One table row, named by rule and legal source (pytest id), checked by :func:`check_row`."""
-    import pytest
-
     return pytest.param(events, as_of, rule_id, due, status, extra, id=test_id)
 
 

@@ -126,3 +126,30 @@ def test_parse_line_keeps_its_signature_and_types() -> None:
     with pytest.raises(InputError) as info:
         parse_line(7, "{}")
     assert info.value.line_no == 7 and str(info.value).startswith("line 7:")
+
+
+def test_bad_utf8_exits_2_naming_the_line() -> None:
+    good = json.dumps(envelope()).encode()
+    result = RUNNER.invoke(deadlines_app, ["compute", "--as-of", "2026-01-06"], input=good + b"\n\xff\xfe\n")
+    assert result.exit_code == 2 and "line 2: not valid UTF-8" in result.stderr
+
+
+def test_missing_calendar_files_exit_2(tmp_path: Any) -> None:
+    for option in ("--bank-holidays", "--terms"):
+        result = RUNNER.invoke(
+            deadlines_app, ["compute", "--as-of", "2026-01-06", option, str(tmp_path / "nope.yaml")], input=""
+        )
+        assert result.exit_code == 2 and "nope.yaml" in result.stderr, option
+
+
+def test_calendar_options_are_used(tmp_path: Any) -> None:
+    overrides = tmp_path / "bank.yaml"
+    overrides.write_text("extra: [2026-02-16]\n")
+    refused = envelope("ehc.assessment.decided", id="evt-2", occurred_on="2025-12-16", decision="refuse",
+                       notice_sent_on="2025-12-16")
+    result = RUNNER.invoke(
+        deadlines_app, ["compute", "--as-of", "2026-01-06", "--bank-holidays", str(overrides)],
+        input=json.dumps(envelope(occurred_on="2025-11-03")) + "\n" + json.dumps(refused) + "\n",
+    )
+    appeal = next(json.loads(x) for x in result.stdout.splitlines() if '"appeal.deadline"' in x)
+    assert appeal["due_on"] == "2026-02-17"  # 16 Feb declared a holiday: C9 moves to the next day

@@ -121,7 +121,7 @@ def test_a_new_version_applies_to_clocks_started_after_it(tmp_path: Path) -> Non
     assert next(x for x in done if x.rule_id == "assessment.decision").status == "met"
 
 
-def test_versions_with_the_same_effective_date_are_rejected(tmp_path: Path) -> None:
+def test_versions_with_the_same_effective_date_are_rejected() -> None:
     rs = load_ruleset()
     with pytest.raises(RuleSetError, match="share effective_from"):
         RuleSetHistory.of([rs, rs])

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from services.notifier.adapters import tables
+from services.notifier.domain.subscriptions import SubscriptionSpec
 from services.notifier.entrypoints.cli import subscriptions_app
 from services.notifier.service_layer.subscriptions import SubscriptionsFileError, read_subscriptions_file
 from shared.settings import Settings
@@ -75,8 +76,6 @@ async def test_add_list_remove_through_the_api(make_notifier) -> None:
 async def test_a_breach_alert_goes_once_to_a_manager_with_overlapping_subscriptions(make_notifier) -> None:
     built = await make_notifier()
     subs = built.service.subscriptions
-    from services.notifier.domain.subscriptions import SubscriptionSpec
-
     for scope, scope_id in (("team", "team-n"), ("all", None)):
         await subs.add(SubscriptionSpec(manager_ref="mgr-n", scope=scope, scope_id=scope_id, kind="breach",
                                         address=ADDRESS))

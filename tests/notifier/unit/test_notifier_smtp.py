@@ -9,13 +9,14 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
+from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 
 from services.notifier.adapters.channels import OutgoingMessage, PermanentSendError, RetryableSendError, SendError
 from services.notifier.adapters.smtp import NOTIFICATION_ID_HEADER, SmtpChannel, build_email_message, text_to_html
 from services.notifier.domain.policy import NotificationStatus
 from shared.settings import NotifierSettings
-from tests.notifier.conftest import SMTP_PASSWORD, SMTP_USER, SmtpServer, TlsFiles
+from tests.notifier.conftest import SMTP_PASSWORD, SMTP_USER, CollectingHandler, SmtpServer, TlsFiles
 from tests.notifier.notify_stub import free_port
 
 FROM = "ehc-deadlines@council.example"
@@ -87,12 +88,13 @@ def test_welsh_email_is_marked_welsh() -> None:
         ("data", "554 5.6.0 Message rejected", PermanentSendError),
     ],
 )
+@pytest.mark.parametrize("pool_size", [0, 2])
 async def test_smtp_replies_are_sorted(
-    mail_server: SmtpServer, where: str, reply: str, error: type[SendError]
+    mail_server: SmtpServer, where: str, reply: str, error: type[SendError], pool_size: int
 ) -> None:
     replies = mail_server.handler.rcpt_replies if where == "rcpt" else mail_server.handler.data_replies
     replies.append(reply)
-    channel = SmtpChannel(mail_server.host, mail_server.port, FROM)
+    channel = SmtpChannel(mail_server.host, mail_server.port, FROM, pool_size=pool_size)
     with pytest.raises(error) as info:
         await channel.send(message())
     assert reply[:3] in info.value.reason
@@ -100,6 +102,9 @@ async def test_smtp_replies_are_sorted(
     assert mail_server.handler.messages == []
     await channel.send(message())  # the next attempt goes through
     assert len(mail_server.handler.messages) == 1
+    if pool_size:
+        assert channel.connections_opened == 1  # a reply error leaves the connection usable (RSET)
+    await channel.aclose()
 
 
 async def test_a_refused_connection_is_retryable() -> None:
@@ -204,3 +209,73 @@ def test_settings_build_the_channel() -> None:
         SmtpChannel("mail", 25, FROM, username="only")
     with pytest.raises(ValueError, match="unknown SMTP TLS mode"):
         SmtpChannel("mail", 25, FROM, tls="ssl")  # type: ignore[arg-type]
+
+
+# --- the connection pool -----------------------------------------------------------------------
+
+
+async def test_a_pool_reuses_its_connections(mail_server: SmtpServer) -> None:
+    channel = SmtpChannel(mail_server.host, mail_server.port, FROM, pool_size=2)
+    for _ in range(3):
+        await channel.send(message())
+    assert channel.connections_opened == 1
+    await asyncio.gather(*(channel.send(message()) for _ in range(6)))
+    assert channel.connections_opened == 2  # never more than pool_size at once
+    assert len(mail_server.handler.messages) == 9
+    ids = {parse(m.content)[NOTIFICATION_ID_HEADER] for m in mail_server.handler.messages}
+    assert len(ids) == 9
+    await channel.aclose()
+
+
+async def test_a_pooled_starttls_connection_logs_in_once(
+    mail_server_factory: Callable[..., SmtpServer], tls_files: TlsFiles
+) -> None:
+    server = mail_server_factory(tls_context=tls_files.server_context(), require_starttls=True, with_auth=True)
+    channel = SmtpChannel(server.host, server.port, FROM, tls="starttls", username=SMTP_USER, password=SMTP_PASSWORD,
+                          tls_context=tls_files.client_context(), pool_size=1)
+    await channel.send(message())
+    await channel.send(message())
+    assert channel.connections_opened == 1
+    assert [(m.tls, m.login) for m in server.handler.messages] == [(True, SMTP_USER)] * 2
+    await channel.aclose()
+
+
+async def test_a_pooled_wrong_password_is_still_permanent(
+    mail_server_factory: Callable[..., SmtpServer], tls_files: TlsFiles
+) -> None:
+    server = mail_server_factory(tls_context=tls_files.server_context(), require_starttls=True, with_auth=True)
+    channel = SmtpChannel(server.host, server.port, FROM, tls="starttls", username=SMTP_USER, password="wrong",
+                          tls_context=tls_files.client_context(), pool_size=2)
+    with pytest.raises(PermanentSendError, match="535"):
+        await channel.send(message())
+
+
+async def test_a_pooled_send_to_a_silent_server_times_out_as_retryable(silent_server: int) -> None:
+    channel = SmtpChannel("127.0.0.1", silent_server, FROM, timeout=0.2, pool_size=2)
+    with pytest.raises(RetryableSendError):
+        await asyncio.wait_for(channel.send(message()), timeout=5)
+
+
+async def test_an_idle_connection_is_not_reused_for_ever(mail_server: SmtpServer) -> None:
+    channel = SmtpChannel(mail_server.host, mail_server.port, FROM, pool_size=1, max_idle_seconds=0)
+    await channel.send(message())
+    await channel.send(message())
+    assert channel.connections_opened == 2
+    await channel.aclose()
+
+
+async def test_a_connection_the_server_dropped_is_replaced_before_a_message_is_lost() -> None:
+    handler, port = CollectingHandler(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    channel = SmtpChannel("127.0.0.1", port, FROM, pool_size=1, check_after_idle_seconds=0)
+    await channel.send(message())
+    controller.stop()  # the server goes away, and comes back: the pooled connection is dead
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        await channel.send(message())  # NOOP finds the dead connection; a new one carries the message
+    finally:
+        controller.stop()
+    assert channel.connections_opened == 2
+    assert len(handler.messages) == 2

@@ -338,3 +338,30 @@ def test_dates_in_english_and_welsh() -> None:
 def test_sms_length(text: str, encoding: str, characters: int, fragments: int) -> None:
     length = sms_length(text)
     assert (length.encoding, length.characters, length.fragments) == (encoding, characters, fragments)
+
+
+def test_the_caseworker_digest_lists_new_deadlines_and_exceptions() -> None:
+    new = {**DUE_SOON, "case_id": "case-new", "due_on": date(2026, 6, 1), "legal_source": "Regs 10(1)"}
+    exception = {**OVERDUE, "case_id": "case-exc"}
+    for language, heading in (("en", "New since the last list (1):"), ("cy", "Newydd ers y rhestr ddiwethaf (1):")):
+        digest = render("caseworker_daily_digest", language, "email",
+                        {**FULL_CONTEXT, "new": [new], "exceptions": [exception]})
+        assert heading in digest.body and "case-new" in digest.body and "(Regs 10(1))" in digest.body
+        assert "case-exc" in digest.body
+    assert render("caseworker_daily_digest", "en", "email",
+                  {**FULL_CONTEXT, "new": [new]}).subject.endswith("1 overdue, 1 due soon, 1 new")
+
+
+def test_a_managers_at_risk_list_says_when_it_is_cut_short() -> None:
+    context = {**FULL_CONTEXT, "overdue_count": 250, "due_soon_count": 40}
+    digest = render("manager_daily_at_risk", "en", "email", context)
+    assert "250 overdue, 40 due soon" in digest.subject
+    assert "Showing the first 1 of 250" in digest.body
+    assert "Showing" not in render("manager_daily_at_risk", "en", "email", FULL_CONTEXT).body
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_managers_text_carries_no_case_reference_only_a_link(language: str) -> None:
+    text = render("manager_breach", language, "sms", {**FULL_CONTEXT, "breaches_url": "https://ehc.example/breaches"})
+    assert "case-7f3a9c" not in text.body and "https://ehc.example/breaches" in text.body
+    assert "case-7f3a9c" in render("manager_breach", language, "email", FULL_CONTEXT).body
