@@ -46,7 +46,7 @@ from services.intake.bootstrap import bootstrap  # noqa: E402
 from services.intake.domain.sen2_synthetic import write_sen2_xml  # noqa: E402
 from services.intake.entrypoints.http import sign  # noqa: E402
 from shared import topics  # noqa: E402
-from shared.kafka import ensure_topics  # noqa: E402
+from shared.kafka import ensure_topics, topic_partitions  # noqa: E402
 from shared.local_infra import kafka as kafka_infra  # noqa: E402
 from shared.local_infra import postgres as pg_infra  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
@@ -84,29 +84,39 @@ async def cleanup(settings: Settings, extra_topics: list[str]) -> None:
         await admin.close()
 
 
-async def topic_size(bootstrap_servers: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        if not parts:
-            await consumer.topics()  # refresh the metadata once
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        ends = await consumer.end_offsets(tps) if tps else {}
-        return int(sum(ends.values()))
-    finally:
-        await consumer.stop()
+class TopicSize:
+    """The number of records in a topic (the sum of its partitions' end offsets), with one consumer."""
+
+    def __init__(self, cfg: KafkaSettings, topic: str) -> None:
+        self.cfg, self.topic = cfg, topic
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None,
+                                         enable_auto_commit=False)
+        self.partitions: list[TopicPartition] = []
+
+    async def __aenter__(self) -> TopicSize:
+        await self.consumer.start()
+        self.partitions = await topic_partitions(self.cfg, self.topic)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.consumer.stop()
+
+    async def size(self) -> int:
+        return int(sum((await self.consumer.end_offsets(self.partitions)).values())) if self.partitions else 0
+
+    async def reaches(self, count: int, timeout: float) -> float:
+        """The moment (monotonic clock) the topic held ``count`` records."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if await self.size() >= count:
+                return time.monotonic()
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"{self.topic} did not reach {count} records within {timeout:.0f} s")
 
 
-async def wait_for(bootstrap_servers: str, topic: str, count: int, timeout: float) -> float:
-    """Seconds (monotonic clock) at which ``topic`` held ``count`` records."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if await topic_size(bootstrap_servers, topic) >= count:
-            return time.monotonic()
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{topic} did not reach {count} records within {timeout:.0f} s")
+async def topic_size(cfg: KafkaSettings, topic: str) -> int:
+    async with TopicSize(cfg, topic) as counter:
+        return await counter.size()
 
 
 # --- 1. a mapped source topic ---------------------------------------------------------------
@@ -151,15 +161,15 @@ async def bench_mapped(n: int) -> dict[str, Any]:
     intake = bootstrap(settings)
     await intake.start(consume=False)  # topics, migrations, producer: not part of the rate
     try:
-        started = time.monotonic()
-        await intake.broker.start()
-        intake.consuming = True
-        done = await wait_for(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS), n, 600)
-        seconds = done - started
+        async with TopicSize(settings.kafka, settings.kafka.topic(topics.CASE_EVENTS)) as case_events:
+            started = time.monotonic()
+            await intake.broker.start()
+            intake.consuming = True
+            seconds = await case_events.reaches(n, 600) - started
     finally:
         await intake.stop()
-        contacts_out = await topic_size(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CONTACTS))
-        dead = await topic_size(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.INTAKE_DEAD_LETTER))
+        contacts_out = await topic_size(settings.kafka, settings.kafka.topic(topics.CONTACTS))
+        dead = await topic_size(settings.kafka, settings.kafka.topic(topics.INTAKE_DEAD_LETTER))
         await cleanup(settings, [source_topic])
     return {"events": n, "contacts": contacts_out, "contacts_expected": contacts, "dead_letters": dead,
             "seconds": seconds, "per_second": n / seconds}
@@ -207,7 +217,7 @@ async def bench_webhook(n: int, batch: int, clients: int) -> dict[str, Any]:
         started = time.monotonic()
         await asyncio.gather(*(client() for _ in range(clients)))
         seconds = time.monotonic() - started
-        in_kafka = await topic_size(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS))
+        in_kafka = await topic_size(settings.kafka, settings.kafka.topic(topics.CASE_EVENTS))
     finally:
         server.should_exit = True
         await serving
@@ -260,7 +270,7 @@ async def bench_sen2(persons: int) -> dict[str, Any]:
             again = await asyncio.to_thread(subprocess.run, [ehc, "intake", "import", str(path), "--format", "sen2"],
                                             env=env, capture_output=True, text=True, check=False)
             again_seconds = time.monotonic() - started
-        in_kafka = await topic_size(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS))
+        in_kafka = await topic_size(settings.kafka, settings.kafka.topic(topics.CASE_EVENTS))
     finally:
         await cleanup(settings, [])
     return {"persons": generated.persons, "requests": generated.requests,

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
+from services.deadlines.adapters.records import record_from_row
 from services.deadlines.adapters.repository import DeadlinesRepository
 from services.deadlines.domain.calendar import TermCalendar, WorkingDayCalendar
 from services.deadlines.domain.engine import compute
@@ -28,7 +29,7 @@ from services.deadlines.domain.rules import RuleSetHistory, load_ruleset_history
 from services.deadlines.entrypoints.http import build_api
 from services.deadlines.entrypoints.kafka import build_router
 from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_due
-from services.deadlines.service_layer.handlers import Clock, DeadlinesService, SystemClock, record_data
+from services.deadlines.service_layer.handlers import Clock, DeadlinesService, SystemClock
 from shared import topics
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
 from shared.kafka import build_broker, build_producer, consumer_lag, ensure_topics, recent_event_ids
@@ -62,10 +63,7 @@ class DomainEngine:
                        due_soon_working_days=self.due_soon)
 
     def record(self, row: Any) -> CaseEventRecord:
-        recorded_at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
-        return CaseEventRecord(id=row.event_id, case_id=row.case_id, type=row.type, occurred_on=row.occurred_on,
-                               recorded_at=recorded_at, data=record_data(row.type, row.data),
-                               supersedes=row.supersedes)
+        return record_from_row(row)
 
 
 @dataclass

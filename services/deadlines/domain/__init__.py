@@ -2,7 +2,7 @@
 
 from .calendar import CalendarError, Closure, TermCalendar, WorkingDayCalendar
 from .engine import compute, compute_cases, resolve_history
-from .events import CASE_EVENT_TYPES, EVENT_FIELDS, CaseEventRecord
+from .events import CASE_EVENT_TYPES, CaseEventRecord
 from .model import Deadline, DeadlineKind, DeadlineStatus
 from .rules import (
     Rule,
@@ -16,7 +16,6 @@ from .rules import (
 
 __all__ = [
     "CASE_EVENT_TYPES",
-    "EVENT_FIELDS",
     "CalendarError",
     "CaseEventRecord",
     "Closure",

@@ -11,15 +11,15 @@ import json
 import re
 import sys
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
+from services.deadlines.adapters.records import record_from_event  # noqa: E402
 from services.deadlines.domain import (
-    CASE_EVENT_TYPES,
-    EVENT_FIELDS,
     CalendarError,
     CaseEventRecord,
     RuleSetError,
@@ -28,6 +28,7 @@ from services.deadlines.domain import (
     compute_cases,
     load_ruleset_history,
 )
+from shared.contracts import describe_validation_error, parse_case_event  # noqa: E402
 
 deadlines_app = typer.Typer(help="Statutory EHC deadlines.", no_args_is_help=True, add_completion=False)
 
@@ -44,96 +45,14 @@ class InputError(ValueError):
         self.problem = problem
 
 
-def _iso_date(value: Any, where: str, line_no: int) -> date:
-    if not isinstance(value, str) or not _ISO_DATE.match(value):
-        raise InputError(line_no, f"{where} must be a date as YYYY-MM-DD, got {value!r}")
+def parse_line(line_no: int, text: str | bytes) -> CaseEventRecord:
+    """Validate one line against the shared canonical contracts and turn it into a
+    :class:`CaseEventRecord`; raises :class:`InputError` (a ``ValueError``) whose message starts
+    with ``line N:`` and names the field and the problem."""
     try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(line_no, f"{where} is not a real date: {value!r}") from None
-
-
-def _text(envelope: dict[str, Any], name: str, line_no: int) -> str:
-    value = envelope.get(name)
-    if value is None:
-        raise InputError(line_no, f"{name} is missing")
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(line_no, f"{name} must be a non-empty string")
-    return value
-
-
-def parse_line(line_no: int, text: str) -> CaseEventRecord:
-    """Validate one canonical CloudEvents line and turn it into a :class:`CaseEventRecord`.
-
-    Interim validator until the shared pydantic contracts are wired in; raises :class:`InputError`
-    (a ``ValueError``) whose message starts with ``line N:``.
-    """
-    try:
-        envelope = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(line_no, f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(envelope, dict):
-        raise InputError(line_no, "expected a JSON object (a CloudEvents envelope)")
-    if envelope.get("specversion") != "1.0":
-        raise InputError(line_no, f"specversion must be \"1.0\", got {envelope.get('specversion')!r}")
-    event_id = _text(envelope, "id", line_no)
-    _text(envelope, "source", line_no)
-    event_type = _text(envelope, "type", line_no)
-    if event_type not in CASE_EVENT_TYPES:
-        raise InputError(line_no, f"unknown event type {event_type!r}")
-    case_id = _text(envelope, "subject", line_no)
-    raw_time = _text(envelope, "time", line_no)
-    try:
-        recorded_at = datetime.fromisoformat(raw_time)
-    except ValueError:
-        raise InputError(line_no, f"time is not an ISO 8601 date-time: {raw_time!r}") from None
-    if recorded_at.tzinfo is None:
-        raise InputError(line_no, f"time must carry a UTC offset (e.g. 2026-01-05T10:00:00Z), got {raw_time!r}")
-    content_type = envelope.get("datacontenttype", "application/json")
-    if content_type != "application/json":
-        raise InputError(line_no, f"datacontenttype must be application/json, got {content_type!r}")
-    supersedes = envelope.get("supersedes")
-    if supersedes is not None and (not isinstance(supersedes, str) or not supersedes):
-        raise InputError(line_no, "supersedes must be a non-empty string when present")
-
-    raw_data = envelope.get("data")
-    if raw_data is None:
-        raise InputError(line_no, "data is missing")
-    if not isinstance(raw_data, dict):
-        raise InputError(line_no, "data must be a JSON object")
-    if "occurred_on" not in raw_data:
-        raise InputError(line_no, f"{event_type}: data.occurred_on is missing")
-    occurred_on = _iso_date(raw_data["occurred_on"], "data.occurred_on", line_no)
-    data: dict[str, Any] = {k: v for k, v in raw_data.items() if k != "occurred_on"}
-    for spec in EVENT_FIELDS[event_type]:
-        where = f"{event_type}: data.{spec.name}"
-        value = data.get(spec.name)
-        if value is None:
-            if spec.required:
-                raise InputError(line_no, f"{where} is missing")
-            continue
-        if spec.kind == "date":
-            data[spec.name] = _iso_date(value, f"data.{spec.name}", line_no)
-        elif spec.kind == "choice":
-            if value not in spec.choices:
-                raise InputError(line_no, f"{where} must be one of {', '.join(sorted(spec.choices))}, got {value!r}")
-        elif spec.kind == "bool":
-            if not isinstance(value, bool):
-                raise InputError(line_no, f"{where} must be true or false, got {value!r}")
-        elif spec.kind == "str_list":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise InputError(line_no, f"{where} must be a list of strings")
-        elif not isinstance(value, str) or not value:
-            raise InputError(line_no, f"{where} must be a non-empty string, got {value!r}")
-    return CaseEventRecord(
-        id=event_id,
-        case_id=case_id,
-        type=event_type,
-        occurred_on=occurred_on,
-        recorded_at=recorded_at,
-        data=data,
-        supersedes=supersedes,
-    )
+        return record_from_event(parse_case_event(text))
+    except ValidationError as exc:
+        raise InputError(line_no, describe_validation_error(exc)) from None
 
 
 def _stdin_lines() -> Iterator[str | bytes]:

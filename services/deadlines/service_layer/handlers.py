@@ -23,7 +23,7 @@ from services.deadlines.adapters.repository import DeadlinesRepository
 from services.deadlines.service_layer.changes import Change, diff
 from services.deadlines.service_layer.timers import TimerSpec, london, london_today, plan_timers
 from shared import topics
-from shared.contracts import EVENT_MODELS, CaseEventEnvelope, DeadlineData, DeadlineEvent
+from shared.contracts import CaseEventEnvelope, DeadlineData, DeadlineEvent
 from shared.logging import get_logger
 from shared.messaging.inbox import mark_processed_many
 from shared.messaging.outbox import add_many_to_outbox, add_to_outbox
@@ -70,14 +70,6 @@ def event_row(event: CaseEventEnvelope) -> dict[str, Any]:
         "occurred_on": event.data.occurred_on, "recorded_at": event.time, "supersedes": event.supersedes,
         "data": event.data.model_dump(mode="json"),
     }
-
-
-def record_data(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    """Stored JSON back to typed values (dates as ``date``) through the event's own data model."""
-    model = EVENT_MODELS[event_type].model_fields["data"].annotation
-    typed = model.model_validate(data).model_dump()  # type: ignore[union-attr]
-    typed.pop("occurred_on", None)
-    return typed
 
 
 def routing_of(rows: Sequence[Any]) -> tuple[str | None, str | None, str | None]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import case, delete, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.adapters import tables
@@ -29,10 +29,11 @@ from services.notifier.service_layer.digests import DigestJobs
 from services.notifier.service_layer.notifications import (
     ChannelRoute,
     Deps,
-    caseworker_recipient,
+    PlanItem,
+    caseworker_recipients,
     family_recipients,
     insert_stmt,
-    plan_notification,
+    plan_notifications,
     upsert_stmt,
 )
 from services.notifier.service_layer.receipts import ReceiptResult, handle_delivery_receipt
@@ -42,7 +43,7 @@ from shared import topics
 from shared.contracts import ContactsUpdated, DeadlineEvent
 from shared.contracts.case_events import CaseEventEnvelope
 from shared.logging import get_logger
-from shared.messaging.inbox import mark_processed
+from shared.messaging.inbox import mark_processed, mark_processed_many
 from shared.settings import KafkaSettings, NotifierSettings
 
 log = get_logger(__name__)
@@ -127,75 +128,105 @@ class NotifierService:
                                                "updated_at": self.clock()}, ["caseworker_id"]))
 
     async def handle_deadline_events(self, events: Sequence[DeadlineEvent]) -> int:
-        """Project each event and plan the notifications it calls for. Returns how many were planned."""
-        planned = 0
-        caseworkers: dict[str, Recipient | None] = {}
+        """Project each event and plan the notifications it calls for, a batch at a time (each read
+        and write is one statement for the whole batch). Returns how many notifications were planned."""
+        if not events:
+            return 0
         async with self._sessions() as session, session.begin():
+            fresh = await mark_processed_many(session, tables.processed_events, CONSUMER, [e.id for e in events])
+            events = [e for e in dict((e.id, e) for e in events).values() if e.id in fresh]
+            if not events:
+                return 0
+            cases = await self._routing(session, {e.data.case_id for e in events})
+            await self._project(session, events, cases)
+            caseworkers = await caseworker_recipients(
+                session, self._crypto, (_assignment(e.data, cases.get(e.data.case_id))[0] for e in events))
+            families = await self._families(session, [e for e in events if _may_tell_family(e)])
+            breach_subs = await self._breach_subscriptions(session, events)
+            items: list[PlanItem] = []
             for event in events:
-                if not await mark_processed(session, tables.processed_events, CONSUMER, event.id):
-                    continue
                 d = event.data
-                routing = (await session.execute(select(tables.case_routing)
-                                                 .where(tables.case_routing.c.case_id == d.case_id))).first()
-                caseworker_id = (routing.caseworker_id if routing else None) or d.caseworker_id
-                team_id = (routing.team_id if routing else None) or d.team_id
-                area_id = (routing.area_id if routing else None) or d.area_id
-                await self._project(session, event, caseworker_id, team_id, area_id)
-                caseworker = await caseworker_recipient(session, self._crypto, caseworker_id, caseworkers)
-                family, sendiass = await self._family(session, event)
-                managers = await self._managers(session, event, team_id, area_id)
+                caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
+                family, sendiass = families.get(d.case_id, ([], None)) if _may_tell_family(event) else ([], None)
+                managers = self._managers(event, breach_subs, team_id, area_id)
                 context = self._context(event, sendiass)
-                for item in plan_for_deadline_event(event, caseworker, family, managers, context,
-                                                    self._cfg.caseworker_reminders):
-                    if await plan_notification(session, self.deps, key=item.idempotency_key(d.deadline_id),
-                                               case_id=d.case_id, deadline_id=d.deadline_id, kind=item.kind,
-                                               recipient=item.recipient, template=item.template,
-                                               context=item.context):
-                        planned += 1
+                for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
+                                                    context, self._cfg.caseworker_reminders):
+                    items.append(PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind,
+                                          item.recipient, item.template, item.context))
+            planned = len(await plan_notifications(session, self.deps, items))
         if planned:
             self.wakeup.set()
         return planned
 
-    async def _project(self, session: AsyncSession, event: DeadlineEvent, caseworker_id: str | None,
-                       team_id: str | None, area_id: str | None) -> None:
-        """The notifier's own projection of the deadline; an event older than the stored one is ignored."""
-        d = event.data
+    async def _routing(self, session: AsyncSession, case_ids: set[str]) -> dict[str, tuple[Any, Any, Any]]:
+        r = tables.case_routing
+        rows = (await session.execute(select(r.c.case_id, r.c.caseworker_id, r.c.team_id, r.c.area_id)
+                                      .where(r.c.case_id.in_(case_ids)))).all()
+        return {row.case_id: (row.caseworker_id, row.team_id, row.area_id) for row in rows}
+
+    async def _project(self, session: AsyncSession, events: list[DeadlineEvent],
+                       cases: dict[str, tuple[Any, Any, Any]]) -> None:
+        """The notifier's own projection of the deadlines (one upsert for the batch); an event older
+        than the one stored for its deadline changes nothing."""
         now = self.clock()
+        newest: dict[str, DeadlineEvent] = {}
+        for event in events:  # a deadline twice in one batch: the newest event wins
+            seen = newest.get(event.data.deadline_id)
+            if seen is None or seen.time <= event.time:
+                newest[event.data.deadline_id] = event
+        values = []
+        for event in newest.values():
+            d = event.data
+            caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
+            values.append({"deadline_id": d.deadline_id, "case_id": d.case_id, "rule_id": d.rule_id,
+                           "due_on": d.due_on, "status": d.status, "responsible": d.responsible, "kind": d.kind,
+                           "flags": list(d.flags), "legal_source": d.legal_source[:200], "team_id": team_id,
+                           "caseworker_id": caseworker_id, "area_id": area_id,
+                           "opened_on": d.trigger_date or london_day(now), "trigger_date": d.trigger_date,
+                           "completed_on": d.completed_on, "first_seen_at": now, "event_time": event.time,
+                           "updated_at": now})
         v = tables.deadline_view
-        values = {"deadline_id": d.deadline_id, "case_id": d.case_id, "rule_id": d.rule_id, "due_on": d.due_on,
-                  "status": d.status, "responsible": d.responsible, "kind": d.kind, "flags": list(d.flags),
-                  "legal_source": d.legal_source[:200], "team_id": team_id, "caseworker_id": caseworker_id,
-                  "area_id": area_id, "opened_on": d.trigger_date or london_day(now), "completed_on": d.completed_on,
-                  "first_seen_at": now, "event_time": event.time, "updated_at": now}
-        stmt = insert_stmt(session, v).values(**values)
-        changed = {k: stmt.excluded[k] for k in values if k not in ("deadline_id", "first_seen_at", "opened_on")}
-        changed["opened_on"] = func.coalesce(d.trigger_date, v.c.opened_on)
-        await session.execute(stmt.on_conflict_do_update(index_elements=["deadline_id"], set_=changed,
-                                                         where=v.c.event_time <= stmt.excluded.event_time))
+        for start in range(0, len(values), 1000):
+            chunk = values[start:start + 1000]
+            trigger_dates = {row["deadline_id"]: row.pop("trigger_date") for row in chunk}
+            stmt = insert_stmt(session, v).values(chunk)
+            changed = {k: stmt.excluded[k] for k in chunk[0] if k not in ("deadline_id", "first_seen_at", "opened_on")}
+            # a later event without a trigger date keeps the opening date first recorded
+            changed["opened_on"] = func.coalesce(
+                _case_of(trigger_dates, v.c.deadline_id), v.c.opened_on) if any(trigger_dates.values()) \
+                else v.c.opened_on
+            await session.execute(stmt.on_conflict_do_update(index_elements=["deadline_id"], set_=changed,
+                                                             where=v.c.event_time <= stmt.excluded.event_time))
 
-    async def _family(self, session: AsyncSession, event: DeadlineEvent) -> tuple[list[Recipient], str | None]:
-        d = event.data
-        may_tell_family = (event.type, d.rule_id) in FAMILY_MILESTONES or (
-            event.type == "deadline.breached" and is_council_duty(d))
-        if not may_tell_family:
-            return [], None
-        row = (await session.execute(select(tables.contacts).where(tables.contacts.c.case_id == d.case_id))).first()
-        if row is None:
-            return [], None
-        payload = self._crypto.decrypt_json(row.payload_encrypted)
-        return family_recipients(self._crypto, d.case_id, payload), payload.get("sendiass_contact")
+    async def _families(self, session: AsyncSession, events: list[DeadlineEvent]
+                        ) -> dict[str, tuple[list[Recipient], str | None]]:
+        case_ids = {e.data.case_id for e in events}
+        if not case_ids:
+            return {}
+        c = tables.contacts
+        rows = (await session.execute(select(c).where(c.c.case_id.in_(case_ids)))).all()
+        found = {}
+        for row in rows:
+            payload = self._crypto.decrypt_json(row.payload_encrypted)
+            found[row.case_id] = (family_recipients(self._crypto, row.case_id, payload),
+                                  payload.get("sendiass_contact"))
+        return found
 
-    async def _managers(self, session: AsyncSession, event: DeadlineEvent, team_id: str | None,
-                        area_id: str | None) -> list[Recipient]:
-        if event.type != "deadline.breached" or not is_council_duty(event.data):
+    async def _breach_subscriptions(self, session: AsyncSession, events: list[DeadlineEvent]) -> list[Any]:
+        if not any(e.type == "deadline.breached" and is_council_duty(e.data) for e in events):
             return []
         s = tables.subscriptions
-        subs = (await session.execute(select(s).where(and_(
-            s.c.active.is_(True), s.c.kind == "breach",
-            or_(s.c.scope == "all", and_(s.c.scope == "team", s.c.scope_id == team_id),
-                and_(s.c.scope == "area", s.c.scope_id == area_id)))))).all()
+        return list((await session.execute(select(s).where(s.c.active.is_(True), s.c.kind == "breach"))).all())
+
+    def _managers(self, event: DeadlineEvent, subs: list[Any], team_id: str | None,
+                  area_id: str | None) -> list[Recipient]:
+        if event.type != "deadline.breached" or not is_council_duty(event.data):
+            return []
+        matching = [sub for sub in subs if sub.scope == "all" or (sub.scope == "team" and sub.scope_id == team_id)
+                    or (sub.scope == "area" and sub.scope_id == area_id)]
         managers: dict[str, Recipient] = {}
-        for sub in sorted(subs, key=lambda x: (SCOPE_ORDER.get(x.scope, 9), x.subscription_id)):
+        for sub in sorted(matching, key=lambda x: (SCOPE_ORDER.get(x.scope, 9), x.subscription_id)):
             # one alert per manager and channel, however many of their subscriptions match
             ref = self._crypto.fingerprint("manager", sub.manager_ref, sub.channel)
             if ref not in managers:
@@ -233,6 +264,23 @@ class NotifierService:
 
     async def run_morning(self, now: datetime | None = None, *, catch_up: bool = False) -> int:
         return await self.digests.run_morning(now, catch_up=catch_up)
+
+
+def _may_tell_family(event: DeadlineEvent) -> bool:
+    d = event.data
+    return (event.type, d.rule_id) in FAMILY_MILESTONES or (event.type == "deadline.breached" and is_council_duty(d))
+
+
+def _assignment(data: Any, routing: tuple[Any, Any, Any] | None) -> tuple[str | None, str | None, str | None]:
+    """The case's caseworker, team and area: the latest ehc.case.assigned, else the deadline event's."""
+    caseworker_id, team_id, area_id = routing or (None, None, None)
+    return caseworker_id or data.caseworker_id, team_id or data.team_id, area_id or data.area_id
+
+
+def _case_of(values: dict[str, Any], key: Any) -> Any:
+    """SQL ``CASE key WHEN k THEN v ... END`` for the non-null values (NULL otherwise)."""
+    whens = {k: v for k, v in values.items() if v is not None}
+    return case(whens, value=key, else_=null())
 
 
 class _WeekdaysOnly:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -145,51 +145,89 @@ class NewRow:
     template: str
 
 
+@dataclass(frozen=True)
+class PlanItem:
+    """One notification to plan: its idempotency key, what it is about, whom, which template."""
+
+    key: str
+    case_id: str | None
+    deadline_id: str | None
+    kind: str
+    recipient: Recipient
+    template: str
+    context: dict[str, Any]
+
+
+INSERT_CHUNK = 1000  # rows per INSERT (PostgreSQL takes at most 32,767 parameters a statement)
+
+
+async def plan_notifications(session: AsyncSession, deps: Deps, items: Sequence[PlanItem]) -> list[str]:
+    """Insert notifications under their idempotency keys (one statement for the lot); returns the ids
+    of those that were new: a key planned before, by this batch or an earlier one, plans nothing.
+
+    A text's number is normalised here; a number that cannot take texts fails at once (and the
+    caseworker is told). A text to a family in quiet hours starts deferred to the morning. The row
+    is written with its starting status; the audit trail shows each step (pending, then deferred or
+    failed) as the guarded transitions allow.
+    """
+    if not items:
+        return []
+    now = deps.clock()
+    quiet_until = quiet_hours_defer(now, deps.cfg.quiet_hours_start, deps.cfg.quiet_hours_end)
+    planned: dict[str, tuple[NewRow, list[AuditEntry], str | None, str]] = {}
+    values: list[dict[str, Any]] = []
+    keys: set[str] = set()
+    for item in items:
+        if item.key in keys:
+            continue
+        keys.add(item.key)
+        recipient = item.recipient
+        channel = deps.route.channel_for(recipient.channel)
+        row = NewRow(str(uuid.uuid4()), item.case_id, item.deadline_id, item.kind, recipient.kind, recipient.ref,
+                     channel, item.template)
+        address, error, status, next_at = recipient.address, None, S.PENDING, now
+        entries = [AuditEntry(row, str(status), 0)]
+        if recipient.channel == "sms":
+            try:
+                address = normalise_uk_mobile(address)
+            except InvalidPhoneNumber as exc:
+                error = exc.reason
+        if error is not None:
+            status = transition(status, S.FAILED)
+            entries.append(AuditEntry(row, str(status), 0, error))
+        elif quiet_until is not None and is_quiet_hours_channel(recipient.kind, recipient.channel):
+            status, next_at = transition(status, S.DEFERRED), quiet_until
+            entries.append(AuditEntry(row, str(status), 0, "quiet hours"))
+        planned[row.notification_id] = (row, entries, error, address)
+        values.append({
+            "notification_id": row.notification_id, "idempotency_key": item.key, "case_id": item.case_id,
+            "deadline_id": item.deadline_id, "kind": item.kind, "recipient_kind": recipient.kind,
+            "recipient_ref": recipient.ref, "channel": channel, "address_encrypted": deps.crypto.encrypt(address),
+            "template": item.template, "language": recipient.language, "context": item.context,
+            "status": str(status), "attempts": 0, "next_attempt_at": next_at, "last_error": error,
+            "created_at": now, "updated_at": now})
+    n = tables.notifications
+    inserted: set[str] = set()
+    for start in range(0, len(values), INSERT_CHUNK):
+        stmt = (insert_stmt(session, n).values(values[start:start + INSERT_CHUNK]).on_conflict_do_nothing()
+                .returning(n.c.notification_id))
+        inserted.update((await session.execute(stmt)).scalars().all())
+    new = [nid for nid in planned if nid in inserted]
+    await audit(session, deps, [e for nid in new for e in planned[nid][1]])
+    for nid in new:
+        row, _, error, address = planned[nid]
+        if error is not None:
+            await alert_caseworker_of_failure(session, deps, row, error, address)
+    return new
+
+
 async def plan_notification(session: AsyncSession, deps: Deps, *, key: str, case_id: str | None,
                             deadline_id: str | None, kind: str, recipient: Recipient, template: str,
                             context: dict[str, Any]) -> str | None:
-    """Insert one notification under its idempotency key; None if it was already planned.
-
-    A text's number is normalised here; a number that cannot take texts fails at once (and the
-    caseworker is told). A text to a family in quiet hours starts deferred to the morning.
-    """
-    now = deps.clock()
-    channel = deps.route.channel_for(recipient.channel)
-    address = recipient.address
-    error: str | None = None
-    next_at = now
-    status = S.PENDING
-    if recipient.channel == "sms":
-        try:
-            address = normalise_uk_mobile(address)
-        except InvalidPhoneNumber as exc:
-            error = exc.reason
-    row = NewRow(str(uuid.uuid4()), case_id, deadline_id, kind, recipient.kind, recipient.ref, channel, template)
-    result = await session.execute(insert_stmt(session, tables.notifications).values(
-        notification_id=row.notification_id, idempotency_key=key, case_id=case_id, deadline_id=deadline_id,
-        kind=kind, recipient_kind=recipient.kind, recipient_ref=recipient.ref, channel=channel,
-        address_encrypted=deps.crypto.encrypt(address), template=template, language=recipient.language,
-        context=context, status=str(status), attempts=0, next_attempt_at=next_at, created_at=now, updated_at=now,
-    ).on_conflict_do_nothing())
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return None
-    entries = [AuditEntry(row, str(status), 0)]
-    if error is not None:
-        status = transition(status, S.FAILED)
-        entries.append(AuditEntry(row, str(status), 0, error))
-    elif is_quiet_hours_channel(recipient.kind, recipient.channel):
-        resume = quiet_hours_defer(now, deps.cfg.quiet_hours_start, deps.cfg.quiet_hours_end)
-        if resume is not None:
-            status, next_at = transition(status, S.DEFERRED), resume
-            entries.append(AuditEntry(row, str(status), 0, "quiet hours"))
-    if status is not S.PENDING:
-        await session.execute(update(tables.notifications)
-                              .where(tables.notifications.c.notification_id == row.notification_id)
-                              .values(status=str(status), next_attempt_at=next_at, last_error=error))
-    await audit(session, deps, entries)
-    if status is S.FAILED:
-        await alert_caseworker_of_failure(session, deps, row, error or "", address)
-    return row.notification_id
+    """Plan one notification (see plan_notifications); None if it was already planned."""
+    new = await plan_notifications(session, deps, [PlanItem(key, case_id, deadline_id, kind, recipient, template,
+                                                            context)])
+    return new[0] if new else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -258,6 +296,22 @@ async def caseworker_recipient(session: AsyncSession, crypto: Crypto, caseworker
     return recipient
 
 
+async def caseworker_recipients(session: AsyncSession, crypto: Crypto, caseworker_ids: Iterable[str | None],
+                                ) -> dict[str, Recipient]:
+    """The caseworkers whose work email is known, by id (one query)."""
+    wanted = {c for c in caseworker_ids if c}
+    if not wanted:
+        return {}
+    cw = tables.caseworkers
+    rows = (await session.execute(select(cw.c.caseworker_id, cw.c.email_encrypted)
+                                  .where(cw.c.caseworker_id.in_(wanted)))).all()
+    found = {r.caseworker_id: Recipient("caseworker", r.caseworker_id, "email", crypto.decrypt(r.email_encrypted))
+             for r in rows}
+    for missing in sorted(wanted - set(found)):
+        log.warning("notifier.caseworker_unknown", caseworker_id=missing)
+    return found
+
+
 def safe_reason(reason: str, address: str | None) -> str:
     """A failure reason fit for a caseworker's email and the audit trail: never the address itself."""
     text = reason or "no reason given"
@@ -296,14 +350,17 @@ __all__ = [
     "ChannelRoute",
     "Deps",
     "NewRow",
+    "PlanItem",
     "alert_caseworker_of_failure",
     "audit",
     "caseworker_of_case",
     "caseworker_recipient",
+    "caseworker_recipients",
     "channel_kind",
     "family_recipients",
     "insert_stmt",
     "plan_notification",
+    "plan_notifications",
     "safe_reason",
     "upsert_stmt",
 ]

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from services.deadlines.adapters.records import date_fields
 from services.deadlines.domain import (
-    EVENT_FIELDS,
     CaseEventRecord,
     Deadline,
     TermCalendar,
@@ -25,7 +25,6 @@ RULESET = HISTORY.latest
 CALENDAR = WorkingDayCalendar()
 TERMS = TermCalendar.from_file()
 
-_DATE_FIELDS = {t: {f.name for f in specs if f.kind == "date"} for t, specs in EVENT_FIELDS.items()}
 
 
 def d(text: str) -> date:
@@ -44,7 +43,7 @@ def event(
 ) -> CaseEventRecord:
     """A CaseEventRecord; date fields of ``data`` may be given as ISO strings."""
     occurred = d(on) if isinstance(on, str) else on
-    for name in _DATE_FIELDS.get(type_, ()):
+    for name in date_fields(type_):
         if isinstance(data.get(name), str):
             data[name] = d(data[name])
     recorded_at = recorded or datetime(occurred.year, occurred.month, occurred.day, 9, tzinfo=UTC)

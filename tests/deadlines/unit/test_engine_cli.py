@@ -71,13 +71,13 @@ def _bad(change: Any) -> str:
     ("line", "message"),
     [
         pytest.param("{not json", "not valid JSON", id="bad JSON"),
-        pytest.param("[1, 2]", "expected a JSON object", id="not an object"),
+        pytest.param("[1, 2]", "must be a JSON object", id="not an object"),
         pytest.param(_bad(lambda e: e.update(specversion="0.3")), "specversion", id="wrong specversion"),
         pytest.param(_bad(lambda e: e.update(type="ehc.unknown.thing")), "unknown event type", id="unknown type"),
         pytest.param(_bad(lambda e: e.pop("subject")), "subject is missing", id="missing subject"),
         pytest.param(_bad(lambda e: e.update(time="yesterday")), "time", id="bad time"),
         pytest.param(_bad(lambda e: e.update(time="2026-01-05T10:00:00")), "UTC offset", id="naive time"),
-        pytest.param(_bad(lambda e: e["data"].update(occurred_on="2026-02-30")), "not a real date",
+        pytest.param(_bad(lambda e: e["data"].update(occurred_on="2026-02-30")), "must be a real date",
                      id="impossible date"),
         pytest.param(_bad(lambda e: e["data"].update(occurred_on="5/1/2026")), "YYYY-MM-DD", id="not ISO"),
         pytest.param(_bad(lambda e: e["data"].pop("occurred_on")), "occurred_on is missing", id="no occurred_on"),
@@ -85,9 +85,9 @@ def _bad(change: Any) -> str:
                      "data.notice_sent_on is missing", id="missing field"),
         pytest.param(json.dumps(envelope("ehc.assessment.decided", decision="maybe", notice_sent_on="2026-01-05")),
                      "must be one of", id="bad choice"),
-        pytest.param(json.dumps(envelope("ehc.mediation.agreement", appealable="yes")), "true or false",
+        pytest.param(json.dumps(envelope("ehc.mediation.agreement", appealable="perhaps")), "true or false",
                      id="bad bool"),
-        pytest.param(_bad(lambda e: e.update(data="x")), "data must be a JSON object", id="data not an object"),
+        pytest.param(_bad(lambda e: e.update(data="x")), "data: must be a JSON object", id="data not an object"),
     ],
 )
 def test_invalid_input_exits_2_naming_the_line(line: str, message: str) -> None:
