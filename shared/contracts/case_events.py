@@ -114,7 +114,7 @@ class PhaseTransferData(EventData):
 
 
 class ReassessmentDecidedData(EventData):
-    decision: Literal["reassess", "refuse"]
+    decision: Literal["reassess", "refuse"] = Field(description="Whether the LA will re-assess (Regs 25).")
     notice_sent_on: date | None = Field(default=None, description="When the family was told.")
 
 
@@ -125,9 +125,9 @@ class TransferOutData(EventData):
 
 
 class TransferredInData(EventData):
-    transfer_on: date
+    transfer_on: date = Field(description="The date the plan transferred to this LA.")
     plan_made_on: date = Field(description="When the plan was first made (it keeps that date, Regs 15(3)).")
-    last_reviewed_on: date | None = None
+    last_reviewed_on: date | None = Field(default=None, description="The last review decision, if any.")
     from_la: Annotated[str, Field(pattern=r"^\d{3}$")] = Field(description="DfE number of the old LA.")
 
 
@@ -146,11 +146,11 @@ class AppealRegisteredData(EventData):
 
 
 class OrderData(EventData):
-    order_type: OrderType
+    order_type: OrderType = Field(description="What the tribunal ordered (or the LA conceded).")
 
 
 class ExceptionRecordedData(EventData):
-    exception: ExceptionCode
+    exception: ExceptionCode = Field(description="E1-E5 of the law file, section B.")
     rule_ids: list[str] = Field(
         default_factory=list,
         description="The rules it applies to; empty: every open LA deadline the exception's source allows.",
@@ -163,13 +163,14 @@ class ExceptionWithdrawnData(EventData):
 
 
 class CaseAssignedData(EventData):
-    caseworker_id: OpaqueId
-    team_id: OpaqueId
+    caseworker_id: OpaqueId = Field(description="The council's staff id of the caseworker (not a name).")
+    team_id: OpaqueId = Field(description="The SEND team the case belongs to.")
     area_id: OpaqueId | None = Field(default=None, description="For managers' area subscriptions.")
 
 
 class CaseClosedData(EventData):
-    reason: Literal["request_withdrawn", "moved_away", "plan_ceased", "duplicate", "other"]
+    reason: Literal["request_withdrawn", "moved_away", "plan_ceased", "duplicate", "other"] = Field(
+        description="Why the case was closed.")
 
 
 class RetractedData(EventData):
