@@ -49,6 +49,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+async def _deadlines_known(notifier: Any, case_id: str) -> bool:
+    from sqlalchemy import func, select
+
+    from services.notifier.adapters.tables import deadline_view
+
+    async with notifier.sessions() as session:
+        n = await session.scalar(select(func.count()).select_from(deadline_view)
+                                 .where(deadline_view.c.case_id == case_id))
+    return bool(n)
+
+
 def sample_events(case_id: str, today: date) -> list[dict[str, Any]]:
     now = datetime.now(UTC).isoformat()
     return [
@@ -86,7 +97,7 @@ async def run_pipeline(sample: bool = True, keep_running: bool = False, timeout:
         print(f"Pipeline running: Kafka {settings.kafka.bootstrap_servers}, SQLite in {VAR}/, "
               f"SMTP on 127.0.0.1:{smtp.port} saving to {VAR / 'mail'}/", flush=True)
         if sample:
-            code = await _send_sample(settings, mail, timeout)
+            code = await _send_sample(settings, mail, services[2], timeout)
             if code:
                 return code
         if keep_running:
@@ -102,7 +113,7 @@ async def run_pipeline(sample: bool = True, keep_running: bool = False, timeout:
         smtp.stop()
 
 
-async def _send_sample(settings: Settings, mail: _SaveMail, timeout: float) -> int:
+async def _send_sample(settings: Settings, mail: _SaveMail, notifier: Any, timeout: float) -> int:
     case_id = f"case-sample-{uuid.uuid4().hex[:8]}"
     today = datetime.now(UTC).date()
     producer = build_producer(settings.kafka, "sample")
@@ -116,10 +127,16 @@ async def _send_sample(settings: Settings, mail: _SaveMail, timeout: float) -> i
     print(f"Sent a sample request for {case_id} (received {today}) to {topics.INTAKE_CANONICAL}.", flush=True)
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
+    # Caseworkers get new deadlines in their 08:00 digest; the sample runs today's digest now.
+    while loop.time() < end and not await _deadlines_known(notifier, case_id):
+        await asyncio.sleep(0.1)
+    print("The deadlines service opened the case's deadlines; running the caseworker digest now.", flush=True)
+    await notifier.service.digests.caseworker_digests(today, datetime.now(UTC))
+    notifier.service.wakeup.set()
     while loop.time() < end:
         for path in mail.saved:
             message = message_from_bytes(path.read_bytes())
-            if case_id in path.read_text(errors="replace"):
+            if case_id in path.read_text(errors="replace") or SAMPLE_CASEWORKER[1] in (message["To"] or ""):
                 print(f"\nThe caseworker's email landed in {path}")
                 print(f"  To: {message['To']}\n  Subject: {message['Subject']}\n")
                 return 0

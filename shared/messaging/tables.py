@@ -6,8 +6,10 @@ its effects and outgoing messages, or not at all.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, func
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, func
 from sqlalchemy.types import JSON
+
+from shared.db import UtcDateTime
 
 
 def processed_events_table(metadata: MetaData, schema: str) -> Table:
@@ -16,7 +18,7 @@ def processed_events_table(metadata: MetaData, schema: str) -> Table:
         metadata,
         Column("consumer", String(100), primary_key=True),
         Column("event_id", String(250), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("processed_at", UtcDateTime(), nullable=False, server_default=func.now()),
         schema=schema,
     )
 
@@ -30,7 +32,7 @@ def outbox_table(metadata: MetaData, schema: str) -> Table:
         Column("key", LargeBinary, nullable=True),
         Column("value", LargeBinary, nullable=False),
         Column("headers", JSON, nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+        Column("created_at", UtcDateTime(), nullable=False, server_default=func.now()),
+        Column("published_at", UtcDateTime(), nullable=True, index=True),
         schema=schema,
     )

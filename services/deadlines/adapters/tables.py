@@ -7,7 +7,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -17,6 +16,7 @@ from sqlalchemy import (
     func,
 )
 
+from shared.db import UtcDateTime
 from shared.messaging.tables import outbox_table, processed_events_table
 
 SCHEMA = "deadlines"
@@ -33,10 +33,10 @@ case_events = Table(
     Column("source", String(200), nullable=False),
     Column("type", String(100), nullable=False),
     Column("occurred_on", Date, nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
     Column("supersedes", String(200), nullable=True),
     Column("data", JSON, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("received_at", UtcDateTime(), nullable=False, server_default=func.now()),
     schema=SCHEMA,
 )
 
@@ -49,7 +49,7 @@ cases = Table(
     Column("caseworker_id", String(200), nullable=True, index=True),
     Column("area_id", String(200), nullable=True),
     Column("ruleset_version", String(50), nullable=True),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", UtcDateTime(), nullable=False, server_default=func.now()),
     schema=SCHEMA,
 )
 
@@ -66,7 +66,7 @@ deadlines = Table(
     Column("team_id", String(200), nullable=True),
     Column("caseworker_id", String(200), nullable=True),
     Column("explanation", JSON, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", UtcDateTime(), nullable=False, server_default=func.now()),
     Index("ix_deadlines_status_due", "status", "due_on"),
     Index("ix_deadlines_team_status", "team_id", "status"),
     Index("ix_deadlines_caseworker_status", "caseworker_id", "status"),
@@ -83,8 +83,8 @@ timers = Table(
     Column("kind", String(20), nullable=False),  # reminder | breach | nudge
     Column("offset_days", Integer, nullable=False),
     Column("due_on", Date, nullable=False),
-    Column("fire_at", DateTime(timezone=True), nullable=False),
-    Column("fired_at", DateTime(timezone=True), nullable=True),
+    Column("fire_at", UtcDateTime(), nullable=False),
+    Column("fired_at", UtcDateTime(), nullable=True),
     UniqueConstraint("deadline_id", "kind", "offset_days", "due_on", "fire_at", name="uq_timer"),
     schema=SCHEMA,
 )

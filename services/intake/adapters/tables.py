@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import Column, MetaData, String, Table, func
 
+from shared.db import UtcDateTime
 from shared.messaging.tables import outbox_table, processed_events_table
 
 SCHEMA = "intake"
@@ -21,7 +22,7 @@ received_events = Table(
     Column("event_id", String(200), primary_key=True),
     Column("event_type", String(100), nullable=False),
     Column("channel", String(20), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("received_at", UtcDateTime(), nullable=False, server_default=func.now()),
     schema=SCHEMA,
 )
 
@@ -31,6 +32,6 @@ webhook_signatures = Table(
     metadata,
     Column("source", String(200), primary_key=True),
     Column("signature", String(128), primary_key=True),
-    Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("received_at", UtcDateTime(), nullable=False, server_default=func.now()),
     schema=SCHEMA,
 )

@@ -24,7 +24,7 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from typing import Any, Literal
 
 import aiosmtplib
@@ -100,8 +100,9 @@ def build_email_message(msg: OutgoingMessage, mail_from: str, now: datetime | No
     email["To"] = msg.to
     email["Subject"] = _header_text(msg.subject)
     email["Date"] = format_datetime(now or datetime.now(UTC))
-    domain = mail_from.rpartition("@")[2] or None
-    email["Message-ID"] = make_msgid(idstring=msg.notification_id, domain=domain)
+    # one id per notification: a retry of the same notification is the same message (receivers may
+    # de-duplicate it), and the id fits on one header line
+    email["Message-ID"] = f"<{msg.notification_id}@{mail_from.rpartition('@')[2] or 'ehc.invalid'}>"
     email[NOTIFICATION_ID_HEADER] = msg.notification_id
     # automated mail: ask auto-responders to stay quiet (RFC 3834)
     email["Auto-Submitted"] = "auto-generated"
