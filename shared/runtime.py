@@ -60,3 +60,36 @@ async def serve(runtime: ServiceRuntime, stop_event: asyncio.Event | None = None
     await asyncio.gather(*tasks, return_exceptions=True)
     waiter.cancel()
     log.info("service.stopped", service=runtime.name)
+
+
+async def prepare_service(settings: Any, service: str, engine: Any, migrations: Any, producer: Any,
+                          relay: Any) -> None:
+    """What every service does before it consumes: create missing topics, migrate its schema,
+    start its producer and reconcile its outbox with what Kafka already has (after a crash)."""
+    from functools import partial
+
+    from shared.db import is_sqlite, migrate
+    from shared.kafka import ensure_topics, recent_event_ids
+
+    if settings.kafka.create_topics:
+        await ensure_topics(settings.kafka)
+    await migrate(engine, service, migrations, None if is_sqlite(engine) else settings.schema_for(service))
+    await producer.start()
+    await relay.reconcile(partial(recent_event_ids, settings.kafka))
+
+
+async def readiness_checks(engine: Any, broker: Any) -> dict[str, bool]:
+    """`/readyz`: the service's database answers and its Kafka broker answers."""
+    from sqlalchemy import text
+
+    checks = {"database": True, "kafka": True}
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        checks["database"] = False
+    try:
+        checks["kafka"] = bool(await broker.ping(timeout=2))
+    except Exception:
+        checks["kafka"] = False
+    return checks

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
@@ -31,11 +29,11 @@ from services.deadlines.entrypoints.kafka import build_router
 from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_due
 from services.deadlines.service_layer.handlers import Clock, DeadlinesService, SystemClock
 from shared import topics
-from shared.db import create_engine_for, is_sqlite, migrate, session_factory
-from shared.kafka import build_broker, build_producer, consumer_lag, ensure_topics, recent_event_ids
+from shared.db import create_engine_for, session_factory
+from shared.kafka import build_broker, build_producer, consumer_lag
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, prepare_service, readiness_checks
 from shared.settings import DeadlinesSettings, Settings
 
 SERVICE = "deadlines"
@@ -82,12 +80,7 @@ class Deadlines:
     domain: DomainEngine
 
     async def start(self, *, consume: bool = True, schedule: bool = True) -> None:
-        if self.settings.kafka.create_topics:
-            await ensure_topics(self.settings.kafka)
-        await migrate(self.engine, SERVICE, MIGRATIONS,
-                      None if is_sqlite(self.engine) else self.settings.schema_for(SERVICE))
-        await self.producer.start()
-        await self.relay.reconcile(partial(recent_event_ids, self.settings.kafka))
+        await prepare_service(self.settings, SERVICE, self.engine, MIGRATIONS, self.producer, self.relay)
         if schedule:
             await fire_all_due(self.service, self.after_batch)  # timers missed while down fire now
             self.scheduler.start()
@@ -106,19 +99,11 @@ class Deadlines:
         await self.relay.drain()
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {"database": True, "kafka": True}
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+        checks = await readiness_checks(self.engine, self.broker)
+        if checks["database"]:
             async with self.sessions() as session:
                 for status, n in (await DeadlinesRepository(session).count_by_status()).items():
                     DEADLINES_BY_STATUS.labels(status).set(n)
-        except Exception:
-            checks["database"] = False
-        try:
-            await self.broker.ping(timeout=2)
-        except Exception:
-            checks["kafka"] = False
         return checks
 
     async def watch_lag(self, every_seconds: float = 15.0) -> None:

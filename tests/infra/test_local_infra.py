@@ -16,25 +16,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.kafka import ensure_topics
-from shared.local_infra import kafka, postgres
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec
 
 pytestmark = pytest.mark.infra
-
-
-@pytest.fixture(scope="module")
-async def kafka_bootstrap() -> str:
-    await asyncio.to_thread(kafka.start)
-    await kafka.wait_ready(120)
-    return kafka.bootstrap_servers()
-
-
-@pytest.fixture(scope="module")
-async def database_url() -> str:
-    await asyncio.to_thread(postgres.start)
-    await postgres.wait_ready(60)
-    return postgres.database_url()
 
 
 async def test_kafka_produce_and_consume_one_message(kafka_bootstrap: str) -> None:
@@ -74,9 +59,9 @@ async def test_kafka_produce_and_consume_one_message(kafka_bootstrap: str) -> No
             await admin.close()
 
 
-async def test_postgres_select_1(database_url: str) -> None:
-    assert database_url.startswith("postgresql+asyncpg://")
-    conn = await asyncpg.connect(database_url.replace("+asyncpg", "", 1))
+async def test_postgres_select_1(pg_url: str) -> None:
+    assert pg_url.startswith("postgresql+asyncpg://")
+    conn = await asyncpg.connect(pg_url.replace("+asyncpg", "", 1))
     try:
         row = await conn.fetchrow("select 1 as one, current_user as who, current_database() as db")
     finally:
