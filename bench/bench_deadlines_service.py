@@ -200,14 +200,16 @@ async def timers(settings: Settings, stored: int, due: int) -> tuple[float, int]
         await conn.execute(f'TRUNCATE "{schema}".deadlines, "{schema}".timers, "{schema}".outbox')
         today = now.date()
         explanation = json.dumps({"rule_id": "assessment.decision", "legal_source": "Regs 5(1); 4(1)",
-                                  "period_text": "6 weeks", "trigger_event_id": "e", "ruleset_version": "england-2014.1",
+                                  "period_text": "6 weeks", "trigger_event_id": "e",
+                                  "ruleset_version": "england-2014.1",
                                   "responsible": "la", "kind": "duty", "flags": []})
         rows = ((f"case-{i}:assessment.decision:1", f"case-{i}", "assessment.decision",
                  today + timedelta(days=1 + i % 300) if i >= due else today - timedelta(days=1), "open", "la", "duty",
                  "team-1", f"cw-{i % 80}", explanation, now) for i in range(stored))
         await conn.copy_records_to_table("deadlines", schema_name=schema, records=rows,
-                                         columns=["deadline_id", "case_id", "rule_id", "due_on", "status", "responsible",
-                                                  "kind", "team_id", "caseworker_id", "explanation", "updated_at"])
+                                         columns=["deadline_id", "case_id", "rule_id", "due_on", "status",
+                                                  "responsible", "kind", "team_id", "caseworker_id", "explanation",
+                                                  "updated_at"])
         timer_rows = ((f"case-{i}:assessment.decision:1", f"case-{i}", "breach", 0,
                        today - timedelta(days=1) if i < due else today + timedelta(days=2 + i % 300),
                        now - timedelta(hours=1) if i < due else now + timedelta(days=2 + i % 300), None)

@@ -207,7 +207,8 @@ async def bench_channel(kind: str, n: int, paced: int, rate: float, keep_notify_
     producer = build_producer(settings.kafka, "bench", linger_ms=2)
     await producer.start()
     await notifier.start()
-    tasks = [asyncio.create_task(job()) for job in notifier.runtime().background]
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(job())  # type: ignore[arg-type]
+                                      for job in notifier.runtime().background]
     topic = settings.kafka.topic(topics.DEADLINE_EVENTS)
     try:
         # warm-up: consumer group joined, connections open

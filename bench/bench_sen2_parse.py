@@ -7,7 +7,8 @@ repository root:
     .venv/bin/python bench/bench_sen2_parse.py [--persons 15000] [--csv]
 
 It prints the file size, the seconds and persons per second to parse (and to serialise every
-event to JSON, as publishing would), and the peak memory of the parse.
+event to JSON, as publishing would), and the peak memory of the parse. The whole import through
+Kafka and PostgreSQL is timed by bench/bench_intake.py.
 """
 
 from __future__ import annotations

@@ -144,7 +144,9 @@ class NotifierSettings(BaseModel):
     notify_rate_burst: int = 1000
     texts_per_number_per_hour: int = Field(default=3, description="At most this many texts to one number an hour.")
     sender_batch: int = Field(default=200, description="Notifications claimed per pass of the sender.")
-    sender_concurrency: int = Field(default=50, description="Requests in flight at once.")
+    sender_concurrency: int = Field(default=10, description="Requests in flight at once, per sender worker "
+                                    "(with 2 workers, as many as the 20 connections kept to GOV.UK Notify).")
+    sender_workers: int = Field(default=2, description="Sender passes at once (one claims while another waits).")
     smtp_pool_size: int = Field(default=4, description="SMTP connections kept open and reused (0: one per email).")
 
 

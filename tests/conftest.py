@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.controller import Controller
 
 from shared.kafka import ensure_topics
@@ -62,12 +63,25 @@ async def isolated(kafka_bootstrap: str, pg_url: str) -> AsyncIterator[Settings]
     )
     await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 3))
     yield settings
+    await _delete_topics(settings.kafka)
     conn = await asyncpg.connect(pg_infra.dsn())
     try:
         for service in ("intake", "deadlines", "notifier"):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema_for(service)}" CASCADE')
     finally:
         await conn.close()
+
+
+async def _delete_topics(kafka: KafkaSettings) -> None:
+    """A test's topics go with it, so the broker does not accumulate thousands of them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(kafka.topic_prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 # --- Kafka helpers ------------------------------------------------------------------------------

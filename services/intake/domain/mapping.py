@@ -48,6 +48,7 @@ import types
 import typing
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -154,23 +155,23 @@ class FieldSpec(_Spec):
             raise ValueError("'from' is empty")
         return self
 
-    @property
+    @cached_property
     def sources(self) -> list[str]:
         """The paths to read, in order of preference."""
         if self.from_ is None:
             return []
         return [self.from_] if isinstance(self.from_, str) else list(self.from_)
 
-    @property
+    @cached_property
     def label(self) -> str:
         """How rejection reasons name this field."""
         return " or ".join(self.sources) if self.sources else "(constant)"
 
-    @property
+    @cached_property
     def has_const(self) -> bool:
         return "const" in self.model_fields_set
 
-    @property
+    @cached_property
     def has_default(self) -> bool:
         return "default" in self.model_fields_set
 
@@ -230,6 +231,10 @@ class ContactSpec(_Spec):
     consent: FieldSpec = Field(description="Recorded consent; a message without it means no consent.")
 
     def specs(self) -> dict[str, FieldSpec]:
+        return self._specs
+
+    @cached_property
+    def _specs(self) -> dict[str, FieldSpec]:
         return {name: spec for name in type(self).model_fields if (spec := getattr(self, name)) is not None}
 
 
@@ -308,6 +313,15 @@ class SourceMapping(BaseModel):
         if self.mode == "mapped":
             self._compiled = {type_: _compile(type_, self.defaults, fields) for type_, fields in self.events.items()}
         return self
+
+    # Private attributes are slow to read on a pydantic model; the hot path reads these copies.
+    @cached_property
+    def _plans(self) -> dict[str, list[_Compiled]]:
+        return self._compiled
+
+    @cached_property
+    def _tz(self) -> ZoneInfo:
+        return self._zone
 
     # --- loading --------------------------------------------------------------------------
 
@@ -390,13 +404,14 @@ class SourceMapping(BaseModel):
     ) -> list[IntakeItem]:
         assert self.kind is not None and self.case_id is not None and self.event_id is not None
         type_ = self._value(self.kind, record, key, "text", required=True)
-        if type_ not in self._compiled:  # const kinds are checked at load; codes map to known types
+        plans = self._plans
+        if type_ not in plans:  # const kinds are checked at load; codes map to known types
             raise _Reject(f"field {self.kind.label} does not give a known event type")
         case_id = self._case_id(record, key, case_id_key)
         event_id = self._event_id(record, key, case_id, type_)
         moment = self._time(record, key, now)
         data: dict[str, Any] = {}
-        for field, spec, kind, required in self._compiled[type_]:
+        for field, spec, kind, required in plans[type_]:
             value = self._value(spec, record, key, kind, required=required)
             if value is not MISSING:
                 data[field] = value
@@ -465,7 +480,7 @@ class SourceMapping(BaseModel):
         if found is None:
             raise _Reject(f"field {self.time.from_} (event time) is missing")
         try:
-            return parse_datetime_with_formats(found, self.time.formats or self.datetime_formats, self._zone)
+            return _parse_datetime(found, tuple(self.time.formats or self.datetime_formats), self._tz)
         except ValueError as exc:
             raise _Reject(f"field {self.time.from_} {exc}") from None
 
@@ -517,8 +532,8 @@ class SourceMapping(BaseModel):
             raise _Reject(f"field {path} is not a date" if kind == "date" else f"field {path} is not a date and time")
         try:
             if kind == "date":
-                return parse_date_with_formats(text, spec.formats or self.date_formats, self._zone)
-            return parse_datetime_with_formats(text, spec.formats or self.datetime_formats, self._zone)
+                return _parse_date(text, tuple(spec.formats or self.date_formats), self._tz)
+            return _parse_datetime(text, tuple(spec.formats or self.datetime_formats), self._tz)
         except ValueError as exc:
             raise _Reject(f"field {path} {exc}") from None
 
@@ -563,6 +578,17 @@ class SourceMapping(BaseModel):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+# A council's messages repeat the same few thousand dates: parse each text once (failures are not cached).
+@lru_cache(maxsize=8192)
+def _parse_date(text: str, formats: tuple[str, ...], zone: ZoneInfo) -> date:
+    return parse_date_with_formats(text, formats, zone)
+
+
+@lru_cache(maxsize=8192)
+def _parse_datetime(text: str, formats: tuple[str, ...], zone: ZoneInfo) -> datetime:
+    return parse_datetime_with_formats(text, formats, zone)
+
 
 _OPAQUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,199}")
 

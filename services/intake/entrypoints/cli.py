@@ -158,7 +158,11 @@ def open_source(path: Path, fmt: Format, *, key: bytes, mapping_name: str | None
     if not path.is_file():
         raise ImportFileError(f"{path}: not a file")
     reader = _CountingReader(_open(path))
-    items = iter_csv_stream(reader, path.name, mapping, key)  # type: ignore[arg-type]
+    try:
+        items = _peeked(iter_csv_stream(reader, path.name, mapping, key))  # type: ignore[arg-type]
+    except BaseException:
+        reader.close()
+        raise
     return ImportSource(path.name, f"CSV, mapping {mapping.name}", items, path.stat().st_size, reader,
                         closers=[reader.close])
 
@@ -187,9 +191,23 @@ def _open_sen2(path: Path, key: bytes, lea: str | None) -> ImportSource:
             raise ImportFileError(str(exc)) from None
         return ImportSource(path.name, "SEN2 COLLECT CSV export", _not_sen2_check(path, imported), sen2=imported)
     reader = _CountingReader(_open(path))
-    imported = iter_sen2_xml(reader, case_id_key=key, lea=lea)  # type: ignore[arg-type]
-    return ImportSource(path.name, "SEN2 XML return", _not_sen2_check(path, imported), path.stat().st_size, reader,
-                        imported, closers=[reader.close])
+    try:
+        imported = iter_sen2_xml(reader, case_id_key=key, lea=lea)  # type: ignore[arg-type]
+        items = _not_sen2_check(path, imported)
+    except BaseException:
+        reader.close()
+        raise
+    return ImportSource(path.name, "SEN2 XML return", items, path.stat().st_size, reader, imported,
+                        closers=[reader.close])
+
+
+def _peeked(items: Iterator[Converted]) -> Iterator[Converted]:
+    """Read the first item now, so that a file whose header is unusable fails before anything is published."""
+    try:
+        first = next(items, None)
+    except CsvFormatError as exc:
+        raise ImportFileError(str(exc)) from None
+    return iter(()) if first is None else chain([first], items)
 
 
 def _not_sen2_check(path: Path, imported: Sen2Import) -> Iterator[Converted]:
@@ -227,17 +245,22 @@ def _dry_run(source: ImportSource, progress: ImportProgress, out: TextIO, batch:
     return outcome
 
 
-async def _publish(settings: Settings, source: ImportSource, progress: ImportProgress,
-                   total: IntakeOutcome) -> None:
+async def publish_source(settings: Settings, source: ImportSource, progress: ImportProgress | None = None,
+                         total: IntakeOutcome | None = None) -> IntakeOutcome:
+    """Import an opened file through intake (build, start without consuming, import, stop); the totals
+    are added up in ``total`` as batches reach Kafka."""
     from services.intake.bootstrap import bootstrap
     from services.intake.service_layer.imports import import_items
+
+    def on_batch(so_far: IntakeOutcome, records: int) -> None:
+        if progress is not None:
+            progress.update(source.position(), so_far, records)
 
     intake = bootstrap(settings)
     await intake.start(consume=False)
     try:
-        await import_items(intake.service, intake.relay, source.items, input_source=source.name,
-                           batch_size=settings.intake.import_batch_size, total=total,
-                           on_batch=lambda so_far, n: progress.update(source.position(), so_far, n))
+        return await import_items(intake.service, intake.relay, source.items, input_source=source.name,
+                                  batch_size=settings.intake.import_batch_size, total=total, on_batch=on_batch)
     finally:
         await intake.stop()
 
@@ -306,7 +329,7 @@ def import_file(
         if dry_run:
             outcome = _dry_run(source, progress, sys.stdout, settings.intake.import_batch_size)
         else:
-            asyncio.run(_publish(settings, source, progress, outcome))
+            asyncio.run(publish_source(settings, source, progress, outcome))
     except (ImportFileError, ConfigError, MappingError, Sen2FormatError, CsvFormatError) as exc:
         code, error = 2, str(exc)
     except KeyboardInterrupt:

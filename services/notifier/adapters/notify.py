@@ -42,6 +42,9 @@ log = get_logger(__name__)
 
 DEFAULT_BASE_URL = "https://api.notifications.service.gov.uk"
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# Connections kept open to Notify. As many kept alive as opened: httpx closes the surplus after each
+# request otherwise, and a new TLS connection per message costs more than the message.
+DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=20)
 USER_AGENT = "ehc-deadlines-notifier/0.1"
 
 _UUID_LEN = 36
@@ -191,6 +194,7 @@ class NotifyClient:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
+        limits: httpx.Limits = DEFAULT_LIMITS,
     ) -> None:
         self._key = NotifyApiKey.parse(api_key)
         self._templates = dict(templates)
@@ -199,6 +203,7 @@ class NotifyClient:
             base_url=base_url.rstrip("/"),
             timeout=timeout,
             transport=transport,
+            limits=limits,
             headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"},
             follow_redirects=False,
         )
@@ -252,7 +257,7 @@ class NotifyClient:
             # accepted (2xx) but unreadable: do not send again, we would text the family twice
             log.warning("notify.unreadable_success", notification_id=msg.notification_id,
                         status_code=response.status_code)
-        log.info("notify.accepted", notification_id=msg.notification_id, channel=msg.channel,
+        log.debug("notify.accepted", notification_id=msg.notification_id, channel=msg.channel,
                  provider_reference=provider_reference)
         return SendResult(provider_reference=provider_reference, status=NotificationStatus.SENT)
 
@@ -308,6 +313,7 @@ class NotifyClient:
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
     "DEFAULT_TIMEOUT",
     "DeliveryReceipt",
     "NOTIFY_STATUSES",

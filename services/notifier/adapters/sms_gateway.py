@@ -108,7 +108,7 @@ class SmsGatewayChannel:
                         status_code=response.status_code, retryable=error.retryable)
             raise error
         provider_reference = _provider_reference(response)
-        log.info("sms_gateway.accepted", notification_id=msg.notification_id, provider_reference=provider_reference)
+        log.debug("sms_gateway.accepted", notification_id=msg.notification_id, provider_reference=provider_reference)
         return SendResult(provider_reference=provider_reference, status=NotificationStatus.SENT)
 
     async def aclose(self) -> None:

@@ -98,7 +98,7 @@ def build_email_message(msg: OutgoingMessage, mail_from: str, now: datetime | No
     email = MIMEMultipart("alternative")
     email["From"] = mail_from
     email["To"] = msg.to
-    email["Subject"] = _header_text(msg.subject)
+    email["Subject"] = _header_text(msg.subject)  # type: ignore[assignment]
     email["Date"] = format_datetime(now or datetime.now(UTC))
     # one id per notification: a retry of the same notification is the same message (receivers may
     # de-duplicate it), and the id fits on one header line
@@ -107,8 +107,8 @@ def build_email_message(msg: OutgoingMessage, mail_from: str, now: datetime | No
     # automated mail: ask auto-responders to stay quiet (RFC 3834)
     email["Auto-Submitted"] = "auto-generated"
     email["Content-Language"] = msg.language
-    email.attach(MIMEText(msg.body, "plain", _UTF8_QP))
-    email.attach(MIMEText(text_to_html(msg.body, msg.language), "html", _UTF8_QP))
+    email.attach(MIMEText(msg.body, "plain", _UTF8_QP))  # type: ignore[arg-type]
+    email.attach(MIMEText(text_to_html(msg.body, msg.language), "html", _UTF8_QP))  # type: ignore[arg-type]
     return email
 
 
@@ -239,7 +239,7 @@ class SmtpChannel:
                             retryable=error.retryable, error=error.reason)
             raise error from None
         message_id = str(email["Message-ID"])
-        log.info("smtp.accepted", notification_id=msg.notification_id, provider_reference=message_id)
+        log.debug("smtp.accepted", notification_id=msg.notification_id, provider_reference=message_id)
         return SendResult(provider_reference=message_id, status=NotificationStatus.SENT)
 
     def _client_options(self) -> dict[str, Any]:

@@ -118,7 +118,7 @@ deadline_view = Table(
     Column("team_id", String(200), nullable=True),
     Column("caseworker_id", String(200), nullable=True),
     Column("area_id", String(200), nullable=True),
-    Column("opened_on", Date, nullable=True),
+    Column("opened_on", Date, nullable=True),  # the legal start (trigger date) when the events give it
     Column("completed_on", Date, nullable=True),
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("event_time", DateTime(timezone=True), nullable=False),

@@ -11,7 +11,13 @@ from pydantic import ValidationError
 from services.notifier.service_layer.handlers import NotifierService
 from shared import topics
 from shared.consumer import BATCH_SUBSCRIBER, raw_records
-from shared.contracts import CASE_EVENT_TYPES, describe_validation_error, parse_case_event, parse_contacts
+from shared.contracts import (
+    CASE_EVENT_TYPES,
+    ContactsUpdated,
+    describe_validation_error,
+    parse_case_event,
+    parse_contacts,
+)
 from shared.contracts.deadline_events import parse_deadline_event
 from shared.logging import get_logger
 from shared.settings import KafkaSettings
@@ -48,7 +54,7 @@ def build_router(kafka: KafkaSettings, service: NotifierService,
                 log.error("notifier.invalid_case_event", partition=record.partition, offset=record.offset,
                           reason=describe_validation_error(exc))
                 continue
-            if event.type in CASE_EVENT_TYPES:
+            if event.type in CASE_EVENT_TYPES:  # type: ignore[attr-defined]
                 events.append(event)
         await service.handle_case_events(events)
         await after_batch()
@@ -56,7 +62,7 @@ def build_router(kafka: KafkaSettings, service: NotifierService,
     @router.subscriber(kafka.topic(topics.CONTACTS), group_id=kafka.group("ehc-notifier-contacts"),
                        **BATCH_SUBSCRIBER)
     async def on_contacts(message: KafkaMessage) -> None:
-        items = []
+        items: list[tuple[str, ContactsUpdated | None]] = []
         for record in raw_records(message):
             case_id = (record.key or b"").decode(errors="replace")
             if record.value is None:  # tombstone: erase

@@ -24,6 +24,7 @@ from services.notifier.domain.digests import (
     caseworker_digest_context,
     digest_lists,
     in_scope,
+    london_day,
     london_instant,
     manager_daily_context,
     morning_jobs,
@@ -43,7 +44,8 @@ def view_of(row: Any) -> DeadlineView:
     return DeadlineView(
         deadline_id=row.deadline_id, case_id=row.case_id, rule_id=row.rule_id, due_on=row.due_on, status=row.status,
         responsible=row.responsible, flags=tuple(row.flags or ()), kind=row.kind, legal_source=row.legal_source,
-        team_id=row.team_id, caseworker_id=row.caseworker_id, area_id=row.area_id, opened_on=row.opened_on,
+        team_id=row.team_id, caseworker_id=row.caseworker_id, area_id=row.area_id,
+        opened_on=row.opened_on or london_day(row.first_seen_at),  # the legal start, or when we first saw it
         first_seen_at=row.first_seen_at, completed_on=row.completed_on)
 
 
@@ -132,6 +134,9 @@ class DigestJobs:
                 return 0
             query = select(v).where(or_(
                 v.c.opened_on.between(week_start, week_end),
+                and_(v.c.opened_on.is_(None), v.c.first_seen_at.between(
+                    london_instant(week_start, parse_hhmm("00:00")),
+                    london_instant(week_end + timedelta(days=1), parse_hhmm("00:00")))),
                 v.c.completed_on.between(week_start, week_end),
                 v.c.due_on.between(week_start - timedelta(days=1), week_end),
                 v.c.status == "breached",

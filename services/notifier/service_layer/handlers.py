@@ -15,14 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, null, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.adapters import tables
 from services.notifier.adapters.channels import Channel
 from services.notifier.adapters.crypto import Crypto
 from services.notifier.adapters.notify import DeliveryReceipt
-from services.notifier.domain.digests import WorkingDays, case_url, london_day
+from services.notifier.domain.digests import WorkingDays, case_url
 from services.notifier.domain.policy import RateLimiter, RetryPolicy
 from services.notifier.domain.recipients import FAMILY_MILESTONES, Recipient, is_council_duty, plan_for_deadline_event
 from services.notifier.service_layer.digests import DigestJobs
@@ -75,7 +75,7 @@ class NotifierService:
                          audit_topic=kafka.topic(topics.NOTIFICATION_EVENTS), route=ChannelRoute.from_settings(cfg),
                          retry=retry or RetryPolicy(), wakeup=self.wakeup)
         self.sender = Sender(self.deps, channels, render, limits or limits_from_settings(cfg, clock),
-                             batch=cfg.sender_batch, concurrency=cfg.sender_concurrency)
+                             batch=cfg.sender_batch, concurrency=cfg.sender_concurrency, workers=cfg.sender_workers)
         self.digests = DigestJobs(self.deps, calendar if calendar is not None else _WeekdaysOnly())
         self.subscriptions = SubscriptionService(sessions, crypto, clock)
         self._sessions = sessions
@@ -92,13 +92,12 @@ class NotifierService:
         n = 0
         async with self._sessions() as session, session.begin():
             for event in events:
-                if event.type != "ehc.case.assigned":
+                if event.type != "ehc.case.assigned":  # type: ignore[attr-defined]
                     continue
                 if not await mark_processed(session, tables.processed_events, CONSUMER, event.id):
                     continue
-                d = event.data
-                routing = {"caseworker_id": d.caseworker_id, "team_id": d.team_id,  # type: ignore[attr-defined]
-                           "area_id": d.area_id}  # type: ignore[attr-defined]
+                d = event.data  # type: ignore[attr-defined]
+                routing = {"caseworker_id": d.caseworker_id, "team_id": d.team_id, "area_id": d.area_id}
                 await session.execute(upsert_stmt(session, tables.case_routing,
                                                   {"case_id": event.subject, **routing, "updated_at": self.clock()},
                                                   ["case_id"]))
@@ -171,10 +170,13 @@ class NotifierService:
         than the one stored for its deadline changes nothing."""
         now = self.clock()
         newest: dict[str, DeadlineEvent] = {}
+        started: dict[str, Any] = {}
         for event in events:  # a deadline twice in one batch: the newest event wins
             seen = newest.get(event.data.deadline_id)
             if seen is None or seen.time <= event.time:
                 newest[event.data.deadline_id] = event
+            if event.data.trigger_date is not None:  # ... but the legal start, once given, is kept
+                started.setdefault(event.data.deadline_id, event.data.trigger_date)
         values = []
         for event in newest.values():
             d = event.data
@@ -183,21 +185,15 @@ class NotifierService:
                            "due_on": d.due_on, "status": d.status, "responsible": d.responsible, "kind": d.kind,
                            "flags": list(d.flags), "legal_source": d.legal_source[:200], "team_id": team_id,
                            "caseworker_id": caseworker_id, "area_id": area_id,
-                           "opened_on": d.trigger_date or london_day(now), "trigger_date": d.trigger_date,
+                           "opened_on": d.trigger_date or started.get(d.deadline_id),
                            "completed_on": d.completed_on, "first_seen_at": now, "event_time": event.time,
                            "updated_at": now})
         v = tables.deadline_view
-        for start in range(0, len(values), 1000):
-            chunk = values[start:start + 1000]
-            trigger_dates = {row["deadline_id"]: row.pop("trigger_date") for row in chunk}
-            stmt = insert_stmt(session, v).values(chunk)
-            changed = {k: stmt.excluded[k] for k in chunk[0] if k not in ("deadline_id", "first_seen_at", "opened_on")}
-            # a later event without a trigger date keeps the opening date first recorded
-            changed["opened_on"] = func.coalesce(
-                _case_of(trigger_dates, v.c.deadline_id), v.c.opened_on) if any(trigger_dates.values()) \
-                else v.c.opened_on
-            await session.execute(stmt.on_conflict_do_update(index_elements=["deadline_id"], set_=changed,
-                                                             where=v.c.event_time <= stmt.excluded.event_time))
+        stmt = insert_stmt(session, v)
+        changed = {k: stmt.excluded[k] for k in values[0] if k not in ("deadline_id", "first_seen_at", "opened_on")}
+        changed["opened_on"] = func.coalesce(stmt.excluded.opened_on, v.c.opened_on)  # the legal start, once known
+        await session.execute(stmt.on_conflict_do_update(index_elements=["deadline_id"], set_=changed,
+                                                         where=v.c.event_time <= stmt.excluded.event_time), values)
 
     async def _families(self, session: AsyncSession, events: list[DeadlineEvent]
                         ) -> dict[str, tuple[list[Recipient], str | None]]:
@@ -275,12 +271,6 @@ def _assignment(data: Any, routing: tuple[Any, Any, Any] | None) -> tuple[str | 
     """The case's caseworker, team and area: the latest ehc.case.assigned, else the deadline event's."""
     caseworker_id, team_id, area_id = routing or (None, None, None)
     return caseworker_id or data.caseworker_id, team_id or data.team_id, area_id or data.area_id
-
-
-def _case_of(values: dict[str, Any], key: Any) -> Any:
-    """SQL ``CASE key WHEN k THEN v ... END`` for the non-null values (NULL otherwise)."""
-    whens = {k: v for k, v in values.items() if v is not None}
-    return case(whens, value=key, else_=null())
 
 
 class _WeekdaysOnly:

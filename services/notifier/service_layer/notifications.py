@@ -80,8 +80,13 @@ class Deps:
     wakeup: asyncio.Event
 
 
+def is_postgres(session: AsyncSession) -> bool:
+    """PostgreSQL (FOR UPDATE SKIP LOCKED, row locks) or SQLite (one writer at a time, no locks needed)."""
+    return bool(session.get_bind().dialect.name == "postgresql")
+
+
 def insert_stmt(session: AsyncSession, table: Any) -> Any:
-    return pg_insert(table) if session.bind.dialect.name == "postgresql" else sqlite_insert(table)
+    return pg_insert(table) if is_postgres(session) else sqlite_insert(table)
 
 
 def upsert_stmt(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str],
@@ -158,9 +163,6 @@ class PlanItem:
     context: dict[str, Any]
 
 
-INSERT_CHUNK = 1000  # rows per INSERT (PostgreSQL takes at most 32,767 parameters a statement)
-
-
 async def plan_notifications(session: AsyncSession, deps: Deps, items: Sequence[PlanItem]) -> list[str]:
     """Insert notifications under their idempotency keys (one statement for the lot); returns the ids
     of those that were new: a key planned before, by this batch or an earlier one, plans nothing.
@@ -207,11 +209,9 @@ async def plan_notifications(session: AsyncSession, deps: Deps, items: Sequence[
             "status": str(status), "attempts": 0, "next_attempt_at": next_at, "last_error": error,
             "created_at": now, "updated_at": now})
     n = tables.notifications
-    inserted: set[str] = set()
-    for start in range(0, len(values), INSERT_CHUNK):
-        stmt = (insert_stmt(session, n).values(values[start:start + INSERT_CHUNK]).on_conflict_do_nothing()
-                .returning(n.c.notification_id))
-        inserted.update((await session.execute(stmt)).scalars().all())
+    # executemany (compiled once, sent as multi-row batches by SQLAlchemy's insertmanyvalues)
+    stmt = insert_stmt(session, n).on_conflict_do_nothing().returning(n.c.notification_id)
+    inserted = set((await session.execute(stmt, values)).scalars().all())
     new = [nid for nid in planned if nid in inserted]
     await audit(session, deps, [e for nid in new for e in planned[nid][1]])
     for nid in new:
@@ -359,6 +359,7 @@ __all__ = [
     "channel_kind",
     "family_recipients",
     "insert_stmt",
+    "is_postgres",
     "plan_notification",
     "plan_notifications",
     "safe_reason",

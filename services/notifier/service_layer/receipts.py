@@ -23,7 +23,13 @@ from services.notifier.adapters import tables
 from services.notifier.adapters.channels import RetryableSendError
 from services.notifier.adapters.notify import DeliveryReceipt
 from services.notifier.domain.policy import InvalidStatusTransition, NotificationStatus, transition
-from services.notifier.service_layer.notifications import AuditEntry, Deps, alert_caseworker_of_failure, audit
+from services.notifier.service_layer.notifications import (
+    AuditEntry,
+    Deps,
+    alert_caseworker_of_failure,
+    audit,
+    is_postgres,
+)
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -46,7 +52,7 @@ async def handle_delivery_receipt(deps: Deps, receipt: DeliveryReceipt) -> Recei
         if receipt.reference:
             match = or_(n.c.notification_id == receipt.reference, match)
         q = select(n).where(match).limit(1)
-        if session.bind.dialect.name == "postgresql":
+        if is_postgres(session):
             q = q.with_for_update()
         row = (await session.execute(q)).first()
         if row is None:

@@ -24,7 +24,7 @@ because we cannot know whether the provider got them and a family must never be 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -48,6 +48,7 @@ from services.notifier.service_layer.notifications import (
     audit,
     channel_kind,
     family_recipients,
+    is_postgres,
     safe_reason,
 )
 from shared.logging import get_logger
@@ -85,13 +86,14 @@ class _Claimed:
 
 class Sender:
     def __init__(self, deps: Deps, channels: Mapping[str, Channel], render: Callable[..., Any], limits: Limits,
-                 *, batch: int = 200, concurrency: int = 50) -> None:
+                 *, batch: int = 200, concurrency: int = 50, workers: int = 2) -> None:
         self._deps = deps
         self._channels = channels
         self._render = render
         self._limits = limits
         self._batch = batch
         self._concurrency = concurrency
+        self._workers = max(1, workers)
 
     # --- one pass ------------------------------------------------------------------------------
     async def send_due(self, limit: int | None = None) -> int:
@@ -115,7 +117,7 @@ class Sender:
         async with deps.sessions() as session, session.begin():
             q = (select(n).where(and_(n.c.status.in_(CLAIMABLE), n.c.next_attempt_at <= now))
                  .order_by(n.c.next_attempt_at).limit(limit))
-            if session.bind.dialect.name == "postgresql":
+            if is_postgres(session):
                 q = q.with_for_update(skip_locked=True)
             rows = (await session.execute(q)).all()
             if not rows:
@@ -156,7 +158,7 @@ class Sender:
             log.info("notifier.not_sent_without_consent", notification_id=row.notification_id, case_id=row.case_id)
         return claimed, len(rows)
 
-    async def _consenting_family(self, session: Any, rows: list[Any]) -> dict[str, set[str]]:
+    async def _consenting_family(self, session: Any, rows: Sequence[Any]) -> dict[str, set[str]]:
         """case_id -> refs of the family members who consent now (checked again at send time)."""
         case_ids = {r.case_id for r in rows if r.recipient_kind == "family" and r.case_id}
         if not case_ids:
@@ -186,7 +188,7 @@ class Sender:
         async with deps.sessions() as session, session.begin():
             ids = [item.row.notification_id for item, _, _ in outcomes]
             q = select(n.c.notification_id, n.c.status).where(n.c.notification_id.in_(ids))
-            if session.bind.dialect.name == "postgresql":
+            if is_postgres(session):
                 q = q.with_for_update()
             current = {r.notification_id: r.status for r in (await session.execute(q)).all()}
             changes: list[dict[str, Any]] = []
@@ -215,9 +217,10 @@ class Sender:
                 entries.append(AuditEntry(row, str(status), attempt, reason, ref))
                 if status is S.FAILED:
                     failures.append((item, reason or ""))
+                # the one line per attempt (the channels log their successes at DEBUG only)
                 log.info("notifier.attempt", notification_id=row.notification_id, kind=row.kind, channel=row.channel,
-                         status=str(status), attempt=attempt, retry_at=next_at.isoformat() if error and
-                         status is S.TEMPORARY_FAILURE else None)
+                         status=str(status), attempt=attempt, provider_reference=ref,
+                         retry_at=next_at.isoformat() if status is S.TEMPORARY_FAILURE else None)
             await _apply(session, changes, now)
             await audit(session, deps, entries)
             for item, reason in failures:
@@ -232,7 +235,7 @@ class Sender:
         reason = "interrupted while sending: it may not have arrived"
         async with deps.sessions() as session, session.begin():
             q = select(n).where(and_(n.c.status == str(S.SENDING), n.c.updated_at < now - STUCK_AFTER))
-            if session.bind.dialect.name == "postgresql":
+            if is_postgres(session):
                 q = q.with_for_update(skip_locked=True)
             rows = (await session.execute(q)).all()
             changes = [_change(r, transition(r.status, S.TECHNICAL_FAILURE), r.next_attempt_at, r.attempts, reason)
@@ -245,6 +248,18 @@ class Sender:
         return len(rows)
 
     async def run(self, idle_seconds: float = 0.5) -> None:
+        """Send until cancelled, with ``workers`` passes at once: while one waits for its batch's
+        answers, another claims and sends the next (SKIP LOCKED keeps their rows apart)."""
+        workers = [asyncio.create_task(self._work(idle_seconds), name=f"notifier-sender-{i}")
+                   for i in range(self._workers)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, idle_seconds: float) -> None:
         wakeup = self._deps.wakeup
         while True:
             try:

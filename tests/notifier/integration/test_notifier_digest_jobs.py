@@ -153,3 +153,22 @@ async def test_immediate_mode_sends_each_event_and_no_digest(make_notifier) -> N
     assert await built.service.run_morning() == 0
     rows = await notification_rows(built.sessions)
     assert {r.kind for r in rows} == {"caseworker_new_deadline", "caseworker_reminder_10"}
+
+
+async def test_the_projection_keeps_the_newest_event_of_a_batch_and_the_first_legal_start(make_notifier) -> None:
+    built = await make_notifier(clock=FakeClock(TUESDAY), calendar=CALENDAR)
+    await built.service.handle_deadline_events([
+        deadline_event("deadline.opened", "case-a", due_on=date(2026, 3, 20), trigger_date="2026-02-06",
+                       time=london(2026, 2, 6)),
+        deadline_event("deadline.changed", "case-a", due_on=date(2026, 3, 27), time=london(2026, 2, 9)),
+        deadline_event("deadline.changed", "case-a", due_on=date(2026, 3, 13), time=london(2026, 2, 7)),  # older
+    ])
+    await built.service.handle_deadline_events([
+        deadline_event("deadline.met", "case-a", due_on=date(2026, 3, 27), completed_on="2026-03-02",
+                       time=london(2026, 3, 2)),
+    ])
+    v = tables.deadline_view
+    async with built.sessions() as session:
+        row = (await session.execute(select(v))).one()
+    assert (row.due_on, row.status, row.completed_on) == (date(2026, 3, 27), "met", date(2026, 3, 2))
+    assert row.opened_on == date(2026, 2, 6)  # kept: the later events carry no trigger date

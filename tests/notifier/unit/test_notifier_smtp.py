@@ -79,6 +79,16 @@ def test_welsh_email_is_marked_welsh() -> None:
     assert email["Content-Language"] == "cy"
 
 
+def test_a_subject_and_body_beyond_ascii_survive_the_trip() -> None:
+    subject = "Terfyn amser: adolygiad blynyddol, dŵr a thân – achos case-1, dyddiad ŷd"
+    body = "Annwyl Siân,\n\nMae'r cynllun yn ddyledus ddydd Llun – gweler https://ehc.example/cy"
+    raw = bytes(build_email_message(message(language="cy", subject=subject, body=body), FROM))
+    assert raw.isascii()  # encoded words and quoted-printable: any mail server takes it
+    email = parse(raw)
+    assert email["Subject"] == subject
+    assert email.get_body(preferencelist=("plain",)).get_content().replace("\r\n", "\n").strip() == body
+
+
 @pytest.mark.parametrize(
     ("where", "reply", "error"),
     [
