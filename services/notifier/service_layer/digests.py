@@ -10,7 +10,7 @@ in (``is_working_day``).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -40,13 +40,19 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 
 
+def _utc(moment: datetime | None) -> datetime | None:
+    """SQLite gives back naive datetimes (written as UTC); PostgreSQL aware ones."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+
+
 def view_of(row: Any) -> DeadlineView:
     return DeadlineView(
         deadline_id=row.deadline_id, case_id=row.case_id, rule_id=row.rule_id, due_on=row.due_on, status=row.status,
         responsible=row.responsible, flags=tuple(row.flags or ()), kind=row.kind, legal_source=row.legal_source,
         team_id=row.team_id, caseworker_id=row.caseworker_id, area_id=row.area_id,
-        opened_on=row.opened_on or london_day(row.first_seen_at),  # the legal start, or when we first saw it
-        first_seen_at=row.first_seen_at, completed_on=row.completed_on)
+        # the legal start, or the day we first saw the deadline
+        opened_on=row.opened_on or london_day(_utc(row.first_seen_at) or datetime.now(UTC)),
+        first_seen_at=_utc(row.first_seen_at), completed_on=row.completed_on)
 
 
 class DigestJobs:

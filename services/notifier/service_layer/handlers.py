@@ -186,7 +186,8 @@ class NotifierService:
                            "flags": list(d.flags), "legal_source": d.legal_source[:200], "team_id": team_id,
                            "caseworker_id": caseworker_id, "area_id": area_id,
                            "opened_on": d.trigger_date or started.get(d.deadline_id),
-                           "completed_on": d.completed_on, "first_seen_at": now, "event_time": event.time,
+                           "completed_on": d.completed_on, "first_seen_at": now,
+                           "event_time": event.time.astimezone(UTC),  # one offset, so SQLite compares right
                            "updated_at": now})
         v = tables.deadline_view
         stmt = insert_stmt(session, v)

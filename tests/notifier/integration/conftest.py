@@ -5,9 +5,11 @@ from the outbox table, where the relay would pick them up."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
@@ -16,7 +18,8 @@ from services.notifier.adapters import tables
 from services.notifier.bootstrap import MIGRATIONS, SERVICE, Notifier, bootstrap
 from services.notifier.domain.policy import RetryPolicy
 from shared.db import migrate
-from shared.settings import NotifierSettings, Settings
+from shared.local_infra import postgres as pg_infra
+from shared.settings import KafkaSettings, NotifierSettings, Settings
 from tests.notifier.helpers import FakeChannel, FakeClock, WeekdaysAndHolidays, london
 
 NOTIFY_KEY = "test_key-26785a09-ab16-4eb0-8407-a37497a57506-3d844edf-8d35-48ac-975b-e847b4f122b0"
@@ -39,6 +42,20 @@ class Built:
         async with self.sessions() as session:
             rows = (await session.execute(select(o.c.value).order_by(o.c.id))).all()
         return [json.loads(r.value)["data"] for r in rows]
+
+
+@pytest.fixture
+async def isolated(pg_url: str) -> AsyncIterator[Settings]:
+    """PostgreSQL only, a schema of its own (no broker here: cheaper than the shared ``isolated``)."""
+    tag = "n" + uuid.uuid4().hex[:10]
+    settings = Settings(environment="test", database_url=pg_url, db_schema_prefix=f"{tag}_",
+                        kafka=KafkaSettings(topic_prefix=f"{tag}.", group_prefix=f"{tag}."))
+    yield settings
+    conn = await asyncpg.connect(pg_infra.dsn())
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema_for(SERVICE)}" CASCADE')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

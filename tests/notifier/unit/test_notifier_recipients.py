@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from services.notifier.adapters.crypto import Crypto
 from services.notifier.domain.recipients import Recipient, plan_for_deadline_event
 from services.notifier.domain.subscriptions import SubscriptionSpec, mask_address
-from services.notifier.entrypoints.scheduler import morning_trigger
+from services.notifier.entrypoints.scheduler import build_scheduler, morning_trigger
 from services.notifier.service_layer.notifications import family_recipients, safe_reason
 from services.notifier.service_layer.subscriptions import describe
 from tests.notifier.helpers import LONDON, deadline_event
@@ -155,3 +155,17 @@ def test_the_morning_trigger_is_0800_london_monday_to_friday() -> None:
     assert monday == datetime(2026, 3, 30, 8, 0, tzinfo=LONDON)
     assert monday.astimezone(UTC).hour == 7  # British Summer Time began on 29 March
     assert trigger.get_next_fire_time(None, monday) == monday
+
+
+async def test_the_scheduler_only_triggers_and_a_failing_morning_never_stops_it() -> None:
+    calls: list[str] = []
+
+    async def morning() -> int:
+        calls.append("run")
+        raise RuntimeError("database unavailable")
+
+    scheduler = build_scheduler(morning, "08:00")
+    job = scheduler.get_job("morning-digests")
+    assert str(job.trigger) == str(morning_trigger("08:00"))
+    await job.func()  # logged, not raised: the next trigger (or the start-up catch-up) tries again
+    assert calls == ["run"]
