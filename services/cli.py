@@ -19,6 +19,7 @@ import typer
 from services.deadlines.entrypoints.cli import deadlines_app
 from services.intake.entrypoints.cli import intake_app
 from services.intake.entrypoints.report_cli import report_app
+from services.notifier.entrypoints.cli import subscriptions_app
 from shared.local_infra.cli import infra_app
 
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
@@ -28,6 +29,8 @@ app.add_typer(infra_app, name="infra", help="Local Kafka and PostgreSQL (tests, 
 app.add_typer(deadlines_app, name="deadlines", help="Deadlines engine and service.")
 app.add_typer(intake_app, name="intake")
 app.add_typer(notifier_app, name="notifier")
+notifier_app.add_typer(subscriptions_app, name="subscriptions",
+                       help="Managers' subscriptions to breach alerts and digests.")
 app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
 
 

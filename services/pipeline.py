@@ -87,6 +87,7 @@ async def run_pipeline(sample: bool = True, keep_running: bool = False, timeout:
     smtp.start()
     settings = Settings(kafka={"bootstrap_servers": kafka_infra.bootstrap_servers()},  # type: ignore[arg-type]
                         notifier={"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_channel": "file",  # type: ignore[arg-type]
+                                  "council_name": "Sample County Council", "council_phone": "01234 567890",
                                   "caseworker_directory": {SAMPLE_CASEWORKER[0]: SAMPLE_CASEWORKER[1]}})
     services = [intake_bootstrap(settings), deadlines_bootstrap(settings), notifier_bootstrap(settings)]
     tasks: list[asyncio.Task[Any]] = []

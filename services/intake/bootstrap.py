@@ -11,12 +11,10 @@ a name clash). The case id key hashes councils' references into opaque case ids.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.intake.adapters import tables
@@ -25,10 +23,10 @@ from services.intake.domain.mapping import MappingError
 from services.intake.entrypoints.http import build_webhook_app
 from services.intake.entrypoints.kafka import build_router
 from services.intake.service_layer.handlers import Converter, IntakeService, mapping_converter
-from shared.db import create_engine_for, is_sqlite, migrate, session_factory
-from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
+from shared.db import create_engine_for, session_factory
+from shared.kafka import build_broker, build_producer
 from shared.messaging.outbox import OutboxRelay
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, prepare_service, readiness_checks
 from shared.settings import Settings
 
 __all__ = ["ConfigError", "Intake", "bootstrap", "case_id_key", "configured_sources"]
@@ -82,11 +80,7 @@ class Intake:
     consuming: bool = False
 
     async def start(self, *, consume: bool = True) -> None:
-        if self.settings.kafka.create_topics:
-            await ensure_topics(self.settings.kafka)
-        await migrate(self.engine, SERVICE, MIGRATIONS, self._schema())
-        await self.producer.start()  # type: ignore[attr-defined]
-        await self.relay.reconcile(partial(recent_event_ids, self.settings.kafka))
+        await prepare_service(self.settings, SERVICE, self.engine, MIGRATIONS, self.producer, self.relay)
         if consume:
             await self.broker.start()
             self.consuming = True
@@ -99,21 +93,8 @@ class Intake:
         await self.producer.stop()  # type: ignore[attr-defined]
         await self.engine.dispose()
 
-    def _schema(self) -> str | None:
-        return None if is_sqlite(self.engine) else self.settings.schema_for(SERVICE)
-
     async def readiness(self) -> dict[str, bool]:
-        checks = {"database": True, "kafka": True}
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:
-            checks["database"] = False
-        try:
-            await self.broker.ping(timeout=2)
-        except Exception:
-            checks["kafka"] = False
-        return checks
+        return await readiness_checks(self.engine, self.broker)
 
     def runtime(self) -> ServiceRuntime:
         cfg = self.settings.intake

@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import partial
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.notifier.adapters import tables
@@ -30,12 +28,12 @@ from services.notifier.entrypoints.http import build_router as build_http_router
 from services.notifier.entrypoints.kafka import build_router
 from services.notifier.entrypoints.scheduler import build_scheduler
 from services.notifier.service_layer.handlers import NotifierService
-from shared.db import create_engine_for, is_sqlite, migrate, session_factory
+from shared.db import create_engine_for, session_factory
 from shared.http_ops import ops_router
-from shared.kafka import build_broker, build_producer, ensure_topics, recent_event_ids
+from shared.kafka import build_broker, build_producer
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
-from shared.runtime import ServiceRuntime
+from shared.runtime import ServiceRuntime, prepare_service, readiness_checks
 from shared.settings import NotifierSettings, Settings
 from shared.working_days import WorkingDayCalendar
 
@@ -110,12 +108,7 @@ class Notifier:
         cfg = self.settings.notifier
         for warning in configuration_warnings(cfg):
             log.warning("notifier.configuration", problem=warning)
-        if self.settings.kafka.create_topics:
-            await ensure_topics(self.settings.kafka)
-        await migrate(self.engine, SERVICE, MIGRATIONS,
-                      None if is_sqlite(self.engine) else self.settings.schema_for(SERVICE))
-        await self.producer.start()
-        await self.relay.reconcile(partial(recent_event_ids, self.settings.kafka))
+        await prepare_service(self.settings, SERVICE, self.engine, MIGRATIONS, self.producer, self.relay)
         for caseworker_id, email in cfg.caseworker_directory.items():
             await self.service.set_caseworker_email(caseworker_id, email)
         if cfg.subscriptions_file is not None:
@@ -145,17 +138,7 @@ class Notifier:
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, bool]:
-        checks = {"database": True, "kafka": True}
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        except Exception:
-            checks["database"] = False
-        try:
-            await self.broker.ping(timeout=2)
-        except Exception:
-            checks["kafka"] = False
-        return checks
+        return await readiness_checks(self.engine, self.broker)
 
     async def send_loop(self) -> None:
         await self.service.run_sender()

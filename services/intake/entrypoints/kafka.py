@@ -8,6 +8,7 @@ from faststream.kafka.annotations import KafkaMessage
 from services.intake.service_layer.handlers import Converter, IntakeService, RawInput, canonical_converter
 from shared import topics
 from shared.consumer import BATCH_SUBSCRIBER, raw_records
+from shared.contracts import CaseEvent, ContactsUpdated, IntakeRejected
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import Settings
 
@@ -17,6 +18,13 @@ def build_router(settings: Settings, service: IntakeService, relay: OutboxRelay,
     """``sources``: mapping name -> (topic, converter) for councils' own topics."""
     kafka = settings.kafka
     router = KafkaRouter()
+    # Outgoing messages go through the outbox; these declarations document them in AsyncAPI.
+    router.publisher(kafka.topic(topics.CASE_EVENTS), schema=CaseEvent, title="to_case_events",
+                     description="Canonical case events, key = case_id (docs/contracts/case-event.schema.json)")
+    router.publisher(kafka.topic(topics.CONTACTS), schema=ContactsUpdated, title="to_contacts",
+                     description="Contact details (personal data), compacted, key = case_id")
+    router.publisher(kafka.topic(topics.INTAKE_DEAD_LETTER), schema=IntakeRejected, title="to_dead_letter",
+                     description="Rejected input with the original bytes, the source, the reason and the time")
     all_sources = {"canonical": (kafka.topic(topics.INTAKE_CANONICAL), canonical_converter), **(sources or {})}
 
     for name, (topic, convert) in all_sources.items():

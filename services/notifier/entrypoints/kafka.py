@@ -14,6 +14,7 @@ from shared.consumer import BATCH_SUBSCRIBER, raw_records
 from shared.contracts import (
     CASE_EVENT_TYPES,
     ContactsUpdated,
+    NotificationEvent,
     describe_validation_error,
     parse_case_event,
     parse_contacts,
@@ -28,6 +29,9 @@ log = get_logger(__name__)
 def build_router(kafka: KafkaSettings, service: NotifierService,
                  after_batch: Callable[[], Awaitable[None]]) -> KafkaRouter:
     router = KafkaRouter()
+    # Audit events go through the outbox; this declaration documents them in AsyncAPI.
+    router.publisher(kafka.topic(topics.NOTIFICATION_EVENTS), schema=NotificationEvent, title="to_notification_events",
+                     description="Every notification attempt and status change, for audit, key = case_id")
 
     @router.subscriber(kafka.topic(topics.DEADLINE_EVENTS), group_id=kafka.group("ehc-notifier"), **BATCH_SUBSCRIBER)
     async def on_deadline_events(message: KafkaMessage) -> None:
