@@ -18,8 +18,9 @@ from services.deadlines.domain import (
     load_ruleset_history,
 )
 from services.deadlines.domain.rules import RULESETS_DIR, parse_ruleset
+from tests.paths import LAW_FILE
 
-LAW_FILE = Path("/work/shared/law/england.md")
+LAW_FILE = LAW_FILE
 
 # Every rule_id of sections A1-A5 of the law file, with its flags there.
 LAW_RULES = {

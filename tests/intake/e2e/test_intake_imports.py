@@ -23,9 +23,10 @@ from shared import topics
 from shared.settings import Settings
 from tests.e2e.harness import service_env
 from tests.intake.e2e.topics_helper import all_records
+from tests.paths import SEN2_SAMPLE
 
 pytestmark = pytest.mark.infra
-SAMPLE = Path("/work/shared/samples/sen2/SEN2-2024-mockup.xml")
+SAMPLE = SEN2_SAMPLE
 KEY = "e2e-import-case-id-key-0123456789"
 
 

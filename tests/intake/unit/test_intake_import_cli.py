@@ -18,8 +18,9 @@ from services.intake.entrypoints.cli import ImportSource, intake_app, summary_li
 from services.intake.entrypoints.progress import ImportProgress
 from services.intake.service_layer.handlers import IntakeOutcome
 from shared.contracts import parse_case_event
+from tests.paths import SEN2_SAMPLE
 
-SAMPLE = Path("/work/shared/samples/sen2/SEN2-2024-mockup.xml")
+SAMPLE = SEN2_SAMPLE
 KEY = "cli-case-id-key-0123456789abcdef"
 # Nothing listens there: a dry run that tried to connect would fail.
 OFFLINE = {"EHC_INTAKE__CASE_ID_KEY": KEY, "EHC_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:9",

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from services.intake.domain.sen2_synthetic import write_sen2_csv, write_sen2_xml
 from services.intake.entrypoints.report_cli import report_app
+from tests.paths import SEN2_SAMPLE
 
 YEAR = 2025
 runner = CliRunner()
@@ -57,7 +58,7 @@ def test_table_output(returns):
 
 
 def test_the_sample_return():
-    sample = Path("/work/shared/samples/sen2/SEN2-2024-mockup.xml")
+    sample = SEN2_SAMPLE
     if not sample.exists():
         pytest.skip("the SEN2 sample file is not available")
     report = json.loads(_run("--year", "2023", "--from-file", str(sample), "--json").stdout)

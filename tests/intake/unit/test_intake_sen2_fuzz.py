@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
@@ -16,8 +15,9 @@ from services.intake.domain.results import Rejection
 from services.intake.domain.sen2 import Sen2FormatError, iter_sen2_xml, read_assessment_records
 from services.intake.domain.timeliness import compute_timeliness
 from shared.contracts import CaseEventEnvelope, parse_case_event
+from tests.paths import SEN2_SAMPLE
 
-SAMPLE = Path("/work/shared/samples/sen2/SEN2-2024-mockup.xml")
+SAMPLE = SEN2_SAMPLE
 if not SAMPLE.exists():
     pytest.skip("the SEN2 sample file is not available", allow_module_level=True)
 RAW = SAMPLE.read_bytes()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 from collections import Counter
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,9 @@ from services.intake.domain.sen2 import (
     read_assessment_records,
 )
 from shared.contracts import parse_case_event
+from tests.paths import SEN2_SAMPLE
 
-SAMPLE = Path("/work/shared/samples/sen2/SEN2-2024-mockup.xml")
+SAMPLE = SEN2_SAMPLE
 if not SAMPLE.exists():  # a checkout without the shared samples folder
     pytest.skip("the SEN2 sample file is not available", allow_module_level=True)
 KEY = b"sample-case-id-key-0123456789abc"
