@@ -10,10 +10,10 @@ Progress is a bar on a terminal, periodic counts otherwise.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
@@ -23,6 +23,7 @@ from shared import topics
 from shared.contracts import parse_case_event
 from shared.kafka import aiokafka_security, topic_partitions
 from shared.logging import get_logger
+from shared.progress import Progress
 
 log = get_logger(__name__)
 
@@ -37,36 +38,7 @@ class RebuildReport:
     seconds: float = 0.0
 
 
-class Progress:
-    """A rich progress bar on a terminal; a line every few seconds otherwise."""
-
-    def __init__(self, label: str, total: int, stream=sys.stderr) -> None:  # type: ignore[no-untyped-def]
-        self.label, self.total, self.done = label, total, 0
-        self._tty = stream.isatty()
-        self._stream = stream
-        self._last = 0.0
-        self._bar = None
-        if self._tty:
-            from rich.progress import Progress as RichProgress
-
-            self._bar = RichProgress(transient=False)
-            self._task = self._bar.add_task(label, total=total)
-            self._bar.start()
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done)
-        elif time.monotonic() - self._last > 5 or self.done >= self.total:
-            self._last = time.monotonic()
-            print(f"{self.label}: {self.done}/{self.total}", file=self._stream, flush=True)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
-async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int], Progress] = Progress
+async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int], Any] = Progress
                   ) -> RebuildReport:
     report = RebuildReport()
     started = time.monotonic()
@@ -101,7 +73,8 @@ async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int
                         remaining.pop(tp)
             if events:
                 report.stored += (await app.service.store_history(events)).events
-            bar.advance(sum(len(r) for r in fetched.values()))
+            read_so_far = report.read
+            bar.update(read_so_far, f"{report.stored:,} new")
             if not fetched:
                 for tp in list(remaining):
                     if await consumer.position(tp) >= remaining[tp]:
@@ -117,7 +90,7 @@ async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int
         result = await app.service.recompute_cases(chunk)
         report.published += sum(result.published.values())
         await app.relay.drain()
-        bar.advance(len(chunk))
+        bar.update(i + len(chunk), f"{report.published:,} changes published")
     bar.close()
     report.cases = len(case_ids)
     report.seconds = time.monotonic() - started
