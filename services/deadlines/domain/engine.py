@@ -24,7 +24,6 @@ through precompiled lookups (rules.RuleIndex, rules.Starter) and keeps what it u
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from operator import attrgetter
@@ -145,33 +144,48 @@ def resolve_history(
 # -- 2. clocks ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True, eq=False)  # identity equality: list.remove must not compare fields
 class _Clock:
-    """The mutable working state of one deadline while a case is replayed."""
+    """The mutable working state of one deadline while a case is replayed.
 
-    rule: Rule
-    version: str
-    instance: str
-    key_value: str | None
-    trigger_event_id: str
-    trigger_date: date
-    trigger_data: Mapping[str, Any]
-    due_on: date
-    explanation: str
-    before_ruleset: bool = False
-    completed_by: str | None = None
-    completed_on: date | None = None
-    completion: CaseEventRecord | None = None
-    ended: bool = False  # a window ended by the LA's act, not by the family's
-    early: bool = False
-    cancelled_by: str | None = None
-    cancelled_on: date | None = None
-    held: bool = False
-    extra_dates: list[date] | None = None
-    flags: set[str] | None = None
-    exception: str | None = None
-    exception_reason: str | None = None
-    exception_event_id: str | None = None
+    A plain slotted class (identity equality: list.remove must not compare fields) whose
+    ``__init__`` sets the defaults as constants: one is built per deadline of every case.
+    """
+
+    __slots__ = (
+        "rule", "version", "instance", "key_value", "trigger_event_id", "trigger_date", "trigger_data", "due_on",
+        "explanation", "before_ruleset", "completed_by", "completed_on", "completion", "ended", "early",
+        "cancelled_by", "cancelled_on", "held", "extra_dates", "flags", "exception", "exception_reason",
+        "exception_event_id",
+    )
+
+    def __init__(
+        self, rule: Rule, version: str, instance: str, key_value: str | None, trigger_event_id: str,
+        trigger_date: date, trigger_data: Mapping[str, Any], due_on: date, explanation: str,
+        before_ruleset: bool = False,
+    ) -> None:
+        self.rule = rule
+        self.version = version
+        self.instance = instance
+        self.key_value = key_value
+        self.trigger_event_id = trigger_event_id
+        self.trigger_date = trigger_date
+        self.trigger_data = trigger_data
+        self.due_on = due_on
+        self.explanation = explanation
+        self.before_ruleset = before_ruleset
+        self.completed_by: str | None = None
+        self.completed_on: date | None = None
+        self.completion: CaseEventRecord | None = None
+        self.ended = False  # a window ended by the LA's act, not by the family's
+        self.early = False
+        self.cancelled_by: str | None = None
+        self.cancelled_on: date | None = None
+        self.held = False
+        self.extra_dates: list[date] | None = None
+        self.flags: set[str] | None = None
+        self.exception: str | None = None
+        self.exception_reason: str | None = None
+        self.exception_event_id: str | None = None
 
     def flag(self, name: str) -> None:
         if self.flags is None:
@@ -283,16 +297,17 @@ class _CaseRun:
 
     def run(self, events: Sequence[CaseEventRecord]) -> None:
         """Replay the ordered history, one event at a time (step 2 of the module docstring)."""
-        dispatch = self.dispatch
+        dispatch_get = self.dispatch.get
         closing = self.closing
         open_ = self.open
+        open_get = open_.get
         single = self.single
         act = self._act
         cancel = self._cancel
         start = self._start
         for event in events:
             t = event.type
-            plan = dispatch.get(t)
+            plan = dispatch_get(t)
             if plan is None:  # nothing to do, or a closing event (never in the dispatch)
                 if t in closing:
                     for open_clocks in open_.values():
@@ -301,11 +316,11 @@ class _CaseRun:
                 continue
             acting, cancelling, starting = plan
             for rule_id in acting:
-                clocks = open_.get(rule_id)
+                clocks = open_get(rule_id)
                 if clocks:
                     act(clocks, event)
             for rule_id in cancelling:
-                clocks = open_.get(rule_id)
+                clocks = open_get(rule_id)
                 if clocks:
                     for clock in clocks[:]:
                         for m in clock.rule.cancels.get(t, ()):
@@ -417,10 +432,17 @@ class _CaseRun:
                 instance = str(self.episodes[g])
             else:
                 key_value = str(data.get(field_name or ""))
-                if open_clocks and any(c.key_value == key_value for c in open_clocks):
-                    continue  # a repeated request for the same advice, still pending
-                n = self.keys.get((rule_id, key_value), 0) + 1
-                self.keys[(rule_id, key_value)] = n
+                if open_clocks:
+                    for c in open_clocks:
+                        if c.key_value == key_value:
+                            break
+                    else:
+                        c = None
+                    if c is not None:
+                        continue  # a repeated request for the same advice, still pending
+                keys = self.keys
+                pair = (rule_id, key_value)
+                keys[pair] = n = keys.get(pair, 0) + 1
                 instance = key_value if n == 1 else f"{key_value}#{n}"
 
             if rule.variants:
@@ -529,6 +551,9 @@ class _CaseRun:
         """
         out: list[Deadline] = []
         append = out.append
+        prefix = f"{case_id}:"
+        new = MutableDeadline
+        cls = Deadline
         for c in self.clocks:
             rule = c.rule
             kind = rule.kind
@@ -573,13 +598,14 @@ class _CaseRun:
                     dynamic.add("before_ruleset_effective")
             flags = rule.flags + tuple(sorted(dynamic)) if dynamic else rule.flags
             rule_id = rule.rule_id
-            d = MutableDeadline(
-                case_id, rule_id, f"{case_id}:{rule_id}:{c.instance}", c.instance, rule.title, kind, due,
+            instance = c.instance
+            d = new(
+                case_id, rule_id, f"{prefix}{rule_id}:{instance}", instance, rule.title, kind, due,
                 status, rule.responsible, c.trigger_event_id, c.trigger_date, c.completed_by, c.completed_on,
                 c.cancelled_by, c.cancelled_on, rule.legal_source, c.explanation, rule.convention, flags,
                 c.exception, c.exception_reason, c.exception_event_id, c.version,
             )
-            d.__class__ = Deadline  # see model.MutableDeadline
+            d.__class__ = cls  # see model.MutableDeadline
             append(d)
         return out
 
