@@ -115,3 +115,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def upsertable_insert(session_or_conn: Any, table: Any) -> Any:
+    """An INSERT that supports ON CONFLICT (DO NOTHING / DO UPDATE) on the session's database."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    bind = session_or_conn.get_bind() if hasattr(session_or_conn, "get_bind") else session_or_conn.bind
+    return pg_insert(table) if bind.dialect.name == "postgresql" else sqlite_insert(table)

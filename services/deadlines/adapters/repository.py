@@ -7,13 +7,12 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deadlines.adapters import tables
 from services.deadlines.service_layer.changes import StoredDeadline
 from services.deadlines.service_layer.timers import TimerSpec
+from shared.db import upsertable_insert
 
 
 class DeadlinesRepository:
@@ -22,7 +21,7 @@ class DeadlinesRepository:
         self._pg = session.bind.dialect.name == "postgresql"
 
     def _insert(self, table: Any) -> Any:
-        return pg_insert(table) if self._pg else sqlite_insert(table)
+        return upsertable_insert(self.session, table)
 
     # --- case history ------------------------------------------------------------------------
     async def add_events(self, rows: list[dict[str, Any]]) -> None:

@@ -21,12 +21,11 @@ from collections.abc import Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.adapters import tables
 from services.intake.service_layer.handlers import Converter, IntakeService, RawInput, canonical_converter
+from shared.db import upsertable_insert
 from shared.http_ops import ReadinessCheck, ops_router
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
@@ -170,8 +169,8 @@ async def _forget_signature(sessions: async_sessionmaker[AsyncSession], source: 
 
 async def _first_use_of_signature(sessions: async_sessionmaker[AsyncSession], source: str, signature: str) -> bool:
     async with sessions() as session, session.begin():
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         result = await session.execute(
-            insert(tables.webhook_signatures).values(source=source, signature=signature[-64:]).on_conflict_do_nothing()
+            upsertable_insert(session, tables.webhook_signatures)
+            .values(source=source, signature=signature[-64:]).on_conflict_do_nothing()
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]

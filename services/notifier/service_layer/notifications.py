@@ -16,8 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.adapters import tables
@@ -34,6 +32,7 @@ from services.notifier.domain.policy import (
 )
 from services.notifier.domain.recipients import Recipient
 from shared.contracts import NotificationData, NotificationEvent
+from shared.db import upsertable_insert
 from shared.logging import get_logger, scrub
 from shared.settings import NotifierSettings
 
@@ -86,7 +85,7 @@ def is_postgres(session: AsyncSession) -> bool:
 
 
 def insert_stmt(session: AsyncSession, table: Any) -> Any:
-    return pg_insert(table) if is_postgres(session) else sqlite_insert(table)
+    return upsertable_insert(session, table)
 
 
 def upsert_stmt(session: AsyncSession, table: Any, values: dict[str, Any], keys: list[str],
