@@ -40,7 +40,7 @@ from .events import (
     CaseEventRecord,
     order_key,
 )
-from .model import Deadline, DeadlineKind, DeadlineStatus, MutableDeadline
+from .model import Deadline, DeadlineKind, DeadlineStatus
 from .rules import EventMatch, Rule, RuleSet, RuleSetHistory, Starter
 
 _DUTY = DeadlineKind.DUTY.value
@@ -145,18 +145,56 @@ def resolve_history(
 
 
 class _Clock:
-    """The mutable working state of one deadline while a case is replayed.
+    """The mutable working state of one deadline while a case is replayed, and then the Deadline.
 
     A plain slotted class (identity equality: list.remove must not compare fields) whose
     ``__init__`` sets the defaults as constants: one is built per deadline of every case.
+
+    Its slots are exactly :class:`Deadline`'s, so that :meth:`_CaseRun.deadlines` can turn each
+    clock into its Deadline in place (fill the output-only fields, then relabel with a
+    ``__class__`` assignment, allowed between classes with the same slot layout; see
+    model.MutableDeadline) instead of building a second object per deadline. The working state
+    lives in slots whose output value is only set at that point, reached through the aliases
+    defined below the class (a slot's member descriptor works under any name):
+
+    ==================  ===============================  ==================================
+    working name        slot                             role in the output
+    ==================  ===============================  ==================================
+    rule                rule_id                          overwritten by deadlines()
+    trigger_data        case_id                          overwritten
+    key_value           deadline_id                      overwritten
+    completion          title                            overwritten
+    ended               kind                             overwritten
+    early               status                           overwritten
+    held                responsible                      overwritten
+    extra_dates         legal_source                     overwritten
+    before_ruleset      convention                       overwritten
+    flags (a set)       flags                            overwritten (the sorted tuple)
+    version             ruleset_version                  kept
+    explanation         period_text                      kept
+    completed_by        completed_by_event_id            kept
+    cancelled_by        cancelled_by_event_id            kept
+    ==================  ===============================  ==================================
+
+    The other slots (instance, due_on, trigger_*, completed_on, cancelled_on, exception*) have
+    their own names. After deadlines() a clock *is* its Deadline and must not be used as a clock.
     """
 
-    __slots__ = (
-        "rule", "version", "instance", "key_value", "trigger_event_id", "trigger_date", "trigger_data", "due_on",
-        "explanation", "before_ruleset", "completed_by", "completed_on", "completion", "ended", "early",
-        "cancelled_by", "cancelled_on", "held", "extra_dates", "flags", "exception", "exception_reason",
-        "exception_event_id",
-    )
+    __slots__ = Deadline.__slots__
+
+    rule: Rule
+    version: str
+    key_value: str | None
+    trigger_data: Mapping[str, Any]
+    explanation: str
+    before_ruleset: bool
+    completed_by: str | None
+    completion: CaseEventRecord | None
+    ended: bool
+    early: bool
+    cancelled_by: str | None
+    held: bool
+    extra_dates: list[date] | None
 
     def __init__(
         self, rule: Rule, version: str, instance: str, key_value: str | None, trigger_event_id: str,
@@ -192,6 +230,17 @@ class _Clock:
             self.flags = {name}
         else:
             self.flags.add(name)
+
+
+# The working names of _Clock (see its docstring): each is the member descriptor of a Deadline slot.
+for _name, _slot in (
+    ("rule", "rule_id"), ("trigger_data", "case_id"), ("key_value", "deadline_id"), ("completion", "title"),
+    ("ended", "kind"), ("early", "status"), ("held", "responsible"), ("extra_dates", "legal_source"),
+    ("before_ruleset", "convention"), ("version", "ruleset_version"), ("explanation", "period_text"),
+    ("completed_by", "completed_by_event_id"), ("cancelled_by", "cancelled_by_event_id"),
+):
+    setattr(_Clock, _name, _Clock.__dict__[_slot])
+del _name, _slot
 
 
 _NUMBERS = tuple(str(i) for i in range(64))  # instance names "0".."63", built once
@@ -546,15 +595,14 @@ class _CaseRun:
     def deadlines(self, case_id: str, as_of: date, soon_limit: date) -> list[Deadline]:
         """Freeze every clock into a Deadline with its status as of ``as_of`` (law file B, C).
 
-        The status logic is inlined (not a function per clock) and Deadlines are built through
-        their mutable twin: this loop runs for every deadline of every case.
+        The status logic is inlined (not a function per clock) and each clock becomes its Deadline
+        in place (see _Clock): this loop runs for every deadline of every case. The working state
+        held in output slots is read before those slots are overwritten.
         """
-        out: list[Deadline] = []
-        append = out.append
+        out = self.clocks
         prefix = f"{case_id}:"
-        new = MutableDeadline
         cls = Deadline
-        for c in self.clocks:
+        for c in out:
             rule = c.rule
             kind = rule.kind
             due = c.due_on
@@ -596,18 +644,21 @@ class _CaseRun:
                     dynamic.add(extra_flag)
                 if c.before_ruleset:
                     dynamic.add("before_ruleset_effective")
-            flags = rule.flags + tuple(sorted(dynamic)) if dynamic else rule.flags
             rule_id = rule.rule_id
-            instance = c.instance
-            d = new(
-                case_id, rule_id, f"{prefix}{rule_id}:{instance}", instance, rule.title, kind, due,
-                status, rule.responsible, c.trigger_event_id, c.trigger_date, c.completed_by, c.completed_on,
-                c.cancelled_by, c.cancelled_on, rule.legal_source, c.explanation, rule.convention, flags,
-                c.exception, c.exception_reason, c.exception_event_id, c.version,
-            )
-            d.__class__ = cls  # see model.MutableDeadline
-            append(d)
-        return out
+            # -- the output-only slots (the working state they held has been read above)
+            c.flags = rule.flags + tuple(sorted(dynamic)) if dynamic else rule.flags
+            c.case_id = case_id
+            c.rule_id = rule_id
+            c.deadline_id = f"{prefix}{rule_id}:{c.instance}"
+            c.title = rule.title
+            c.kind = kind
+            c.status = status
+            c.responsible = rule.responsible
+            c.legal_source = rule.legal_source
+            c.convention = rule.convention
+            c.__class__ = cls  # now a frozen Deadline (see _Clock)
+        self.clocks = []  # they are clocks no longer
+        return out  # type: ignore[return-value]
 
 
 def _running_on(clock: _Clock, day: date) -> bool:

@@ -102,10 +102,12 @@ def _iso(value: date | None) -> str | None:
 
 
 # Building a frozen dataclass costs one object.__setattr__ call per field: for Deadline's 23 fields
-# that was 40% of the engine's time. The engine therefore fills MutableDeadline, a twin with the
+# that was 40% of the engine's time. make_deadline therefore fills MutableDeadline, a twin with the
 # same slots in the same order, and relabels it as a Deadline (``__class__`` assignment is allowed
 # between classes with the same slot layout). The result is an ordinary, frozen Deadline; a unit
-# test checks that it equals the one the dataclass constructor builds.
+# test checks that it equals the one the dataclass constructor builds. The engine goes one step
+# further: its working clocks (engine._Clock) have Deadline's slots themselves and are relabelled
+# in place, so no second object is built per deadline.
 MutableDeadline = make_dataclass(
     "MutableDeadline", [(f.name, f.type) for f in fields(Deadline)], slots=True, eq=False, repr=False
 )
