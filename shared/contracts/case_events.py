@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter
 
@@ -247,7 +247,7 @@ globals().update({model.__name__: model for model in EVENT_MODELS.values()})
 
 CaseEvent = Annotated[
     # A Union over the generated classes, discriminated by the literal `type`.
-    __import__("typing").Union[tuple(EVENT_MODELS.values())],  # noqa: UP007
+    Union[tuple(EVENT_MODELS.values())],  # noqa: UP007
     Field(discriminator="type"),
 ]
 case_event_adapter: TypeAdapter[Any] = TypeAdapter(CaseEvent)

@@ -43,11 +43,6 @@ async def add_to_outbox(session: AsyncSession, outbox: Table, topic: str, event:
     )
 
 
-async def add_raw_to_outbox(session: AsyncSession, outbox: Table, topic: str, key: bytes | None,
-                            value: bytes, headers: dict[str, str] | None = None) -> None:
-    await session.execute(outbox.insert().values(topic=topic, key=key, value=value, headers=headers))
-
-
 class OutboxRelay:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Table, producer: Producer,
                  *, batch_size: int = 500, idle_seconds: float = 0.2) -> None:

@@ -148,11 +148,6 @@ class DeadlinesRepository:
                 update(tables.timers).where(tables.timers.c.id.in_(timer_ids)).values(fired_at=now)
             )
 
-    async def next_timer_at(self) -> datetime | None:
-        return await self.session.scalar(
-            select(func.min(tables.timers.c.fire_at)).where(tables.timers.c.fired_at.is_(None))
-        )
-
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(
             select(tables.deadlines.c.status, func.count()).group_by(tables.deadlines.c.status)
