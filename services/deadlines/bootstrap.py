@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from services.deadlines.domain.rules import RuleSetHistory, load_ruleset_history
 from services.deadlines.entrypoints.http import build_api
 from services.deadlines.entrypoints.kafka import build_router
 from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_due
-from services.deadlines.service_layer.handlers import Clock, DeadlinesService, SystemClock
+from services.deadlines.service_layer.handlers import BatchResult, Clock, DeadlinesService, SystemClock
 from shared import topics
 from shared.db import create_engine_for, session_factory
 from shared.kafka import build_broker, build_producer, consumer_lag
@@ -125,6 +125,11 @@ class Deadlines:
                               http_app=self.api, http_host=cfg.http_host, http_port=cfg.http_port)
 
 
+def count_batch(result: BatchResult) -> None:
+    EVENTS_PROCESSED.labels("processed").inc(result.events)
+    EVENTS_PROCESSED.labels("duplicate").inc(result.duplicates)
+
+
 def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHistory | None = None) -> Deadlines:
     cfg = settings.deadlines
     domain = DomainEngine(cfg, ruleset)
@@ -142,11 +147,8 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
         await relay.drain()
 
     broker.include_router(build_router(settings.kafka, service, after_batch,
-                                       on_invalid=lambda: EVENTS_PROCESSED.labels("invalid").inc()))
+                                       on_invalid=lambda: EVENTS_PROCESSED.labels("invalid").inc(),
+                                       on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
     app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock)
     return app
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -8,7 +8,7 @@ from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import ValidationError
 
-from services.deadlines.service_layer.handlers import DeadlinesService
+from services.deadlines.service_layer.handlers import BatchResult, DeadlinesService
 from shared import topics
 from shared.consumer import BATCH_SUBSCRIBER, raw_records
 from shared.contracts import DeadlineEvent, describe_validation_error, parse_case_event
@@ -19,7 +19,8 @@ log = get_logger(__name__)
 
 
 def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: Callable[[], Awaitable[None]],
-                 on_invalid: Callable[[], None] = lambda: None) -> KafkaRouter:
+                 on_invalid: Callable[[], None] = lambda: None,
+                 on_batch: Callable[[BatchResult], None] = lambda _r: None) -> KafkaRouter:
     router = KafkaRouter()
     # Outgoing messages go through the outbox; this declaration documents them in AsyncAPI.
     router.publisher(kafka.topic(topics.DEADLINE_EVENTS), schema=DeadlineEvent, title="to_deadline_events",
@@ -40,7 +41,7 @@ def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: C
                           reason=describe_validation_error(exc))
                 on_invalid()
         if events:
-            await service.handle_case_events(events)
+            on_batch(await service.handle_case_events(events))
         await after_batch()
 
     return router

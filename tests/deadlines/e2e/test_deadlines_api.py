@@ -86,3 +86,4 @@ async def test_read_api(isolated: Settings, producer) -> None:
         assert (await api.get("/readyz")).status_code == 200
         metrics = (await api.get("/metrics")).text
         assert "ehc_deadlines_published_total" in metrics
+        assert 'ehc_deadlines_case_events_total{outcome="processed"}' in metrics
