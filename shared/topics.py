@@ -17,7 +17,8 @@ CONTACTS = "ehc.contacts"
 INTAKE_DEAD_LETTER = "ehc.intake.dead-letter"
 DEADLINES_DEAD_LETTER = "ehc.deadlines.dead-letter"
 NOTIFIER_DEAD_LETTER = "ehc.notifier.dead-letter"
-DEAD_LETTER_TOPICS = {"intake": INTAKE_DEAD_LETTER, "deadlines": DEADLINES_DEAD_LETTER, "notifier": NOTIFIER_DEAD_LETTER}
+DEAD_LETTER_TOPICS = {"intake": INTAKE_DEAD_LETTER, "deadlines": DEADLINES_DEAD_LETTER,
+                      "notifier": NOTIFIER_DEAD_LETTER}
 DEAD_LETTER_RETENTION_DAYS = 30  # the default of EHC_DEAD_LETTERS__RETENTION_DAYS
 # A council's own case-management topic, mapped by intake; the name is configuration.
 INTAKE_CANONICAL = "ehc.intake.canonical"

@@ -30,6 +30,7 @@ from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_d
 from services.deadlines.service_layer.handlers import BatchResult, Clock, DeadlinesService, SystemClock
 from shared import topics
 from shared.db import create_engine_for, session_factory
+from shared.dead_letters import DeadLetters
 from shared.kafka import build_broker, build_producer, consumer_lag
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
@@ -78,6 +79,7 @@ class Deadlines:
     scheduler: AsyncIOScheduler
     api: FastAPI
     domain: DomainEngine
+    dead_letters: DeadLetters | None = None
 
     async def start(self, *, consume: bool = True, schedule: bool = True) -> None:
         await prepare_service(self.settings, SERVICE, self.engine, MIGRATIONS, self.producer, self.relay)
@@ -104,6 +106,8 @@ class Deadlines:
             async with self.sessions() as session:
                 for status, n in (await DeadlinesRepository(session).count_by_status()).items():
                     DEADLINES_BY_STATUS.labels(status).set(n)
+            if self.dead_letters is not None:
+                await self.dead_letters.refresh_gauge()
         return checks
 
     async def watch_lag(self, every_seconds: float = 15.0) -> None:
@@ -146,8 +150,8 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     async def after_batch() -> None:
         await relay.drain()
 
-    broker.include_router(build_router(settings.kafka, service, after_batch,
-                                       on_invalid=lambda: EVENTS_PROCESSED.labels("invalid").inc(),
+    app.dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
+    broker.include_router(build_router(settings.kafka, service, after_batch, app.dead_letters, settings.dead_letters,
                                        on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
     app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock)

@@ -135,6 +135,11 @@ class DeadlinesRepository:
              .order_by(t.c.deadline_id, t.c.fire_at, t.c.id))
         return list((await self.session.execute(q)).all())
 
+    async def has_due_timers(self, now: datetime) -> bool:
+        t = tables.timers
+        q = select(t.c.id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now)).limit(1)
+        return (await self.session.scalar(q)) is not None
+
     async def orphan_timers(self, now: datetime, limit: int) -> list[int]:
         """Due timers whose deadline row does not exist (never expected; kept from piling up)."""
         t, d = tables.timers, tables.deadlines

@@ -17,12 +17,13 @@ from sqlalchemy import (
 )
 
 from shared.db import UtcDateTime
-from shared.messaging.tables import outbox_table, processed_events_table
+from shared.messaging.tables import held_records_table, outbox_table, processed_events_table
 
 SCHEMA = "deadlines"
 metadata = MetaData()
 processed_events = processed_events_table(metadata, SCHEMA)
 outbox = outbox_table(metadata, SCHEMA)
+held_records = held_records_table(metadata, SCHEMA)
 
 # Each case's history, as received: the engine recomputes the case from it every time.
 case_events = Table(

@@ -258,6 +258,11 @@ class DeadlinesService:
             await repo.add_timers(follow_ups)
             return len(fired)
 
+    async def has_due_timers(self) -> bool:
+        """Whether any timer is due and not yet fired (whoever holds it)."""
+        async with self._sessions() as session:
+            return await DeadlinesRepository(session).has_due_timers(self.clock.now())
+
     def _timer_event(self, timer: Any, row: Any) -> tuple[str, DeadlineData, str | None] | None:
         if row.due_on != timer.due_on:
             return None
