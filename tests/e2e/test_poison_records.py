@@ -5,8 +5,12 @@ order), and a replay after the fix re-drives the held records in order."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import sys
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +26,7 @@ from shared.contracts import RecordParked
 from shared.dead_letters import DeadLetters
 from shared.settings import Settings
 from tests.conftest import eventually, read_topic
-from tests.e2e.harness import case_event, running
+from tests.e2e.harness import case_event, running, service_env
 
 pytestmark = pytest.mark.infra
 NESTED = b'{"specversion": "1.0", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
@@ -166,3 +170,51 @@ async def test_notifier_isolates_poison_contacts_and_deadline_events(isolated: S
         await eventually(stored, 30, "the good contacts stored")
     assert {x.data.consumer for x in letters} == {"notifier-contacts", "notifier"}
     assert all(x.data.reason.startswith(("undecodable", "invalid")) for x in letters)
+
+
+async def ehc(settings: Settings, *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(str(Path(sys.executable).with_name("ehc")), *args,
+                                                env=service_env(settings), stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    out, _err = await proc.communicate()
+    return proc.returncode or 0, out.decode()
+
+
+async def test_dead_letters_cli_lists_shows_and_replays(isolated: Settings, producer) -> None:
+    settings = quick(isolated)
+    app = deadlines_bootstrap(settings)
+    faulty = FaultyEngine(settings.deadlines)
+    app.service._engine = faulty  # noqa: SLF001 - the fault under test
+    case_topic = settings.kafka.topic(topics.CASE_EVENTS)
+    first = request("cli-1", "case-bug")
+    async with running(app):
+        await producer.send_and_wait(case_topic, first, key=b"case-bug")
+        await producer.send_and_wait(case_topic, case_event("cli-2", "case-bug", "ehc.case.assigned", date(2026, 3, 3),
+                                                            caseworker_id="cw-1", team_id="t-1"), key=b"case-bug")
+        await parked(settings, "deadlines", 2)
+
+        code, out = await ehc(settings, "deadlines", "dead-letters", "list", "--json")
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert code == 0 and [r["state"] for r in rows] == ["held", "held"]
+        assert rows[0]["reason"] == "KeyError" and rows[1]["held_behind"] == rows[0]["id"]
+        assert "parent" not in out and "cw-1" not in out  # never the content
+
+        code, out = await ehc(settings, "deadlines", "dead-letters", "show", rows[0]["id"], "--original")
+        shown = json.loads(out)
+        assert code == 0 and base64.b64decode(shown["original"]["value_base64"]) == first
+        assert base64.b64decode(shown["original"]["key_base64"]) == b"case-bug"
+
+        code, _ = await ehc(settings, "deadlines", "dead-letters", "replay", "dl-nonesuch")
+        assert code == 1
+
+        faulty.broken = False
+        code, out = await ehc(settings, "deadlines", "dead-letters", "replay", rows[0]["id"])
+        assert code == 0 and out.split() == ["replayed", rows[0]["id"], "replayed", rows[1]["id"]]
+        await values_on(settings, topics.DEADLINE_EVENTS,
+                        lambda es: any(e["data"]["case_id"] == "case-bug" for e in es))
+
+        async def released() -> bool:
+            _code, listed = await ehc(settings, "deadlines", "dead-letters", "list", "--held")
+            return listed.strip() == ""
+
+        await eventually(released, 60, "the held case released")
