@@ -44,6 +44,8 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 EVENTS_PROCESSED = Counter("ehc_deadlines_case_events_total", "Case events processed", ["outcome"])
 DEADLINE_EVENTS = Counter("ehc_deadlines_published_total", "Deadline events published", ["type"])
 DEADLINES_BY_STATUS = Gauge("ehc_deadlines_by_status", "Stored deadlines by status", ["status"])
+CASE_PROBLEMS = Counter("ehc_deadlines_case_problems_total", "Recomputations stopped by a case's data-quality "
+                        "problem (shown by /v1/problems)")
 TIMERS_FIRED = Counter("ehc_deadlines_timers_fired_total", "Timers fired")
 CONSUMER_LAG = Gauge("ehc_deadlines_consumer_lag", "Case events not yet consumed", ["partition"])
 
@@ -142,7 +144,8 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     producer = build_producer(settings.kafka, SERVICE)
     relay = OutboxRelay(sessions, tables.outbox, producer)
     service = DeadlinesService(sessions, settings.kafka, domain, clock or SystemClock(), cfg.reminder_working_days,
-                               cfg.due_soon_working_days, on_published=lambda t: DEADLINE_EVENTS.labels(t).inc())
+                               cfg.due_soon_working_days, on_published=lambda t: DEADLINE_EVENTS.labels(t).inc(),
+                               on_problem=CASE_PROBLEMS.inc)
     broker = build_broker(settings.kafka, SERVICE)
     app = Deadlines(settings, engine, sessions, producer, relay, service, broker,
                     scheduler=AsyncIOScheduler(), api=FastAPI(), domain=domain)

@@ -52,7 +52,7 @@ class DeadlinesRepository:
             stmt = self._insert(tables.cases)
             stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={
                 c: getattr(stmt.excluded, c) for c in ("team_id", "caseworker_id", "area_id", "ruleset_version",
-                                                       "updated_at")})
+                                                       "problem", "updated_at")})
             await self.session.execute(stmt, rows)
 
     # --- deadlines ---------------------------------------------------------------------------

@@ -50,6 +50,8 @@ cases = Table(
     Column("caseworker_id", String(200), nullable=True, index=True),
     Column("area_id", String(200), nullable=True),
     Column("ruleset_version", String(50), nullable=True),
+    # A data-quality problem that stops the case's deadlines being computed (shown by /v1/problems).
+    Column("problem", String(500), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False, server_default=func.now()),
     schema=SCHEMA,
 )

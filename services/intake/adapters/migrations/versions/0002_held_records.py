@@ -3,6 +3,8 @@
 Revision ID: intake_0002
 """
 
+from alembic import op
+
 from shared.messaging.migration_ops import create_held_records_table
 
 revision = "intake_0002"
@@ -15,6 +17,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from alembic import op
-
     op.drop_table("held_records", schema=SCHEMA)
