@@ -20,15 +20,16 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aiokafka import AIOKafkaConsumer
 from cryptography.fernet import Fernet, InvalidToken
 from prometheus_client import Counter, Gauge
+from pydantic import Field, TypeAdapter
 from sqlalchemy import Table, delete, distinct, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.contracts import ParkedData, RecordParked
+from shared.contracts import IntakeRejected, ParkedData, RecordParked
 from shared.kafka import aiokafka_security, topic_partitions
 from shared.logging import get_logger
 from shared.settings import Settings
@@ -43,6 +44,10 @@ RELEASED = Counter("ehc_dead_letters_released_total", "Held records re-driven by
 HELD_CASES = Gauge("ehc_held_cases", "Cases held behind a parked record (later records wait)", ["service"])
 # Only for a machine without a key that is not production (local runs, tests): never a secret.
 _DEV_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"ehc-dead-letters-development-only").digest())
+
+
+_LETTER: TypeAdapter[RecordParked | IntakeRejected] = TypeAdapter(
+    Annotated[RecordParked | IntakeRejected, Field(discriminator="type")])
 
 
 class DeadLetterError(RuntimeError):
@@ -82,14 +87,52 @@ class Original:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+def seal(cipher: Fernet, original: Original) -> str:
+    """The original record (key, value, headers) encrypted, as text."""
+    return cipher.encrypt(json.dumps({
+        "key": _b64(original.key), "value": _b64(original.value),
+        "headers": [[name, _b64(value)] for name, value in original.headers]}).encode()).decode()
+
+
+def unseal(cipher: Fernet, token: str, letter_id: str, place: tuple[str, int, int]) -> Original:
+    try:
+        raw = json.loads(cipher.decrypt(token.encode()))
+    except InvalidToken:
+        raise DeadLetterError(f"{letter_id}: cannot decrypt (EHC_DEAD_LETTERS__ENCRYPTION_KEY differs)") from None
+    return Original(*place, _unb64(raw["key"]), _unb64(raw["value"]),
+                    tuple((name, _unb64(value) or b"") for name, value in raw["headers"]))
+
+
 @dataclass(frozen=True)
 class Letter:
-    envelope: RecordParked
-    pending: bool  # still held (not yet re-driven)
+    """A dead letter as an operator sees it: a parked record, or (intake) rejected input."""
 
-    @property
-    def data(self) -> ParkedData:
-        return self.envelope.data
+    id: str
+    kind: str  # parked | rejected
+    consumer: str
+    reason: str
+    at: datetime
+    attempts: int
+    held_behind: str | None
+    case_key_sha256: str | None
+    topic: str | None
+    partition: int | None
+    offset: int | None
+    size: int | None
+    sealed: str | None  # the encrypted original
+    legacy_base64: str | None = None  # a rejected original from before encryption
+    pending: bool = False  # still held (not yet re-driven)
+
+    @classmethod
+    def of(cls, envelope: RecordParked | IntakeRejected, pending: bool = False) -> Letter:
+        d = envelope.data
+        if isinstance(d, ParkedData):
+            return cls(envelope.id, "parked", d.consumer, d.reason, d.parked_at, d.attempts, d.held_behind,
+                       d.case_key_sha256, d.original_topic, d.original_partition, d.original_offset,
+                       d.original_size, d.original_encrypted, pending=pending)
+        return cls(envelope.id, "rejected", f"intake-{d.input_source}", d.reason, d.received_at, 0, None,
+                   d.original_key_sha256, d.original_topic, d.original_partition, d.original_offset, None,
+                   d.original_encrypted, d.original_base64, pending)
 
 
 class DeadLetters:
@@ -128,16 +171,14 @@ class DeadLetters:
             f"{consumer}\x1f{original.topic}\x1f{original.partition}\x1f{original.offset}".encode()).hexdigest()[:40]
         case = key_hash(original.key)
         now = datetime.now(UTC)
-        sealed = self._cipher.encrypt(json.dumps({
-            "key": _b64(original.key), "value": _b64(original.value),
-            "headers": [[name, _b64(value)] for name, value in original.headers]}).encode())
+        sealed = seal(self._cipher, original)
         envelope = RecordParked(
             id=letter_id, source=f"ehc/{self.service}", subject="parked", time=now,
             data=ParkedData(service=self.service, consumer=consumer, reason=reason[:500], parked_at=now,  # type: ignore[arg-type]
                             attempts=attempts, held_behind=held_behind, case_key_sha256=case,
                             original_topic=original.topic, original_partition=original.partition,
                             original_offset=original.offset, original_size=len(original.value or b""),
-                            original_encrypted=sealed.decode()))
+                            original_encrypted=sealed))
         await self._producer.send_and_wait(self.topic, envelope.to_json(), key=(case or letter_id).encode())
         async with self._sessions() as session, session.begin():
             exists = await session.scalar(select(self._held.c.seq).where(self._held.c.dead_letter_id == letter_id))
@@ -176,53 +217,56 @@ class DeadLetters:
     # --- the operator's side --------------------------------------------------------------------
 
     async def letters(self, timeout_s: float = 10.0) -> list[Letter]:
-        """Every parked record still on the topic (within retention), oldest first, without repeats."""
+        """Every dead letter still on the topic (within retention), oldest first, without repeats."""
         pending = set(await self.pending_ids())
-        seen: dict[str, RecordParked] = {}
+        seen: dict[str, Letter] = {}
         for value in await read_all(self.settings, self.topic, timeout_s):
             try:
-                envelope = RecordParked.model_validate_json(value)
+                envelope = _LETTER.validate_json(value)
             except ValueError:
-                continue  # other kinds of dead letters (intake's rejected input) are listed by intake
-            seen.setdefault(envelope.id, envelope)
-        return sorted((Letter(e, e.id in pending) for e in seen.values()), key=lambda x: x.data.parked_at)
+                continue  # not a dead letter of this project
+            if envelope.id not in seen:
+                seen[envelope.id] = Letter.of(envelope, envelope.id in pending)
+        return sorted(seen.values(), key=lambda x: x.at)
 
-    def original(self, letter: RecordParked) -> Original:
-        try:
-            raw = json.loads(self._cipher.decrypt(letter.data.original_encrypted.encode()))
-        except InvalidToken:
-            raise DeadLetterError(f"{letter.id}: cannot decrypt (EHC_DEAD_LETTERS__ENCRYPTION_KEY differs)") from None
-        return Original(letter.data.original_topic, letter.data.original_partition, letter.data.original_offset,
-                        _unb64(raw["key"]), _unb64(raw["value"]),
-                        tuple((name, _unb64(value) or b"") for name, value in raw["headers"]))
+    def original(self, letter: Letter | RecordParked | IntakeRejected) -> Original:
+        if not isinstance(letter, Letter):
+            letter = Letter.of(letter)
+        place = (letter.topic or "", letter.partition or 0, letter.offset or 0)
+        if letter.sealed is None:  # written before originals were encrypted
+            return Original(*place, None, base64.b64decode(letter.legacy_base64 or ""))
+        return unseal(self._cipher, letter.sealed, letter.id, place)
 
     async def replay(self, letter_ids: Sequence[str], letters: Sequence[Letter] | None = None) -> list[str]:
         """Republish the originals of ``letter_ids`` and, for a held case, every later held record of
         that case, in order (the consumer releases the case as they go through). Returns the ids sent."""
         letters = list(letters) if letters is not None else await self.letters()
-        by_id = {x.envelope.id: x for x in letters}
+        by_id = {x.id: x for x in letters}
         missing = [i for i in letter_ids if i not in by_id]
         if missing:
             raise DeadLetterError(f"no such dead letter (or past its retention): {', '.join(missing)}")
+        not_kafka = [i for i in letter_ids if by_id[i].topic is None]
+        if not_kafka:
+            raise DeadLetterError(f"not read from a Kafka topic (a file or webhook: send it again there): "
+                                  f"{', '.join(not_kafka)}")
         chosen: dict[str, Letter] = {}
         for letter_id in letter_ids:
             first = by_id[letter_id]
             chosen[letter_id] = first
-            case = first.data.case_key_sha256
-            if first.pending and case:
+            if first.pending and first.case_key_sha256:
                 for other in letters:
-                    same_case = other.data.case_key_sha256 == case and other.data.consumer == first.data.consumer
+                    same_case = other.case_key_sha256 == first.case_key_sha256 and other.consumer == first.consumer
                     if other.pending and same_case:
-                        chosen.setdefault(other.envelope.id, other)
-        ordered = sorted(chosen.values(), key=lambda x: (x.data.parked_at, x.data.original_offset))
+                        chosen.setdefault(other.id, other)
+        ordered = sorted(chosen.values(), key=lambda x: (x.at, x.offset or 0))
         sent = []
         for letter in ordered:
-            original = self.original(letter.envelope)
+            original = self.original(letter)
             headers = [(n, v) for n, v in original.headers if n != REPLAY_HEADER]
-            headers.append((REPLAY_HEADER, letter.envelope.id.encode()))
+            headers.append((REPLAY_HEADER, letter.id.encode()))
             await self._producer.send_and_wait(original.topic, original.value, key=original.key, headers=headers)
-            sent.append(letter.envelope.id)
-            log.warning("dead_letter.replayed", service=self.service, dead_letter_id=letter.envelope.id,
+            sent.append(letter.id)
+            log.warning("dead_letter.replayed", service=self.service, dead_letter_id=letter.id,
                         topic=original.topic)
         return sent
 
@@ -253,3 +297,10 @@ async def read_all(settings: Settings, topic: str, timeout_s: float = 10.0) -> l
         return values
     finally:
         await consumer.stop()
+
+
+def original_value(data: dict[str, Any], cipher: Fernet) -> bytes:
+    """The original bytes of a dead letter, from its ``data`` as JSON (decrypted; or a legacy base64)."""
+    if data.get("original_encrypted"):
+        return unseal(cipher, data["original_encrypted"], "dead letter", ("", 0, 0)).value or b""
+    return base64.b64decode(data.get("original_base64") or "")

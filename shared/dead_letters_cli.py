@@ -22,12 +22,12 @@ from shared.dead_letters import DeadLetterError, DeadLetters, Letter
 
 
 def _summary(letter: Letter) -> dict[str, Any]:
-    data = letter.data
-    return {"id": letter.envelope.id, "state": "held" if letter.pending else "released", "consumer": data.consumer,
-            "parked_at": data.parked_at.isoformat(), "reason": data.reason, "attempts": data.attempts,
-            "held_behind": data.held_behind, "case_key_sha256": data.case_key_sha256,
-            "original_topic": data.original_topic, "original_partition": data.original_partition,
-            "original_offset": data.original_offset, "original_size": data.original_size}
+    state = "held" if letter.pending else "rejected" if letter.kind == "rejected" else "released"
+    return {"id": letter.id, "kind": letter.kind, "state": state, "consumer": letter.consumer,
+            "at": letter.at.isoformat(), "reason": letter.reason, "attempts": letter.attempts,
+            "held_behind": letter.held_behind, "case_key_sha256": letter.case_key_sha256,
+            "original_topic": letter.topic, "original_partition": letter.partition,
+            "original_offset": letter.offset, "original_size": letter.size}
 
 
 def dead_letters_app(service: str, held_table: Callable[[], Table]) -> typer.Typer:
@@ -69,7 +69,7 @@ def dead_letters_app(service: str, held_table: Callable[[], Table]) -> typer.Typ
                     continue
                 row = _summary(letter)
                 typer.echo(json.dumps(row) if as_json else
-                           f"{row['id']}  {row['state']:8}  {row['parked_at'][:19]}  {row['consumer']}  "
+                           f"{row['id']}  {row['state']:8}  {row['at'][:19]}  {row['consumer']}  "
                            f"{row['original_topic']}[{row['original_partition']}]@{row['original_offset']}  "
                            f"{row['reason']}")
             return 0
@@ -85,12 +85,12 @@ def dead_letters_app(service: str, held_table: Callable[[], Table]) -> typer.Typ
         """One parked record as JSON."""
 
         async def action(dead: DeadLetters) -> int:
-            found = [x for x in await dead.letters() if x.envelope.id == letter_id]
+            found = [x for x in await dead.letters() if x.id == letter_id]
             if not found:
                 raise DeadLetterError(f"no such dead letter (or past its retention): {letter_id}")
             row = _summary(found[0])
             if original:
-                record = dead.original(found[0].envelope)
+                record = dead.original(found[0])
                 row["original"] = {
                     "key_base64": base64.b64encode(record.key).decode() if record.key is not None else None,
                     "value_base64": base64.b64encode(record.value).decode() if record.value is not None else None,

@@ -24,7 +24,7 @@ from services.intake.entrypoints.http import build_webhook_app
 from services.intake.entrypoints.kafka import build_router
 from services.intake.service_layer.handlers import Converter, IntakeService, mapping_converter
 from shared.db import create_engine_for, session_factory
-from shared.dead_letters import DeadLetters
+from shared.dead_letters import DeadLetters, dead_letter_cipher
 from shared.kafka import build_broker, build_producer
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime, prepare_service, readiness_checks
@@ -118,7 +118,7 @@ def bootstrap(settings: Settings, sources: dict[str, tuple[str, Converter]] | No
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
     relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH)
-    service = IntakeService(sessions, settings.kafka)
+    service = IntakeService(sessions, settings.kafka, dead_letter_cipher(settings))
     broker = build_broker(settings.kafka, SERVICE)
     dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
     broker.include_router(build_router(settings, service, relay, dead_letters, topic_sources))

@@ -1,8 +1,9 @@
-"""Rejected input on ``ehc.intake.dead-letter``: the original bytes, the source, the reason, the time."""
+"""Dead letters: rejected input on ``ehc.intake.dead-letter`` (the original bytes, the source, the
+reason, the time) and records any service parked on its own dead-letter topic. Originals are
+encrypted (``EHC_DEAD_LETTERS__ENCRYPTION_KEY``) and kept ``EHC_DEAD_LETTERS__RETENTION_DAYS``."""
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Literal
 
@@ -17,15 +18,17 @@ class RejectedData(Contract):
     reason: str = Field(description="Why it was rejected, in one line.",
                         examples=["line 3: data.occurred_on: invalid date"])
     received_at: datetime
-    original_base64: str = Field(description="The original bytes, base64-encoded.")
+    original_base64: str | None = Field(default=None, description="The original bytes, base64-encoded: only in "
+                                        "dead letters written before originals were encrypted.")
+    original_encrypted: str | None = Field(default=None, description="Fernet token of the original record (JSON: "
+                                           "key, value and headers, base64): it may hold personal data. "
+                                           "`ehc intake dead-letters show --original` decrypts it.")
     original_topic: str | None = None
     original_partition: int | None = None
     original_offset: int | None = None
     original_key_sha256: str | None = Field(default=None, description="The original key, hashed: never the key itself.")
     location: str | None = Field(default=None, description="File and record number, for files.")
 
-    def original(self) -> bytes:
-        return base64.b64decode(self.original_base64)
 
 
 class IntakeRejected(Envelope):
