@@ -32,6 +32,12 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+async def increased(app: Any, before: dict, **labels: str) -> bool:
+    """Whether the consumer's records with these labels counted up since ``before``."""
+    now = await metrics(app)
+    return value(now, "ehc_consumer_records_total", **labels) > value(before, "ehc_consumer_records_total", **labels)
+
+
 async def test_intake_metrics_count_published_duplicates_parked_and_held(isolated: Settings, producer) -> None:
     settings = quick(isolated)
     app = intake_bootstrap(settings)
@@ -44,13 +50,8 @@ async def test_intake_metrics_count_published_duplicates_parked_and_held(isolate
         await producer.send_and_wait(topic, NESTED, key=b"case-m-2")
         await producer.send_and_wait(topic, request("m-3", "case-m-2"), key=b"case-m-2")  # held behind it
 
-        async def counted() -> bool:
-            now = await metrics(app.webhook)
-            return value(now, "ehc_consumer_records_total", service="intake", consumer="intake-canonical",
-                         outcome="held") > value(before, "ehc_consumer_records_total", service="intake",
-                                                 consumer="intake-canonical", outcome="held")
-
-        await eventually(counted, 30, "the held record counted")
+        await eventually(lambda: increased(app.webhook, before, service="intake", consumer="intake-canonical",
+                                           outcome="held"), 30, "the held record counted")
         after = await metrics(app.webhook)
 
     def delta(name: str, **labels: str) -> float:
@@ -80,17 +81,6 @@ async def test_notifier_metrics_count_its_consumers(isolated: Settings, producer
                                      key=b"case-n-1")
         await producer.send_and_wait(settings.kafka.topic(topics.DEADLINE_EVENTS), b"{not json", key=b"case-n-2")
 
-        async def counted() -> bool:
-            now = await metrics(app.api)
-            return value(now, "ehc_consumer_records_total", service="notifier", consumer="notifier",
-                         outcome="parked") > value(before, "ehc_consumer_records_total", service="notifier",
-                                                   consumer="notifier", outcome="parked")
-
-        await eventually(counted, 30, "the parked record counted")
-        await eventually(lambda: _processed(app, before), 30, "the good event counted")
-
-
-async def _processed(app: Any, before: dict) -> bool:
-    now = await metrics(app.api)
-    labels = {"service": "notifier", "consumer": "notifier", "outcome": "processed"}
-    return value(now, "ehc_consumer_records_total", **labels) > value(before, "ehc_consumer_records_total", **labels)
+        for outcome in ("parked", "processed"):
+            await eventually(lambda o=outcome: increased(app.api, before, service="notifier", consumer="notifier",
+                                                         outcome=o), 30, f"the {outcome} record counted")
