@@ -131,7 +131,8 @@ async def test_intake_isolates_poison_records_between_good_ones(isolated: Settin
         await producer.send_and_wait(topic, json.dumps(nul_source).encode(), key=b"case-nul")
         await producer.send_and_wait(topic, request("ok-2", "case-ok-2"), key=b"case-ok-2")
         await producer.send_and_wait(topic, request("nul-2", "case-nul"), key=b"case-nul")
-        await producer.send_and_wait(topic, request("ok-3", "case-ok-3"), key=b"case-ok-3")
+        await producer.send_and_wait(topic, request("ok-3", "case-ok-3"), key=b"case-ok-3",
+                                     headers=[("trace", b"\xff\xfe not utf-8")])  # a header FastStream cannot read
         published = await values_on(settings, topics.CASE_EVENTS,
                                      lambda es: {e["id"] for e in es} >= {"ok-1", "ok-2", "ok-3"})
         letters = await parked(settings, "intake", 3)
