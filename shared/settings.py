@@ -148,6 +148,10 @@ class NotifierSettings(BaseModel):
                                     "(with 2 workers, as many as the 20 connections kept to GOV.UK Notify).")
     sender_workers: int = Field(default=2, description="Sender passes at once (one claims while another waits).")
     smtp_pool_size: int = Field(default=4, description="SMTP connections kept open and reused (0: one per email).")
+    # --- what the messages say and when (issue 9) ---
+    historical_after_days: int = Field(
+        default=2, ge=0, description="A milestone first seen more than this many days after it happened is "
+        "recorded as historical and nobody is told (backfills, imports, a service down for days).")
 
 
 class Settings(BaseSettings):
