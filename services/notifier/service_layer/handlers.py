@@ -23,7 +23,7 @@ from services.notifier.adapters.channels import Channel
 from services.notifier.adapters.crypto import Crypto
 from services.notifier.adapters.notify import DeliveryReceipt
 from services.notifier.domain.digests import WorkingDays, case_url
-from services.notifier.domain.policy import RateLimiter, RetryPolicy
+from services.notifier.domain.policy import RateLimiter, RetryPolicy, is_historical
 from services.notifier.domain.recipients import FAMILY_MILESTONES, Recipient, is_council_duty, plan_for_deadline_event
 from services.notifier.service_layer.digests import DigestJobs
 from services.notifier.service_layer.notifications import (
@@ -143,8 +143,10 @@ class NotifierService:
             families = await self._families(session, [e for e in events if _may_tell_family(e)])
             breach_subs = await self._breach_subscriptions(session, events)
             items: list[PlanItem] = []
+            now = self.clock()
             for event in events:
                 d = event.data
+                historical = is_historical(event.type, d, now, self._cfg.historical_after_days)
                 caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
                 family, sendiass = families.get(d.case_id, ([], None)) if _may_tell_family(event) else ([], None)
                 managers = self._managers(event, breach_subs, team_id, area_id)
@@ -152,7 +154,7 @@ class NotifierService:
                 for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
                                                     context, self._cfg.caseworker_reminders):
                     items.append(PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind,
-                                          item.recipient, item.template, item.context))
+                                          item.recipient, item.template, item.context, historical=historical))
             planned = len(await plan_notifications(session, self.deps, items))
         if planned:
             self.wakeup.set()
