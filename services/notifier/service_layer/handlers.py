@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -24,8 +24,17 @@ from services.notifier.adapters.crypto import Crypto
 from services.notifier.adapters.notify import DeliveryReceipt
 from services.notifier.domain.digests import WorkingDays, case_url
 from services.notifier.domain.policy import RateLimiter, RetryPolicy, is_historical
-from services.notifier.domain.recipients import FAMILY_MILESTONES, Recipient, is_council_duty, plan_for_deadline_event
-from services.notifier.service_layer.digests import DigestJobs
+from services.notifier.domain.recipients import (
+    DECISION_FOLLOWERS,
+    DECISION_TEMPLATES,
+    FAMILY_MILESTONES,
+    Recipient,
+    decision_facts,
+    is_council_duty,
+    may_tell_family,
+    plan_for_deadline_event,
+)
+from services.notifier.service_layer.digests import DigestJobs, view_of
 from services.notifier.service_layer.notifications import (
     ChannelRoute,
     Deps,
@@ -140,25 +149,69 @@ class NotifierService:
             await self._project(session, events, cases)
             caseworkers = await caseworker_recipients(
                 session, self._crypto, (_assignment(e.data, cases.get(e.data.case_id))[0] for e in events))
-            families = await self._families(session, [e for e in events if _may_tell_family(e)])
+            told = [e for e in events if self._may_tell_family(e)]
+            told_ids = {e.id for e in told}
+            families = await self._families(session, told)
             breach_subs = await self._breach_subscriptions(session, events)
+            views = await self._case_views(session, {e.data.case_id for e in events if _about_a_decision(e)})
             items: list[PlanItem] = []
             now = self.clock()
+            hold = now + timedelta(seconds=self._cfg.decision_hold_seconds)
             for event in events:
                 d = event.data
                 historical = is_historical(event.type, d, now, self._cfg.historical_after_days)
                 caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
-                family, sendiass = families.get(d.case_id, ([], None)) if _may_tell_family(event) else ([], None)
+                family, sendiass = families.get(d.case_id, ([], None)) if event.id in told_ids else ([], None)
                 managers = self._managers(event, breach_subs, team_id, area_id)
                 context = self._context(event, sendiass)
                 for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
-                                                    context, self._cfg.caseworker_reminders):
+                                                    context, self._cfg.caseworker_reminders,
+                                                    self._cfg.family_reminder_days):
+                    not_before = None
+                    if item.template in DECISION_TEMPLATES:  # what was decided, and the family's deadlines
+                        item.context.update(decision_facts(d.rule_id, d.completed_on, views.get(d.case_id, [])))
+                        not_before = hold
                     items.append(PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind,
-                                          item.recipient, item.template, item.context, historical=historical))
+                                          item.recipient, item.template, item.context, historical=historical,
+                                          not_before=not_before))
             planned = len(await plan_notifications(session, self.deps, items))
+            await self._complete_held_decisions(session, events, views)
         if planned:
             self.wakeup.set()
         return planned
+
+    def _may_tell_family(self, event: DeadlineEvent) -> bool:
+        return may_tell_family(event, self._cfg.family_reminder_days)
+
+    async def _case_views(self, session: AsyncSession, case_ids: set[str]) -> dict[str, list[Any]]:
+        """The projected deadlines of these cases (after this batch), for decision texts."""
+        if not case_ids:
+            return {}
+        v = tables.deadline_view
+        found: dict[str, list[Any]] = {}
+        for row in (await session.execute(select(v).where(v.c.case_id.in_(case_ids)))).all():
+            found.setdefault(row.case_id, []).append(view_of(row))
+        return found
+
+    async def _complete_held_decisions(self, session: AsyncSession, events: list[DeadlineEvent],
+                                       views: dict[str, list[Any]]) -> None:
+        """A decision text still held when the deadlines its notice started arrive (a later batch): fill
+        them in. Only rows not yet sent (pending or deferred) change."""
+        cases = {e.data.case_id for e in events if e.data.rule_id in DECISION_FOLLOWERS}
+        if not cases:
+            return
+        n = tables.notifications
+        held = (await session.execute(select(n.c.notification_id, n.c.case_id, n.c.context, n.c.deadline_id).where(
+            n.c.case_id.in_(cases), n.c.template.in_(sorted(DECISION_TEMPLATES)),
+            n.c.status.in_(["pending", "deferred"])))).all()
+        for row in held:
+            context = dict(row.context)
+            rule_id, notice_on = context.get("rule_id"), context.get("completed_on")
+            facts = decision_facts(str(rule_id), date.fromisoformat(notice_on) if notice_on else None,
+                                   views.get(row.case_id, []))
+            if {k: context.get(k) for k in facts} != facts:
+                await session.execute(update(n).where(n.c.notification_id == row.notification_id)
+                                      .values(context={**context, **facts}))
 
     async def _routing(self, session: AsyncSession, case_ids: set[str]) -> dict[str, tuple[Any, Any, Any]]:
         r = tables.case_routing
@@ -246,7 +299,9 @@ class NotifierService:
                 "council_phone": cfg.council_phone or None, "info_url": cfg.info_url,
                 "sendiass_contact": sendiass or cfg.sendiass_contact or None, "breaches_url": cfg.breaches_url,
                 "comments_by": d.due_on.isoformat() if d.rule_id == "draft.representations" else None,
-                "received_on": d.trigger_date.isoformat() if d.trigger_date else None}
+                "received_on": d.trigger_date.isoformat() if d.trigger_date else None,
+                "completed_on": d.completed_on.isoformat() if d.completed_on else None,
+                "link": cfg.family_link_base or cfg.info_url}
 
     # --- receipts, sending, digests ----------------------------------------------------------------
     async def handle_delivery_receipt(self, receipt: DeliveryReceipt) -> ReceiptResult:
@@ -265,9 +320,9 @@ class NotifierService:
         return await self.digests.run_morning(now, catch_up=catch_up)
 
 
-def _may_tell_family(event: DeadlineEvent) -> bool:
+def _about_a_decision(event: DeadlineEvent) -> bool:
     d = event.data
-    return (event.type, d.rule_id) in FAMILY_MILESTONES or (event.type == "deadline.breached" and is_council_duty(d))
+    return FAMILY_MILESTONES.get((event.type, d.rule_id)) in DECISION_TEMPLATES or d.rule_id in DECISION_FOLLOWERS
 
 
 def _assignment(data: Any, routing: tuple[Any, Any, Any] | None) -> tuple[str | None, str | None, str | None]:
