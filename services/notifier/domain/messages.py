@@ -137,8 +137,15 @@ def _spec(
     title: tuple[str, str],
     sms_fragments: int = 1,
 ) -> TemplateSpec:
+    if audience != "family":  # staff see the council's own case reference (decrypted just before rendering)
+        optional = optional | STAFF_CASE_FIELDS
     return TemplateSpec(name, audience, frozenset(kinds), frozenset(required), frozenset(optional), *title,
                         sms_fragments=sms_fragments)
+
+
+#: The council's own case reference: ``case_reference`` (one case) or ``case_references`` (case_id ->
+#: reference, for lists). Kept encrypted in stored contexts (``*_encrypted``); never in a family's message.
+STAFF_CASE_FIELDS = frozenset({"case_reference", "case_references"})
 
 
 _DEADLINE = {"case_id", "rule_id", "due_on", "case_url"}
@@ -173,12 +180,14 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
         ),
         _spec(
             "caseworker_daily_digest", "caseworker", _EMAIL,
-            {"digest_date", "overdue", "due_soon"}, {"caseworker_name", "cases_url", "new", "exceptions"},
+            {"digest_date", "overdue", "due_soon"},
+            {"caseworker_name", "cases_url", "new", "exceptions", "totals", "not_shown"},
             ("daily list of deadlines", "rhestr ddyddiol o derfynau amser"),
         ),
         _spec(
             "caseworker_delivery_failed", "caseworker", _EMAIL,
-            {"case_id", "failed_template", "channel_kind", "reason", "case_url"}, {"caseworker_name"},
+            {"case_id", "failed_template", "channel_kind", "reason", "case_url"},
+            {"caseworker_name", "rule_id", "due_on"},
             ("message not delivered", "neges heb ei danfon"),
         ),
         # to the family
@@ -481,6 +490,16 @@ def _template_title(ctx: Context, name: Any) -> str:
     return f"{spec.title} ({spec.audience})"
 
 
+@pass_context
+def _case_filter(ctx: Context, case_id: Any) -> str:
+    """How staff know a case: the council's own reference when the contacts gave one, else the id."""
+    references = ctx.get("case_references") or {}
+    reference = references.get(str(case_id)) if isinstance(references, Mapping) else None
+    if reference is None and str(case_id) == str(ctx.get("case_id")):
+        reference = ctx.get("case_reference")
+    return str(reference or case_id)
+
+
 def _capfirst(value: Any) -> str:
     text = str(value)
     return text[:1].upper() + text[1:]
@@ -505,6 +524,7 @@ def _build_environment() -> SandboxedEnvironment:
         exception_name=_exception_name_filter,
         template_title=_template_title,
         capfirst=_capfirst,
+        case=_case_filter,
     )
     return env
 
@@ -692,6 +712,7 @@ __all__ = [
     "RULE_NAMES",
     "RenderedMessage",
     "SmsLength",
+    "STAFF_CASE_FIELDS",
     "SmsTooLong",
     "TEMPLATES",
     "TemplateRenderError",

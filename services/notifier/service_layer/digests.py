@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from services.notifier.adapters import tables
+from services.notifier.adapters.crypto import Crypto
 from services.notifier.domain.digests import (
     CATCH_UP_HOURS,
     LIVE,
@@ -53,6 +54,25 @@ def view_of(row: Any) -> DeadlineView:
         # the legal start, or the day we first saw the deadline
         opened_on=row.opened_on or london_day(_utc(row.first_seen_at) or datetime.now(UTC)),
         first_seen_at=_utc(row.first_seen_at), completed_on=row.completed_on)
+
+
+async def case_references(session: Any, crypto: Crypto, case_ids: set[str]) -> dict[str, str]:
+    """case_id -> the council's own case reference, from the encrypted contacts (where intake gave one)."""
+    if not case_ids:
+        return {}
+    c = tables.contacts
+    found = {}
+    for row in (await session.execute(select(c.c.case_id, c.c.payload_encrypted)
+                                      .where(c.c.case_id.in_(case_ids)))).all():
+        reference = crypto.decrypt_json(row.payload_encrypted).get("case_reference")
+        if reference:
+            found[row.case_id] = str(reference)
+    return found
+
+
+def sealed(crypto: Crypto, value: Any) -> str:
+    """A value for a stored context that must not be kept in clear (``*_encrypted``; opened at render)."""
+    return crypto.encrypt_json(value).decode()
 
 
 class DigestJobs:
@@ -101,7 +121,8 @@ class DigestJobs:
                 recipient = await caseworker_recipient(session, self._deps.crypto, caseworker_id)
                 if recipient is None:
                     continue
-                context = caseworker_digest_context(lists, day, None)
+                context = caseworker_digest_context(lists, day, cfg.at_risk_url, cfg.digest_max_items)
+                context["case_references_encrypted"] = await self._references(session, context)
                 planned += await self._plan(session, "caseworker_daily_digest", day, recipient, context)
         return planned
 
@@ -123,8 +144,8 @@ class DigestJobs:
                                      include_new_and_exceptions=False)
                 if not (lists.overdue or lists.due_soon):
                     continue
-                context = manager_daily_context(lists, day, scope_name(sub.scope, sub.scope_id, cfg.council_name),
-                                                cfg.at_risk_url)
+                context = manager_daily_context(lists, day, self._scope_name(sub), cfg.at_risk_url)
+                context["case_references_encrypted"] = await self._references(session, context)
                 planned += await self._plan(session, "manager_daily_at_risk", day, self._manager(sub), context)
         return planned
 
@@ -151,8 +172,8 @@ class DigestJobs:
             for sub in subs:
                 context = weekly_summary_context(
                     [x for x in views if in_scope(x, sub.scope, sub.scope_id)], week_start, today, self.calendar,
-                    name_of_scope=scope_name(sub.scope, sub.scope_id, cfg.council_name), url_base=cfg.case_url_base,
-                    report_url=cfg.at_risk_url)
+                    name_of_scope=self._scope_name(sub), url_base=cfg.case_url_base, report_url=cfg.at_risk_url)
+                context["case_references_encrypted"] = await self._references(session, context)
                 planned += await self._plan(session, "manager_weekly_summary", week_start, self._manager(sub),
                                             context)
         return planned
@@ -162,6 +183,16 @@ class DigestJobs:
         s = tables.subscriptions
         return list((await session.execute(select(s).where(s.c.active.is_(True), s.c.kind == kind)
                                             .order_by(s.c.subscription_id))).all())
+
+    def _scope_name(self, sub: Any) -> str:
+        cfg = self._deps.cfg
+        return scope_name(sub.scope, sub.scope_id, cfg.council_name, cfg.team_names, cfg.area_names)
+
+    async def _references(self, session: Any, context: dict[str, Any]) -> str:
+        """The council's references of the cases a digest lists, sealed for the stored context."""
+        case_ids = {item["case_id"] for value in context.values() if isinstance(value, list)
+                    for item in value if isinstance(item, dict) and "case_id" in item}
+        return sealed(self._deps.crypto, await case_references(session, self._deps.crypto, case_ids))
 
     def _manager(self, sub: Any) -> Recipient:
         return Recipient("manager", sub.subscription_id, sub.channel, self._deps.crypto.decrypt(sub.address_encrypted))
@@ -175,4 +206,4 @@ class DigestJobs:
         return 1 if planned else 0
 
 
-__all__ = ["DigestJobs", "view_of"]
+__all__ = ["DigestJobs", "case_references", "sealed", "view_of"]

@@ -138,7 +138,7 @@ async def test_a_family_text_goes_only_with_consent_and_never_in_quiet_hours(
         await eventually(texted, 30, "the text sent at 08:00")
     [text] = notify.notifications.values()
     assert text.type == "sms" and text.to == "+447700900111"
-    assert "Hertfordshire County Council has received the request" in text.body
+    assert text.body.startswith("Hertfordshire County Council got the EHC needs assessment request.")
     assert "21 April 2026" in text.body and case not in text.body and "Alex" not in text.body
     assert len(notify.received) == 1  # nothing to the carer, who gave no consent
 
