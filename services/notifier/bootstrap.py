@@ -3,10 +3,11 @@ Nothing connects at import; tests pass their own channels, clock, calendar and r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -70,6 +71,23 @@ def configuration_warnings(cfg: NotifierSettings) -> list[str]:
         warnings.append("EHC_NOTIFIER__ADMIN_TOKENS is empty: the subscriptions API refuses every request "
                         "(the command line and the subscriptions file still work)")
     return warnings
+
+
+SEALED_SUFFIX = "_encrypted"
+
+
+def opening_render(crypto: Any, render_: Callable[..., Any] = render) -> Callable[..., Any]:
+    """``render`` that first opens a stored context's sealed fields (``case_reference_encrypted`` ->
+    ``case_reference``): what must not be stored in clear is in clear only while a message is made."""
+
+    def render_opened(template: str, language: str, channel_kind: str, context: Mapping[str, Any]) -> Any:
+        opened = {k: v for k, v in context.items() if not k.endswith(SEALED_SUFFIX)}
+        for key, token in context.items():
+            if key.endswith(SEALED_SUFFIX) and token:
+                opened[key[:-len(SEALED_SUFFIX)]] = crypto.decrypt_json(str(token).encode())
+        return render_(template, language, channel_kind, opened)
+
+    return render_opened
 
 
 def build_channels(cfg: NotifierSettings, overrides: dict[str, Channel] | None = None) -> dict[str, Channel]:
@@ -162,7 +180,8 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
                                   settings.environment, Path("var") / "notifier.key")
     built = build_channels(cfg, channels)
     clock = clock or (lambda: datetime.now(UTC))
-    service = NotifierService(sessions, settings.kafka, cfg, crypto, built, render, clock=clock, retry=retry,
+    service = NotifierService(sessions, settings.kafka, cfg, crypto, built, opening_render(crypto), clock=clock,
+                              retry=retry,
                               calendar=calendar or LazyWorkingDayCalendar(cfg.bank_holiday_overrides))
     broker = build_broker(settings.kafka, SERVICE)
 

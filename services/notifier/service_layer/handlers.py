@@ -22,7 +22,7 @@ from services.notifier.adapters import tables
 from services.notifier.adapters.channels import Channel
 from services.notifier.adapters.crypto import Crypto
 from services.notifier.adapters.notify import DeliveryReceipt
-from services.notifier.domain.digests import WorkingDays, case_url
+from services.notifier.domain.digests import WorkingDays, case_url, scope_name
 from services.notifier.domain.policy import RateLimiter, RetryPolicy, is_historical
 from services.notifier.domain.recipients import (
     DECISION_FOLLOWERS,
@@ -34,7 +34,7 @@ from services.notifier.domain.recipients import (
     may_tell_family,
     plan_for_deadline_event,
 )
-from services.notifier.service_layer.digests import DigestJobs, view_of
+from services.notifier.service_layer.digests import DigestJobs, case_references, sealed, view_of
 from services.notifier.service_layer.notifications import (
     ChannelRoute,
     Deps,
@@ -154,6 +154,7 @@ class NotifierService:
             families = await self._families(session, told)
             breach_subs = await self._breach_subscriptions(session, events)
             views = await self._case_views(session, {e.data.case_id for e in events if _about_a_decision(e)})
+            references = await case_references(session, self._crypto, {e.data.case_id for e in events})
             items: list[PlanItem] = []
             now = self.clock()
             hold = now + timedelta(seconds=self._cfg.decision_hold_seconds)
@@ -164,6 +165,8 @@ class NotifierService:
                 family, sendiass = families.get(d.case_id, ([], None)) if event.id in told_ids else ([], None)
                 managers = self._managers(event, breach_subs, team_id, area_id)
                 context = self._context(event, sendiass)
+                if d.case_id in references:  # for staff only; kept sealed in the stored context
+                    context["case_reference_encrypted"] = sealed(self._crypto, references[d.case_id])
                 for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
                                                     context, self._cfg.caseworker_reminders,
                                                     self._cfg.family_reminder_days):
@@ -282,7 +285,8 @@ class NotifierService:
             # one alert per manager and channel, however many of their subscriptions match
             ref = self._crypto.fingerprint("manager", sub.manager_ref, sub.channel)
             if ref not in managers:
-                name = self._cfg.council_name if sub.scope == "all" else f"{sub.scope} {sub.scope_id}"
+                name = scope_name(sub.scope, sub.scope_id, self._cfg.council_name, self._cfg.team_names,
+                                  self._cfg.area_names)
                 managers[ref] = Recipient("manager", ref, sub.channel, self._crypto.decrypt(sub.address_encrypted),
                                           scope_name=name)
         return list(managers.values())

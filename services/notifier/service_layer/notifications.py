@@ -341,7 +341,9 @@ async def alert_caseworker_of_failure(session: AsyncSession, deps: Deps, row: An
         log.error("notifier.failure_not_reported", notification_id=row.notification_id, case_id=row.case_id,
                   reason="the case has no caseworker with a known email address")
         return False
-    context = {"case_id": row.case_id, "failed_template": row.template,
+    about = getattr(row, "context", None) or {}  # the failed message's deadline (and sealed case reference)
+    context = {**{k: about[k] for k in ("rule_id", "due_on", "case_reference_encrypted") if about.get(k)},
+               "case_id": row.case_id, "failed_template": row.template,
                "channel_kind": channel_kind(row.channel, address), "reason": safe_reason(reason, address),
                "case_url": case_url(deps.cfg.case_url_base, row.case_id)}
     planned = await plan_notification(
