@@ -29,11 +29,20 @@ def build_router(settings: Settings, service: IntakeService, relay: OutboxRelay,
 
     for name, (topic, convert) in all_sources.items():
         subscriber = router.subscriber(
-            topic, group_id=kafka.group(f"ehc-intake-{name}"), title=f"on_{name}", **BATCH_SUBSCRIBER
+            topic, group_id=kafka.group(f"ehc-intake-{name}"), title=f"on_{name}", description=_describe(name),
+            **BATCH_SUBSCRIBER
         )
 
         subscriber(_handler(name, convert, service, relay))
     return router
+
+
+def _describe(name: str) -> str:
+    if name == "canonical":
+        return ("One canonical case event per message: JSON, CloudEvents 1.0 structured mode, key = case_id "
+                "(docs/contracts/case-event.schema.json). An invalid message goes to the dead-letter topic with "
+                "its bytes and the reason.")
+    return f"The source system's own messages, converted through the mapping {name!r}."
 
 
 def _handler(name: str, convert: Converter, service: IntakeService, relay: OutboxRelay):  # type: ignore[no-untyped-def]
