@@ -162,6 +162,10 @@ class NotifierSettings(BaseModel):
     decision_hold_seconds: int = Field(
         default=120, ge=0, description="A decision text waits this long for the deadlines the same notice starts "
         "(appeal, mediation adviser, the plan's due date), so it can name them.")
+    manager_quiet_hours_start: str = Field(default="20:00", description="Breach alerts to managers in these hours "
+                                           "(Europe/London) wait for the morning roll-up, unless the subscription "
+                                           "is breach_immediate.")
+    manager_quiet_hours_end: str = "08:00"
     team_names: dict[str, str] = Field(default_factory=dict, description="team_id -> name shown to staff, "
                                        "e.g. EHC_NOTIFIER__TEAM_NAMES='{\"team-north\": \"North SEN team\"}'")
     area_names: dict[str, str] = Field(default_factory=dict, description="area_id -> name shown to staff.")

@@ -235,6 +235,20 @@ def manager_daily_context(lists: DigestLists, day: date, name_of_scope: str, at_
             "overdue_count": len(lists.overdue), "due_soon_count": len(lists.due_soon), "at_risk_url": at_risk_url}
 
 
+def breach_rollup_context(views: Iterable[DeadlineView], day: date, since: date, calendar: WorkingDays,
+                          name_of_scope: str, url_base: str, breaches_url: str | None,
+                          max_items: int = MANAGER_LIST_LIMIT) -> dict[str, Any] | None:
+    """A manager's morning message about council deadlines missed since ``since`` (exclusive) up to
+    ``day``: the breach day (the day after the due date) in that window. None when there are none."""
+    missed = sorted((v for v in views if v.council_duty and v.status == "breached"
+                     and since < v.due_on + timedelta(days=1) <= day), key=lambda v: (v.due_on, v.case_id))
+    if not missed:
+        return None
+    return {"digest_date": day.isoformat(), "scope_name": name_of_scope, "breach_count": len(missed),
+            "breaches": [_item(v, url_base, working_days_overdue=working_days_after(calendar, v.due_on, day))
+                         for v in missed[:max_items]], "breaches_url": breaches_url}
+
+
 def weekly_summary_context(views: Sequence[DeadlineView], week_start: date, today: date, calendar: WorkingDays, *,
                            name_of_scope: str, url_base: str, report_url: str | None) -> dict[str, Any]:
     """Counts for the week ``week_start`` (a Monday) to the Sunday after, and the state on ``today``.
@@ -272,6 +286,7 @@ __all__ = [
     "DigestLists",
     "MorningJobs",
     "WorkingDays",
+    "breach_rollup_context",
     "caseworker_digest_context",
     "digest_lists",
     "first_working_day_of_week",

@@ -239,6 +239,11 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
             ("deadline missed alert", "rhybudd terfyn amser wedi'i fethu"),
         ),
         _spec(
+            "manager_breach_rollup", "manager", _SMS_EMAIL,
+            {"digest_date", "scope_name", "breaches", "breach_count"}, {"recipient_name", "breaches_url"},
+            ("missed deadlines overnight", "terfynau amser a fethwyd dros nos"),
+        ),
+        _spec(
             "manager_daily_at_risk", "manager", _EMAIL,
             {"digest_date", "scope_name", "overdue", "due_soon"},
             {"recipient_name", "at_risk_url", "overdue_count", "due_soon_count"},

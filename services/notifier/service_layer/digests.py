@@ -22,6 +22,7 @@ from services.notifier.domain.digests import (
     LIVE,
     DeadlineView,
     WorkingDays,
+    breach_rollup_context,
     caseworker_digest_context,
     digest_lists,
     in_scope,
@@ -89,6 +90,7 @@ class DigestJobs:
             return 0
         planned = await self.caseworker_digests(jobs.day, now)
         planned += await self.manager_daily(jobs.day)
+        planned += await self.manager_breach_rollups(jobs.day)
         if jobs.weekly_from is not None:
             planned += await self.weekly_summaries(jobs.weekly_from, jobs.day)
         log.info("notifier.morning_jobs", day=jobs.day.isoformat(), weekly=jobs.weekly_from is not None,
@@ -147,6 +149,35 @@ class DigestJobs:
                 context = manager_daily_context(lists, day, self._scope_name(sub), cfg.at_risk_url)
                 context["case_references_encrypted"] = await self._references(session, context)
                 planned += await self._plan(session, "manager_daily_at_risk", day, self._manager(sub), context)
+        return planned
+
+    async def manager_breach_rollups(self, day: date) -> int:
+        """One message per breach subscription about the breaches since the previous working day that
+        were not alerted at once (they fell in the manager's quiet hours: breach timers fire at midnight)."""
+        cfg = self._deps.cfg
+        v, n = tables.deadline_view, tables.notifications
+        since = previous_working_day(self.calendar, day)
+        planned = 0
+        async with self._deps.sessions() as session, session.begin():
+            subs = await self._subscriptions(session, "breach")
+            if not subs:
+                return 0
+            views = [view_of(r) for r in (await session.execute(select(v).where(
+                v.c.status == "breached", v.c.due_on >= since - timedelta(days=1), v.c.due_on < day))).all()]
+            alerted = {(r.deadline_id, r.recipient_ref) for r in (await session.execute(
+                select(n.c.deadline_id, n.c.recipient_ref).where(
+                    n.c.kind == "breach_alert", n.c.recipient_kind == "manager",
+                    n.c.deadline_id.in_([x.deadline_id for x in views])))).all()} if views else set()
+            for sub in subs:
+                told_as = self._deps.crypto.fingerprint("manager", sub.manager_ref, sub.channel)
+                mine = [x for x in views if in_scope(x, sub.scope, sub.scope_id)
+                        and (x.deadline_id, told_as) not in alerted]
+                context = breach_rollup_context(mine, day, since, self.calendar, self._scope_name(sub),
+                                                cfg.case_url_base, cfg.breaches_url)
+                if context is None:
+                    continue
+                context["case_references_encrypted"] = await self._references(session, context)
+                planned += await self._plan(session, "manager_breach_rollup", day, self._manager(sub), context)
         return planned
 
     async def weekly_summaries(self, week_start: date, today: date) -> int:

@@ -75,7 +75,7 @@ async def test_a_breach_reaches_the_manager_and_the_caseworker_by_email(
                              f"address: {MANAGER_TEAM}}}\n")
     settings = e2e_settings(isolated, smtp_server, notify, notify_url, subscriptions_file=subscriptions,
                             sendiass_contact="Herts SENDIASS 01992 555847")
-    notifier = bootstrap(settings, clock=FakeClock(london(2026, 3, 10, 0, 5)))
+    notifier = bootstrap(settings, clock=FakeClock(london(2026, 3, 10, 9, 5)))  # in working hours
     case = "case-breach"
     async with running(notifier):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=notifier.api), base_url="http://n") as api:
