@@ -23,7 +23,7 @@ from services.notifier.adapters.channels import Channel
 from services.notifier.adapters.crypto import Crypto
 from services.notifier.adapters.notify import DeliveryReceipt
 from services.notifier.domain.digests import WorkingDays, case_url, scope_name
-from services.notifier.domain.policy import RateLimiter, RetryPolicy, is_historical
+from services.notifier.domain.policy import RateLimiter, RetryPolicy, is_historical, quiet_hours_defer
 from services.notifier.domain.recipients import (
     DECISION_FOLLOWERS,
     DECISION_TEMPLATES,
@@ -34,6 +34,7 @@ from services.notifier.domain.recipients import (
     may_tell_family,
     plan_for_deadline_event,
 )
+from services.notifier.domain.subscriptions import BREACH_KINDS
 from services.notifier.service_layer.digests import DigestJobs, case_references, sealed, view_of
 from services.notifier.service_layer.notifications import (
     ChannelRoute,
@@ -163,7 +164,7 @@ class NotifierService:
                 historical = is_historical(event.type, d, now, self._cfg.historical_after_days)
                 caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
                 family, sendiass = families.get(d.case_id, ([], None)) if event.id in told_ids else ([], None)
-                managers = self._managers(event, breach_subs, team_id, area_id)
+                managers = self._managers(event, breach_subs, team_id, area_id, now)
                 context = self._context(event, sendiass)
                 if d.case_id in references:  # for staff only; kept sealed in the stored context
                     context["case_reference_encrypted"] = sealed(self._crypto, references[d.case_id])
@@ -272,12 +273,15 @@ class NotifierService:
         if not any(e.type == "deadline.breached" and is_council_duty(e.data) for e in events):
             return []
         s = tables.subscriptions
-        return list((await session.execute(select(s).where(s.c.active.is_(True), s.c.kind == "breach"))).all())
+        return list((await session.execute(select(s).where(s.c.active.is_(True),
+                                                          s.c.kind.in_(BREACH_KINDS)))).all())
 
     def _managers(self, event: DeadlineEvent, subs: list[Any], team_id: str | None,
-                  area_id: str | None) -> list[Recipient]:
+                  area_id: str | None, now: datetime) -> list[Recipient]:
         if event.type != "deadline.breached" or not is_council_duty(event.data):
             return []
+        if quiet_hours_defer(now, self._cfg.manager_quiet_hours_start, self._cfg.manager_quiet_hours_end):
+            subs = [sub for sub in subs if sub.kind == "breach_immediate"]  # the others: the morning roll-up
         matching = [sub for sub in subs if sub.scope == "all" or (sub.scope == "team" and sub.scope_id == team_id)
                     or (sub.scope == "area" and sub.scope_id == area_id)]
         managers: dict[str, Recipient] = {}
