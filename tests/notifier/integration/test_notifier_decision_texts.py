@@ -40,7 +40,7 @@ async def test_a_refusal_text_waits_for_and_gives_the_appeal_and_mediation_deadl
     assert await built.service.send_due() == 1
     [text] = built.sms.sent
     assert text.body == ("Hertfordshire County Council has decided not to carry out an EHC needs assessment. "
-                         "If you disagree, contact a mediation adviser by 11 May 2026, then you can appeal to the "
+                         "If you disagree, contact a mediation adviser, then you can appeal to the "
                          "tribunal by 11 May 2026. Free advice: Herts SENDIASS 01992 555847. https://herts.gov.uk/f")
 
 

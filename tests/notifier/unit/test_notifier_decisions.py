@@ -54,7 +54,7 @@ def test_the_texts_say_what_was_decided() -> None:
     refused = render("family_decision_made", "en", "sms", {**base, **decision_facts(
         "assessment.decision", NOTICE, [view("appeal.deadline"), view("mediation.adviser_contact")])}).body
     assert "decided not to carry out an EHC needs assessment" in refused
-    assert "mediation adviser by 20 May 2026" in refused and "appeal to the tribunal by 20 May 2026" in refused
+    assert "contact a mediation adviser, then you can appeal to the tribunal by 20 May 2026" in refused
     agreed = render("family_decision_made", "en", "sms", {**base, **decision_facts(
         "assessment.decision", NOTICE, [view("plan.final", due_on=date(2026, 7, 3))])}).body
     assert "will carry out an EHC needs assessment" in agreed and "3 July 2026" in agreed

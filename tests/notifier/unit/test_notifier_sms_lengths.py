@@ -5,15 +5,14 @@ deadline text, the longest duty wording; each message kind and each branch of it
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from services.notifier.domain.messages import FAMILY_DUTIES, FIELD_MAX_LENGTHS, TEMPLATES, render, sms_length
 
-LONGEST_DATE = date(2026, 9, 30)  # "30 September 2026"; Welsh "30 Gorffennaf" is shorter than "Medi"? both measured
-LONGEST_DATES = [date(2026, 9, 30), date(2026, 7, 29), date(2026, 2, 28)]  # Medi, Gorffennaf, Chwefror
+LONGEST_DATES = [date(2026, 9, 30), date(2026, 7, 29), date(2026, 2, 28)]  # September; Gorffennaf, Chwefror
 
 
 def at_max(name: str) -> str:
@@ -23,7 +22,8 @@ def at_max(name: str) -> str:
 def context(day: date, **extra: Any) -> dict[str, Any]:
     return {"council_name": at_max("council_name"), "link": at_max("link"), "council_phone": at_max("council_phone"),
             "sendiass_contact": at_max("sendiass_contact"), "due_on": day, "comments_by": day, "appeal_by": day,
-            "mediation_by": day, "final_due_on": day, "review_due_on": day, "received_on": day, **extra}
+            "mediation_by": day - timedelta(days=1),  # a date of its own: the longest wording
+            "final_due_on": day, "review_due_on": day, "received_on": day, **extra}
 
 
 def longest_duty(language: str) -> str:
