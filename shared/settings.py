@@ -162,6 +162,9 @@ class NotifierSettings(BaseModel):
     decision_hold_seconds: int = Field(
         default=120, ge=0, description="A decision text waits this long for the deadlines the same notice starts "
         "(appeal, mediation adviser, the plan's due date), so it can name them.")
+    use_child_first_name: bool = Field(
+        default=False, description="Emails to families may use the child's first name where the contacts carry it "
+        "(never texts; kept encrypted until the email is made).")
     manager_quiet_hours_start: str = Field(default="20:00", description="Breach alerts to managers in these hours "
                                            "(Europe/London) wait for the morning roll-up, unless the subscription "
                                            "is breach_immediate.")
