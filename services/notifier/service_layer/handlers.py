@@ -163,9 +163,12 @@ class NotifierService:
                 d = event.data
                 historical = is_historical(event.type, d, now, self._cfg.historical_after_days)
                 caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
-                family, sendiass = families.get(d.case_id, ([], None)) if event.id in told_ids else ([], None)
+                family, sendiass, child = families.get(d.case_id, ([], None, None)) if event.id in told_ids \
+                    else ([], None, None)
                 managers = self._managers(event, breach_subs, team_id, area_id, now)
                 context = self._context(event, sendiass)
+                if child and family:  # family emails only (a council setting); sealed while stored
+                    context["child_first_name_encrypted"] = sealed(self._crypto, child)
                 if d.case_id in references:  # for staff only; kept sealed in the stored context
                     context["case_reference_encrypted"] = sealed(self._crypto, references[d.case_id])
                 for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
@@ -256,7 +259,7 @@ class NotifierService:
                                                          where=v.c.event_time <= stmt.excluded.event_time), values)
 
     async def _families(self, session: AsyncSession, events: list[DeadlineEvent]
-                        ) -> dict[str, tuple[list[Recipient], str | None]]:
+                        ) -> dict[str, tuple[list[Recipient], str | None, str | None]]:
         case_ids = {e.data.case_id for e in events}
         if not case_ids:
             return {}
@@ -265,8 +268,9 @@ class NotifierService:
         found = {}
         for row in rows:
             payload = self._crypto.decrypt_json(row.payload_encrypted)
+            child = payload.get("child_first_name") if self._cfg.use_child_first_name else None
             found[row.case_id] = (family_recipients(self._crypto, row.case_id, payload),
-                                  payload.get("sendiass_contact"))
+                                  payload.get("sendiass_contact"), child)
         return found
 
     async def _breach_subscriptions(self, session: AsyncSession, events: list[DeadlineEvent]) -> list[Any]:
