@@ -244,12 +244,16 @@ class ContactsSpec(_Spec):
     people: list[ContactSpec] = Field(min_length=1, max_length=10)
     local_offer_url: FieldSpec | None = None
     sendiass_contact: FieldSpec | None = None
+    child_first_name: FieldSpec | None = Field(
+        default=None, description="The child's first name (personal data: only on ehc.contacts).")
 
     def paths(self) -> set[str]:
         found: set[str] = set()
         for person in self.people:
             for spec in person.specs().values():
                 found |= spec.paths()
+        if self.child_first_name is not None:
+            found |= self.child_first_name.paths()
         return found
 
 
@@ -551,7 +555,7 @@ class SourceMapping(BaseModel):
             reference = self._case_reference(record, key)
             if reference is not None:  # staff tell cases apart by it; it goes nowhere but ehc.contacts
                 data["case_reference"] = reference
-            for name in ("local_offer_url", "sendiass_contact"):
+            for name in ("local_offer_url", "sendiass_contact", "child_first_name"):
                 spec = getattr(self.contacts, name)
                 value = MISSING if spec is None else self._value(spec, record, key, "text", required=False)
                 if value is not MISSING:
