@@ -14,26 +14,12 @@ from tests.conftest import Mailbox, eventually
 from tests.e2e.harness import running
 from tests.notifier.e2e.conftest import PARENT_MOBILE, PARENT_NAME, audit_events, e2e_settings, publish, rows
 from tests.notifier.e2e.test_notifier_acceptance import contacts_stored
-from tests.notifier.helpers import FakeClock, contacts_event, deadline_event, london
+from tests.notifier.helpers import FakeClock, contacts_event, deadline_event, history_of_a_2025_case, london
 from tests.notifier.notify_stub import NotifyStub
 
 pytestmark = pytest.mark.infra
 
 CASE = "case-from-2025"
-
-
-def events_of_a_2025_case() -> list:
-    return [
-        deadline_event("deadline.opened", CASE, "assessment.decision", due_on=date(2025, 8, 12),
-                       trigger_date=date(2025, 7, 1)),
-        deadline_event("deadline.met", CASE, "assessment.decision", due_on=date(2025, 8, 12),
-                       trigger_date=date(2025, 7, 1), completed_on=date(2025, 8, 5)),
-        deadline_event("deadline.opened", CASE, "draft.representations", due_on=date(2025, 10, 20),
-                       trigger_date=date(2025, 10, 5), responsible="family"),
-        deadline_event("deadline.met", CASE, "plan.final", due_on=date(2025, 11, 18), trigger_date=date(2025, 7, 1),
-                       completed_on=date(2025, 11, 10)),
-        deadline_event("deadline.breached", CASE, "review.annual", due_on=date(2026, 6, 1)),
-    ]
 
 
 async def test_a_backfill_of_a_2025_case_texts_nobody_about_2025(
@@ -45,7 +31,7 @@ async def test_a_backfill_of_a_2025_case_texts_nobody_about_2025(
     async with running(notifier):
         await publish(producer, settings, contacts_event(CASE, parent))
         await contacts_stored(notifier, CASE)
-        await publish(producer, settings, *events_of_a_2025_case())
+        await publish(producer, settings, *history_of_a_2025_case(CASE))
         # then real news: the annual review, due in December, was opened yesterday
         await publish(producer, settings, deadline_event("deadline.due_soon", CASE, "review.annual",
                                                          due_on=date(2026, 12, 2), reminder_offset_days=10))

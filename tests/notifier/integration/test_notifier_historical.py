@@ -7,7 +7,14 @@ from datetime import date
 
 import pytest
 
-from tests.notifier.helpers import FakeClock, contacts_event, deadline_event, london, notification_rows
+from tests.notifier.helpers import (
+    FakeClock,
+    contacts_event,
+    deadline_event,
+    history_of_a_2025_case,
+    london,
+    notification_rows,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -15,25 +22,10 @@ CASE = "case-2025"
 PARENT = {"role": "parent", "name": "Alex Morgan", "phone": "07700 900111", "channel": "sms", "consent": True}
 
 
-def history_of_a_2025_case() -> list:
-    """What the deadlines service publishes when a 2025 case is loaded: milestones long past."""
-    return [
-        deadline_event("deadline.opened", CASE, "assessment.decision", due_on=date(2025, 8, 12),
-                       trigger_date=date(2025, 7, 1)),
-        deadline_event("deadline.met", CASE, "assessment.decision", due_on=date(2025, 8, 12),
-                       trigger_date=date(2025, 7, 1), completed_on=date(2025, 8, 5)),
-        deadline_event("deadline.opened", CASE, "draft.representations", due_on=date(2025, 10, 20),
-                       trigger_date=date(2025, 10, 5), responsible="family"),
-        deadline_event("deadline.met", CASE, "plan.final", due_on=date(2025, 11, 18), trigger_date=date(2025, 7, 1),
-                       completed_on=date(2025, 11, 10)),
-        deadline_event("deadline.breached", CASE, "review.annual", due_on=date(2026, 6, 1)),
-    ]
-
-
 async def test_a_backfilled_case_texts_nobody_and_records_each_message_as_historical(make_notifier) -> None:
     built = await make_notifier(clock=FakeClock(london(2026, 11, 18, 10, 0)))
     await built.service.handle_contacts([(CASE, contacts_event(CASE, PARENT))])
-    await built.service.handle_deadline_events(history_of_a_2025_case())
+    await built.service.handle_deadline_events(history_of_a_2025_case(CASE))
 
     family = await notification_rows(built.sessions, recipient_kind="family")
     assert family, "each would-be text is recorded"
