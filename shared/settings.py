@@ -92,7 +92,8 @@ class DeadlinesSettings(BaseModel):
     http_port: int = 8002
     ruleset: str = "england"
     tick_seconds: float = Field(default=2.0, description="How often due timers are claimed.")
-    reminder_working_days: list[int] = Field(default=[10, 3, 0], description="Reminder offsets before due.")
+    reminder_working_days: list[int] = Field(default=[10, 5, 3, 1, 0], description="Reminder offsets before due "
+                                             "(5 and 1 remind families of their own deadlines).")
     due_soon_working_days: int = 10
     bank_holiday_overrides: Path | None = None
     term_calendar: Path | None = None
@@ -161,6 +162,31 @@ class NotifierSettings(BaseModel):
                                     "(with 2 workers, as many as the 20 connections kept to GOV.UK Notify).")
     sender_workers: int = Field(default=2, description="Sender passes at once (one claims while another waits).")
     smtp_pool_size: int = Field(default=4, description="SMTP connections kept open and reused (0: one per email).")
+    # --- what the messages say and when (issue 9) ---
+    historical_after_days: int = Field(
+        default=2, ge=0, description="A milestone first seen more than this many days after it happened is "
+        "recorded as historical and nobody is told (backfills, imports, a service down for days).")
+    family_link_base: str = Field(
+        default="", description="The short link at the end of every text to a family (the family page, e.g. "
+        "https://herts.gov.uk/ehc/family; at most 30 characters so a text fits one SMS); info_url when empty.")
+    family_reminder_days: list[int] = Field(
+        default=[5, 1], description="Working days before a family's own deadline (draft plan comments, mediation "
+        "adviser, appeal) that they are reminded; each must be one of EHC_DEADLINES__REMINDER_WORKING_DAYS.")
+    decision_hold_seconds: int = Field(
+        default=120, ge=0, description="A decision text waits this long for the deadlines the same notice starts "
+        "(appeal, mediation adviser, the plan's due date), so it can name them.")
+    use_child_first_name: bool = Field(
+        default=False, description="Emails to families may use the child's first name where the contacts carry it "
+        "(never texts; kept encrypted until the email is made).")
+    manager_quiet_hours_start: str = Field(default="20:00", description="Breach alerts to managers in these hours "
+                                           "(Europe/London) wait for the morning roll-up, unless the subscription "
+                                           "is breach_immediate.")
+    manager_quiet_hours_end: str = "08:00"
+    team_names: dict[str, str] = Field(default_factory=dict, description="team_id -> name shown to staff, "
+                                       "e.g. EHC_NOTIFIER__TEAM_NAMES='{\"team-north\": \"North SEN team\"}'")
+    area_names: dict[str, str] = Field(default_factory=dict, description="area_id -> name shown to staff.")
+    digest_max_items: int = Field(default=25, ge=1, description="Items per list in a caseworker's daily digest "
+                                  "(most urgent first; the rest are counted and linked).")
 
 
 class Settings(BaseSettings):

@@ -24,6 +24,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.adapters import tables
+from services.intake.entrypoints.webhook_docs import WEBHOOK_DESCRIPTION, WEBHOOK_OPENAPI
 from services.intake.service_layer.handlers import Converter, IntakeService, RawInput, canonical_converter
 from shared.db import upsertable_insert
 from shared.http_ops import ReadinessCheck, ops_router
@@ -56,7 +57,8 @@ def build_webhook_app(
     app.include_router(ops_router(readiness))
     converters = converters or {}
 
-    @app.post("/v1/events", status_code=202, summary="Submit one case event or a JSON array of them")
+    @app.post("/v1/events", status_code=202, summary="Submit one case event or a JSON array of them",
+              description=WEBHOOK_DESCRIPTION, openapi_extra=WEBHOOK_OPENAPI)
     async def post_events(request: Request) -> JSONResponse:
         source = request.headers.get("x-ehc-source", "")
         timestamp = request.headers.get("x-ehc-timestamp", "")

@@ -56,6 +56,7 @@ def build_router(settings: Settings, service: IntakeService, relay: OutboxRelay,
     for name, (topic, convert) in all_sources.items():
         consumer = _consumer(name, convert, service, relay, dead_letters, settings)
         router.subscriber(topic, group_id=kafka.group(f"ehc-intake-{name}"), title=f"on_{name}",
+                          description=_describe(name),
                           **BATCH_SUBSCRIBER)(isolated_batch(consumer))
     return router
 
@@ -75,3 +76,11 @@ def _consumer(name: str, convert: Converter, service: IntakeService, relay: Outb
         count_outcome(name, outcome)
 
     return Isolated(f"intake-{name}", dead_letters, decode, handle, limits)
+
+
+def _describe(name: str) -> str:
+    if name == "canonical":
+        return ("One canonical case event per message: JSON, CloudEvents 1.0 structured mode, key = case_id "
+                "(docs/contracts/case-event.schema.json). A message that cannot be handled is parked on the "
+                "dead-letter topic (original encrypted) with the reason.")
+    return f"The source system's own messages, converted through the mapping {name!r}."
