@@ -1,8 +1,14 @@
-"""Structured JSON logging that never logs personal data.
+"""Structured JSON logging that never logs personal data, and does bounded work whatever it is given.
 
 Log lines carry ids and an action. A processor drops any key that could hold personal data
-(names, addresses, phone numbers, bodies) and masks anything that looks like an email address
-or a phone number in the remaining values, as a last line of defence.
+(names, addresses, phone numbers, bodies), cuts every value to ``MAX_FIELD_CHARS`` (with a marker
+saying how long it was) and masks anything that looks like an email address or a phone number in
+what remains, as a last line of defence. The patterns are linear in the length of the text: every
+repetition is bounded, so no input makes a log line slow.
+
+While Kafka is unreachable the Kafka client logs an error for every attempt; a filter turns those
+into one ``kafka.unreachable`` line when the outage starts and one ``kafka.reachable`` line (with
+how many errors it held back) when something reaches Kafka again (``kafka_connection_state``).
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+import threading
+import time
 from typing import Any
 
 import structlog
@@ -18,13 +26,23 @@ PERSONAL_KEYS = frozenset(
     {"name", "email", "phone", "to", "address", "recipient", "body", "contacts", "personalisation",
      "forename", "surname", "postcode", "upn", "birth_date", "message", "text"}
 )
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+MAX_FIELD_CHARS = 2000  # any longer value is cut (an id or a message from outside can be any length)
+MAX_EXCEPTION_CHARS = 20_000  # a traceback is longer, and worth keeping
+# Bounded repetitions (local part at most 64 characters, labels at most 63, as in RFC 5321), so each
+# starting position costs a bounded number of steps: linear overall.
+_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 _PHONE = re.compile(r"(?<!\d)(?:\+?44\s?7\d{3}|07\d{3})\s?\d{3}\s?\d{3}(?!\d)")
 
 
-def scrub(value: Any) -> Any:
+def cut(value: str, limit: int = MAX_FIELD_CHARS) -> str:
+    if len(value) <= limit:
+        return value
+    return f"{value[:limit]}…[cut: {len(value)} characters]"
+
+
+def scrub(value: Any, limit: int = MAX_FIELD_CHARS) -> Any:
     if isinstance(value, str):
-        return _PHONE.sub("[phone]", _EMAIL.sub("[email]", value))
+        return _PHONE.sub("[phone]", _EMAIL.sub("[email]", cut(value, limit)))
     return value
 
 
@@ -33,8 +51,65 @@ def redact_personal_data(_: Any, __: str, event_dict: dict[str, Any]) -> dict[st
         if key in PERSONAL_KEYS:
             event_dict[key] = "[redacted]"
         else:
-            event_dict[key] = scrub(event_dict[key])
+            value = event_dict[key]
+            if not isinstance(value, str | int | float | bool | type(None)):
+                value = repr(value)  # lists, exceptions, objects: their text is scrubbed like any other
+            event_dict[key] = scrub(value, MAX_EXCEPTION_CHARS if key == "exception" else MAX_FIELD_CHARS)
     return event_dict
+
+
+class KafkaConnectionState:
+    """Whether Kafka is reachable, as far as the logs go: an error from the Kafka client marks it
+    down (said once), ``mark_up`` (called when a message was acknowledged or a ping answered) marks
+    it up again (said once). An outage that nothing marks as over is said again after ``repeat_after``
+    seconds of silence from the client followed by a new error, so a long one is never silent."""
+
+    def __init__(self, repeat_after: float = 300.0) -> None:
+        self._lock = threading.Lock()
+        self._repeat_after = repeat_after
+        self.reset()
+
+    def reset(self) -> None:
+        self.down = False
+        self.suppressed = 0
+        self._since = 0.0
+        self._last_error = 0.0
+
+    def failed(self, detail: str) -> bool:
+        """Record an error of the Kafka client; True when it starts an outage (and should be said)."""
+        now = time.monotonic()
+        with self._lock:
+            repeat = self.down and now - self._last_error > self._repeat_after
+            self._last_error = now
+            if self.down and not repeat:
+                self.suppressed += 1
+                return False
+            self.down, self._since, held = True, now, self.suppressed
+            self.suppressed = 0
+        get_logger("shared.kafka").warning("kafka.unreachable", detail=detail, suppressed_before=held or None,
+                                           action="retrying with backoff; said again when Kafka is back")
+        return True
+
+    def mark_up(self) -> None:
+        with self._lock:
+            if not self.down:
+                return
+            held, seconds = self.suppressed, time.monotonic() - self._since
+            self.down, self.suppressed = False, 0
+        get_logger("shared.kafka").warning("kafka.reachable", suppressed=held, down_seconds=round(seconds, 1))
+
+
+kafka_connection_state = KafkaConnectionState()
+
+
+class _KafkaClientErrors(logging.Filter):
+    """Holds back the Kafka client's warnings and errors while Kafka is known to be unreachable."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith("aiokafka"):
+            return True
+        kafka_connection_state.failed(cut(record.getMessage(), 500))
+        return False
 
 
 class _CurrentStderr:
@@ -53,11 +128,12 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
         redact_personal_data,
     ]
     renderer: Any = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
@@ -68,6 +144,7 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *shared[1:], renderer],
             foreign_pre_chain=[])
     )
+    handler.addFilter(_KafkaClientErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -136,7 +136,7 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer)
+    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
     service = DeadlinesService(sessions, settings.kafka, domain, clock or SystemClock(), cfg.reminder_working_days,
                                cfg.due_soon_working_days, on_published=lambda t: DEADLINE_EVENTS.labels(t).inc())
     broker = build_broker(settings.kafka, SERVICE)
@@ -150,5 +150,6 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
                                        on_invalid=lambda: EVENTS_PROCESSED.labels("invalid").inc(),
                                        on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
-    app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock)
+    app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock,
+                        settings.http_max_body_bytes)
     return app

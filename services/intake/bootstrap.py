@@ -112,7 +112,8 @@ def bootstrap(settings: Settings, sources: dict[str, tuple[str, Converter]] | No
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH)
+    relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH,
+                        retention=settings.outbox_retention)
     service = IntakeService(sessions, settings.kafka)
     broker = build_broker(settings.kafka, SERVICE)
     broker.include_router(build_router(settings, service, relay, topic_sources))

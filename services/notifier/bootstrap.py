@@ -29,7 +29,7 @@ from services.notifier.entrypoints.kafka import build_router
 from services.notifier.entrypoints.scheduler import build_scheduler
 from services.notifier.service_layer.handlers import NotifierService
 from shared.db import create_engine_for, session_factory
-from shared.http_ops import ops_router
+from shared.http_ops import RequestLimits, ops_router
 from shared.kafka import build_broker, build_producer
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
@@ -157,7 +157,7 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer)
+    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
     crypto = crypto_from_settings(cfg.encryption_key.get_secret_value() if cfg.encryption_key else None,
                                   settings.environment, Path("var") / "notifier.key")
     built = build_channels(cfg, channels)
@@ -173,6 +173,7 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
     scheduler = build_scheduler(service.run_morning, cfg.digest_time)
     notifier = Notifier(settings, engine, sessions, producer, relay, service, broker, FastAPI(), built, scheduler)
     api = FastAPI(title="EHC notifier", version="1")
+    api.add_middleware(RequestLimits, max_body_bytes=settings.http_max_body_bytes)
     api.include_router(ops_router(notifier.readiness))
     api.include_router(build_http_router(service, cfg.admin_tokens, cfg.notify_callback_token))
     notifier.api = api

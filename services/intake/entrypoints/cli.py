@@ -36,7 +36,7 @@ from services.intake.domain.sen2 import Sen2FormatError, Sen2Import, iter_sen2_c
 from services.intake.entrypoints.progress import ImportProgress
 from services.intake.service_layer.handlers import Converted, IntakeOutcome
 from shared.contracts import ContactsUpdated
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 
 intake_app = typer.Typer(help="Intake: case events from councils' systems.", no_args_is_help=True)
 
@@ -54,8 +54,9 @@ class ImportFileError(Exception):
 
 def _settings() -> Settings:
     from shared.logging import configure_logging
+    from shared.settings import load_settings
 
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.logging.level, settings.logging.json_output)
     return settings
 
@@ -70,7 +71,6 @@ def _fail(command: str, message: str, code: int = 2) -> typer.Exit:
 @intake_app.command("serve")
 def serve() -> None:
     """Run intake: source topics, the webhook and the outbox relay."""
-    settings = _settings()
 
     async def run() -> None:
         from services.intake.bootstrap import bootstrap
@@ -80,8 +80,9 @@ def serve() -> None:
         await serve_runtime(bootstrap(settings).runtime())
 
     try:
+        settings = _settings()
         asyncio.run(run())
-    except (ConfigError, MappingError) as exc:
+    except (SettingsError, MappingError) as exc:
         raise _fail("serve", str(exc)) from None
 
 

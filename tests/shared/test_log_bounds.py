@@ -1,0 +1,64 @@
+"""Logging does bounded work whatever it is given (issue 13): the scrubber is linear, every field is
+capped, and a Kafka outage is said once when it starts and once when it ends (issue 9)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import pytest
+
+from shared.logging import MAX_FIELD_CHARS, configure_logging, get_logger, kafka_connection_state, scrub
+
+
+def test_scrubbing_a_long_word_run_is_linear() -> None:
+    # 32,000 characters took 8.8 s with the old email pattern (quadratic in the run's length)
+    for text in ("a" * 200_000, "a." * 100_000, "a@" + "b" * 200_000, "+" * 200_000, "x@y" * 60_000):
+        started = time.perf_counter()
+        scrub(text)
+        assert time.perf_counter() - started < 1.0, text[:10]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("write to jo.parent+x@example.org now", "write to [email] now"),
+    ("call 07700 900123 or +44 7700 900123", "call [phone] or [phone]"),
+    ("x" * 100 + "jo@mail.example.org", "x" * 38 + "[email]"),
+])
+def test_emails_and_phones_are_still_masked(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+@pytest.fixture
+def stderr(capsys: pytest.CaptureFixture[str]):
+    """What the logs write to stderr (JSON lines), as the services configure them."""
+    configure_logging("INFO", json_output=True)
+    capsys.readouterr()
+    yield lambda: capsys.readouterr().err
+    kafka_connection_state.reset()
+
+
+def test_every_field_is_capped_with_a_marker(stderr) -> None:
+    started = time.perf_counter()
+    get_logger("t").warning("notifier.receipt_for_unknown_notification", provider_reference="7" * 900_000)
+    logging.getLogger("somelib").warning("unknown id %s", "8" * 900_000)
+    assert time.perf_counter() - started < 2.0
+    first, second = (json.loads(line) for line in stderr().splitlines())
+    assert len(first["provider_reference"]) <= MAX_FIELD_CHARS + 40
+    assert first["provider_reference"].startswith("7" * 100) and "[cut: 900000 characters]" in first[
+        "provider_reference"]
+    assert len(second["event"]) <= MAX_FIELD_CHARS + 40 and "[cut:" in second["event"]
+
+
+def test_a_kafka_outage_is_logged_once_when_it_starts_and_once_when_it_ends(stderr) -> None:
+    client = logging.getLogger("aiokafka.client")
+    for _ in range(1000):
+        client.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connect call failed")
+        logging.getLogger("aiokafka.consumer.group_coordinator").error("Group Coordinator Request failed: x")
+    kafka_connection_state.mark_up()
+    kafka_connection_state.mark_up()
+    client.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connect call failed")
+    lines = [json.loads(line) for line in stderr().splitlines()]
+    assert [line["event"] for line in lines] == ["kafka.unreachable", "kafka.reachable", "kafka.unreachable"]
+    assert lines[1]["suppressed"] == 1999
+    assert "Unable connect" in lines[0]["detail"]
