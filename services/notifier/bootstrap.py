@@ -154,12 +154,13 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
               clock: Callable[[], datetime] | None = None, calendar: WorkingDays | None = None,
               retry: RetryPolicy | None = None) -> Notifier:
     cfg = settings.notifier
+    # first: a missing or bad key stops the start before anything is opened
+    crypto = crypto_from_settings(cfg.encryption_key.get_secret_value() if cfg.encryption_key else None,
+                                  settings.environment, Path("var") / "notifier.key")
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
     relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
-    crypto = crypto_from_settings(cfg.encryption_key.get_secret_value() if cfg.encryption_key else None,
-                                  settings.environment, Path("var") / "notifier.key")
     built = build_channels(cfg, channels)
     clock = clock or (lambda: datetime.now(UTC))
     service = NotifierService(sessions, settings.kafka, cfg, crypto, built, render, clock=clock, retry=retry,

@@ -63,7 +63,7 @@ async def test_published_rows_older_than_the_retention_are_deleted(isolated: Set
         await engine.dispose()
 
 
-def test_every_service_prunes_its_outbox_with_the_configured_retention(tmp_path) -> None:
+async def test_every_service_prunes_its_outbox_with_the_configured_retention(tmp_path) -> None:
     from cryptography.fernet import Fernet
     from pydantic import SecretStr
 
@@ -75,4 +75,6 @@ def test_every_service_prunes_its_outbox_with_the_configured_retention(tmp_path)
     settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/{{service}}.db", outbox_retention_days=2)
     settings.notifier.encryption_key = SecretStr(Fernet.generate_key().decode())
     for build in (intake, deadlines, notifier):
-        assert build(settings).relay.retention == timedelta(days=2), build
+        service = build(settings)
+        assert service.relay.retention == timedelta(days=2), build
+        await service.engine.dispose()

@@ -4,6 +4,7 @@ with one bad byte, or cut short, publishes nothing and exits non-zero naming the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,12 @@ async def test_skip_bad_publishes_the_good_records_and_says_what_was_skipped(iso
     env = service_env(isolated, EHC_INTAKE__CASE_ID_KEY=KEY)
     code, out, err = await ehc("intake", "import", str(path), "--format", "sen2", "--skip-bad", env=env)
     assert code == 0, err[-2000:]
-    assert "1 records rejected, in ehc.intake.dead-letter" in out
-    assert "malformed XML" in out and "the rest of the file was not read" in out
+    assert "records rejected, in ehc.intake.dead-letter" in out
+    assert "1  malformed XML: not well-formed (invalid token); the rest of the file was not read" in out
+    assert "The file stopped being readable: malformed XML: not well-formed (invalid token) at line " in out
     dead = await all_records(isolated, isolated.kafka.topic(topics.INTAKE_DEAD_LETTER), 1)
-    assert len(dead) == 1
+    reasons = [json.loads(r.value)["data"]["reason"] for r in dead]
+    assert sum("the rest of the file was not read" in reason for reason in reasons) == 1
     published = (await sizes(isolated, [isolated.kafka.topic(topics.CASE_EVENTS)]))[
         isolated.kafka.topic(topics.CASE_EVENTS)]
     assert published > 0
