@@ -90,3 +90,12 @@ async def test_page_numbers_out_of_range_are_a_422(apps: dict[str, httpx.AsyncCl
     at_risk = await apps["deadlines"].get("/v1/at-risk", params={"working_days": str(2 ** 63)},
                                           headers={"Authorization": "Bearer tok-admin"})
     assert at_risk.status_code == 422
+
+
+async def test_a_nul_inside_a_json_body_is_a_4xx_not_a_5xx(apps: dict[str, httpx.AsyncClient]) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    spec = {"manager_ref": "mgr\u00001", "scope": "all", "kind": "breach", "channel": "email",
+            "address": "manager@council.example"}
+    answer = await apps["notifier"].post("/v1/subscriptions", json=spec, headers=admin)
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
+    assert "manager@council.example" not in answer.text
