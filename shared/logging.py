@@ -8,7 +8,8 @@ repetition is bounded, so no input makes a log line slow.
 
 While Kafka is unreachable the Kafka client logs an error for every attempt; a filter turns those
 into one ``kafka.unreachable`` line when the outage starts and one ``kafka.reachable`` line (with
-how many errors it held back) when something reaches Kafka again (``kafka_connection_state``).
+how many errors it held back) when Kafka answers again: a message acknowledged, a readiness check
+answered, or a consumer back in its group (``kafka_connection_state``).
 """
 
 from __future__ import annotations
@@ -102,13 +103,29 @@ class KafkaConnectionState:
 kafka_connection_state = KafkaConnectionState()
 
 
-class _KafkaClientErrors(logging.Filter):
-    """Holds back the Kafka client's warnings and errors while Kafka is known to be unreachable."""
+# What the Kafka client says, at each attempt, while it cannot reach a broker.
+_KAFKA_DOWN = re.compile(r"Unable (?:to )?(?:connect|update metadata|request metadata)|Connect call failed|"
+                         r"KafkaConnectionError|NodeNotReady|RequestTimedOut|Failed fetch|coordinator dead|"
+                         r"Coordinator (?:Request|Not Available)|Could not send|Cannot send|Connection|timed out",
+                         re.IGNORECASE)
+# What the Kafka client says (at INFO) when a consumer is back in its group: Kafka answers again.
+_KAFKA_BACK = re.compile(r"Discovered coordinator|Joined group|Successfully synced group|Setting newly assigned")
+
+
+class _KafkaClientLogs(logging.Filter):
+    """The Kafka client's connection errors become the outage's state (said once), its consumers
+    rejoining their group end the outage; its other warnings pass, its INFO lines never do."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING or not record.name.startswith("aiokafka"):
+        if not record.name.startswith("aiokafka"):
             return True
-        kafka_connection_state.failed(cut(record.getMessage(), 500))
+        text = cut(record.getMessage(), 500)
+        if record.levelno >= logging.WARNING:
+            if not _KAFKA_DOWN.search(text):
+                return True  # another problem (a rebalance, a bad record): said as it is
+            kafka_connection_state.failed(text)
+        elif kafka_connection_state.down and _KAFKA_BACK.search(text):
+            kafka_connection_state.mark_up()
         return False
 
 
@@ -144,12 +161,13 @@ def configure_logging(level: str = "INFO", json_output: bool = True) -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *shared[1:], renderer],
             foreign_pre_chain=[])
     )
-    handler.addFilter(_KafkaClientErrors())
+    handler.addFilter(_KafkaClientLogs())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "faststream", "apscheduler", "aiosqlite", "httpx", "mail.log", "alembic"):
+    for noisy in ("faststream", "apscheduler", "aiosqlite", "httpx", "mail.log", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("aiokafka").setLevel(logging.INFO)  # read by the filter above, never printed
 
 
 def get_logger(name: str) -> Any:

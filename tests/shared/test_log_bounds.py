@@ -55,10 +55,17 @@ def test_a_kafka_outage_is_logged_once_when_it_starts_and_once_when_it_ends(stde
     for _ in range(1000):
         client.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connect call failed")
         logging.getLogger("aiokafka.consumer.group_coordinator").error("Group Coordinator Request failed: x")
-    kafka_connection_state.mark_up()
+    kafka_connection_state.mark_up()  # e.g. the outbox relay's messages acknowledged
     kafka_connection_state.mark_up()
     client.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connect call failed")
+    client.warning("Unable to request metadata from node with id %s", 1)
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    coordinator.info("Discovered coordinator %s for group %s", 1, "g")  # a consumer back in its group
+    coordinator.info("Joined group %s", "g")
+    coordinator.warning("Heartbeat failed for group %s because it is rebalancing", "g")  # not an outage
     lines = [json.loads(line) for line in stderr().splitlines()]
-    assert [line["event"] for line in lines] == ["kafka.unreachable", "kafka.reachable", "kafka.unreachable"]
-    assert lines[1]["suppressed"] == 1999
+    assert [line["event"] for line in lines] == ["kafka.unreachable", "kafka.reachable", "kafka.unreachable",
+                                                 "kafka.reachable", "Heartbeat failed for group g because it is "
+                                                 "rebalancing"]
+    assert lines[1]["suppressed"] == 1999 and lines[3]["suppressed"] == 1
     assert "Unable connect" in lines[0]["detail"]
