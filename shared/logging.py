@@ -60,44 +60,56 @@ def redact_personal_data(_: Any, __: str, event_dict: dict[str, Any]) -> dict[st
 
 
 class KafkaConnectionState:
-    """Whether Kafka is reachable, as far as the logs go: an error from the Kafka client marks it
-    down (said once), ``mark_up`` (called when a message was acknowledged or a ping answered) marks
-    it up again (said once). An outage that nothing marks as over is said again after ``repeat_after``
-    seconds of silence from the client followed by a new error, so a long one is never silent."""
+    """Whether Kafka is reachable, as far as the logs go: a connection error of the Kafka client marks
+    it down (said once, and again every ``repeat_after`` seconds while it lasts, with how many errors
+    were held back), ``mark_up`` (a message acknowledged, a readiness check or a consumer back in its
+    group) marks it up (said once). Errors within ``settle_seconds`` of coming back are the clients
+    reconnecting, not a new outage: said only if Kafka is still down after that long."""
 
-    def __init__(self, repeat_after: float = 300.0) -> None:
+    def __init__(self, repeat_after: float = 300.0, settle_seconds: float = 15.0) -> None:
         self._lock = threading.Lock()
-        self._repeat_after = repeat_after
+        self.repeat_after = repeat_after
+        self.settle_seconds = settle_seconds
         self.reset()
 
     def reset(self) -> None:
         self.down = False
         self.suppressed = 0
-        self._since = 0.0
-        self._last_error = 0.0
+        self._announced = False
+        self._since = self._said_at = 0.0
+        self._up_at = float("-inf")
 
-    def failed(self, detail: str) -> bool:
-        """Record an error of the Kafka client; True when it starts an outage (and should be said)."""
+    def failed(self, detail: str) -> None:
+        """Record a connection error of the Kafka client (logged only when it starts or recalls an outage)."""
         now = time.monotonic()
         with self._lock:
-            repeat = self.down and now - self._last_error > self._repeat_after
-            self._last_error = now
-            if self.down and not repeat:
+            if not self.down:
+                self.down, self._since, self.suppressed = True, now, 0
+                self._announced = now - self._up_at >= self.settle_seconds
+                # a flap right after coming back: said once it has lasted settle_seconds
+                self._said_at = now if self._announced else now - self.repeat_after + self.settle_seconds
+                if not self._announced:
+                    self.suppressed = 1
+                    return
+                held, still = 0, False
+            elif now - self._said_at < self.repeat_after:
                 self.suppressed += 1
-                return False
-            self.down, self._since, held = True, now, self.suppressed
-            self.suppressed = 0
-        get_logger("shared.kafka").warning("kafka.unreachable", detail=detail, suppressed_before=held or None,
-                                           action="retrying with backoff; said again when Kafka is back")
-        return True
+                return
+            else:
+                held, still, self._said_at, self.suppressed, self._announced = self.suppressed, True, now, 0, True
+        get_logger("shared.kafka").warning(
+            "kafka.unreachable", detail=detail, still_down_seconds=round(now - self._since, 1) if still else None,
+            suppressed=held or None, action="retrying; said again when Kafka answers")
 
     def mark_up(self) -> None:
+        now = time.monotonic()
         with self._lock:
             if not self.down:
                 return
-            held, seconds = self.suppressed, time.monotonic() - self._since
-            self.down, self.suppressed = False, 0
-        get_logger("shared.kafka").warning("kafka.reachable", suppressed=held, down_seconds=round(seconds, 1))
+            held, seconds, announced = self.suppressed, now - self._since, self._announced
+            self.down, self.suppressed, self._up_at = False, 0, now
+        if announced:
+            get_logger("shared.kafka").warning("kafka.reachable", suppressed=held, down_seconds=round(seconds, 1))
 
 
 kafka_connection_state = KafkaConnectionState()

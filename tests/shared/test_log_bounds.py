@@ -50,7 +50,8 @@ def test_every_field_is_capped_with_a_marker(stderr) -> None:
     assert len(second["event"]) <= MAX_FIELD_CHARS + 40 and "[cut:" in second["event"]
 
 
-def test_a_kafka_outage_is_logged_once_when_it_starts_and_once_when_it_ends(stderr) -> None:
+def test_a_kafka_outage_is_logged_once_when_it_starts_and_once_when_it_ends(stderr, monkeypatch) -> None:
+    monkeypatch.setattr(kafka_connection_state, "settle_seconds", 0.0)
     client = logging.getLogger("aiokafka.client")
     for _ in range(1000):
         client.error("Unable connect to node with id %s: %s", 1, "[Errno 111] Connect call failed")
@@ -69,3 +70,30 @@ def test_a_kafka_outage_is_logged_once_when_it_starts_and_once_when_it_ends(stde
                                                  "rebalancing"]
     assert lines[1]["suppressed"] == 1999 and lines[3]["suppressed"] == 1
     assert "Unable connect" in lines[0]["detail"]
+
+
+def test_reconnecting_right_after_an_outage_is_not_a_new_one_and_a_long_one_is_recalled(stderr, monkeypatch) -> None:
+    import shared.logging
+
+    now = [1000.0]
+    monkeypatch.setattr(shared.logging.time, "monotonic", lambda: now[0])
+    client = logging.getLogger("aiokafka.client")
+    client.error("Unable connect to node with id 1")
+    now[0] += 60
+    kafka_connection_state.mark_up()
+    for _ in range(5):  # the clients reconnecting: errors within the settling time, then back
+        now[0] += 1
+        client.error("Marking the coordinator dead (node 1) for group g.")
+        kafka_connection_state.mark_up()
+    assert [json.loads(line)["event"] for line in stderr().splitlines()] == ["kafka.unreachable", "kafka.reachable"]
+    client.error("Unable connect to node with id 1")  # down again within the settling time: not said yet
+    now[0] += 20
+    client.error("Unable connect to node with id 1")  # still down after it: said
+    for _ in range(100):
+        now[0] += 1
+        client.error("Unable connect to node with id 1")
+    now[0] += 300
+    client.error("Unable connect to node with id 1")  # a long outage is recalled every 5 minutes
+    lines = [json.loads(line) for line in stderr().splitlines()]
+    assert [line["event"] for line in lines] == ["kafka.unreachable", "kafka.unreachable"]
+    assert lines[1]["suppressed"] == 100 and lines[1]["still_down_seconds"] == 420
