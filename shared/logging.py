@@ -118,7 +118,8 @@ kafka_connection_state = KafkaConnectionState()
 # What the Kafka client says, at each attempt, while it cannot reach a broker.
 _KAFKA_DOWN = re.compile(r"Unable (?:to )?(?:connect|update metadata|request metadata)|Connect call failed|"
                          r"KafkaConnectionError|NodeNotReady|RequestTimedOut|Failed fetch|coordinator dead|"
-                         r"Coordinator (?:Request|Not Available)|Could not send|Cannot send|Connection|timed out",
+                         r"Coordinator (?:Request|Not Available)|Could not send|Cannot send|Connection|timed out|"
+                         r"coordinator \(node \d+\) is either not started or not valid",
                          re.IGNORECASE)
 # What the Kafka client says (at INFO) when a consumer is back in its group: Kafka answers again.
 _KAFKA_BACK = re.compile(r"Discovered coordinator|Joined group|Successfully synced group|Setting newly assigned")

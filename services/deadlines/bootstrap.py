@@ -31,7 +31,7 @@ from services.deadlines.service_layer.handlers import BatchResult, Clock, Deadli
 from shared import topics
 from shared.db import create_engine_for, session_factory
 from shared.kafka import build_broker, build_producer, consumer_lag
-from shared.logging import get_logger
+from shared.logging import get_logger, kafka_connection_state
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime, prepare_service, readiness_checks
 from shared.settings import DeadlinesSettings, Settings
@@ -115,7 +115,8 @@ class Deadlines:
                 for partition, n in lag.items():
                     CONSUMER_LAG.labels(str(partition)).set(n)
             except Exception as exc:  # metrics must never take the service down
-                log.warning("deadlines.lag_unavailable", error=type(exc).__name__)
+                if not kafka_connection_state.down:  # an outage is said once (shared.logging)
+                    log.warning("deadlines.lag_unavailable", error=type(exc).__name__)
             await asyncio.sleep(every_seconds)
 
     def runtime(self) -> ServiceRuntime:
