@@ -43,6 +43,12 @@ def configured_sources(settings: Settings) -> tuple[dict[str, tuple[str, Convert
     cfg = settings.intake
     if settings.environment == "production":
         case_id_key(settings)  # required in production, whatever the sources: fail at start, not at the first file
+    for source, owned in cfg.webhook_sources.items():
+        if source not in cfg.webhook_secrets:
+            raise ConfigError(f"EHC_INTAKE__WEBHOOK_SOURCES: webhook source {source!r} has no secret in "
+                              "EHC_INTAKE__WEBHOOK_SECRETS")
+        if not owned or not all(value.strip() for value in owned):
+            raise ConfigError(f"EHC_INTAKE__WEBHOOK_SOURCES: webhook source {source!r} has an empty source")
     if not cfg.source_topics and not cfg.webhook_mappings:
         return {}, {}
     try:
