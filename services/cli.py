@@ -52,32 +52,41 @@ for _name, _app in (("intake", intake_app), ("deadlines", deadlines_app), ("noti
 
 def _settings():  # type: ignore[no-untyped-def]
     from shared.logging import configure_logging
-    from shared.settings import Settings
+    from shared.settings import load_settings
 
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.logging.level, settings.logging.json_output)
     return settings
 
 
-async def _serve(bootstrap) -> None:  # type: ignore[no-untyped-def]
+def _serve(service: str, bootstrap) -> None:  # type: ignore[no-untyped-def]
+    """Run one service; unusable settings stop it with one line and exit status 2 (never a traceback)."""
     from shared.runtime import serve
+    from shared.settings import SettingsError
 
-    # Kafka clients must be created inside the running event loop.
-    await serve(bootstrap(_settings()).runtime())
+    async def run() -> None:
+        # Kafka clients must be created inside the running event loop.
+        await serve(bootstrap(_settings()).runtime())
+
+    try:
+        asyncio.run(run())
+    except SettingsError as exc:
+        typer.echo(f"ehc {service} serve: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
 
 
 @deadlines_app.command("serve")
 def deadlines_serve() -> None:
     """Run the deadlines service: case events, timers, read API."""
     from services.deadlines.bootstrap import bootstrap
-    asyncio.run(_serve(bootstrap))
+    _serve("deadlines", bootstrap)
 
 
 @notifier_app.command("serve")
 def notifier_serve() -> None:
     """Run the notifier: deadline events in, emails and texts out."""
     from services.notifier.bootstrap import bootstrap
-    asyncio.run(_serve(bootstrap))
+    _serve("notifier", bootstrap)
 
 
 @app.command("run")

@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from shared.logging import get_logger
+from shared.logging import get_logger, kafka_connection_state
 
 log = get_logger(__name__)
 
@@ -94,4 +94,6 @@ async def readiness_checks(engine: Any, broker: Any) -> dict[str, bool]:
         checks["kafka"] = bool(await broker.ping(timeout=2))
     except Exception:
         checks["kafka"] = False
+    if checks["kafka"]:
+        kafka_connection_state.mark_up()
     return checks

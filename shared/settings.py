@@ -6,13 +6,19 @@ Examples: ``EHC_KAFKA__BOOTSTRAP_SERVERS=broker:9092``, ``EHC_DATABASE_URL=postg
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "EHC_"
+ENVIRONMENTS = ("local", "test", "staging", "production")
+
+
+class SettingsError(ValueError):
+    """Settings a service cannot start with; the message is one line naming the setting (never a secret)."""
 
 
 class KafkaSettings(BaseModel):
@@ -65,6 +71,12 @@ class IntakeSettings(BaseModel):
     )
     webhook_max_body_bytes: int = 1_000_000
     webhook_max_skew_seconds: int = 300
+    webhook_max_events: int = Field(default=1000, ge=1, description="Events in one webhook batch at most (413).")
+    webhook_sources: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="webhook source -> the CloudEvents `source` values it may publish (each one exactly, or "
+        "followed by `/...`); default: its own name, e.g. EHC_INTAKE__WEBHOOK_SOURCES='{\"cms-a\":[\"cms/capita\"]}'",
+    )
     webhook_mappings: dict[str, str] = Field(
         default_factory=dict,
         description="webhook source -> the mapping its messages are read with (default: canonical events), "
@@ -194,7 +206,8 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
 
-    environment: str = Field(default="local", description="local | test | production")
+    environment: str = Field(default="local", description="local | test | staging | production (any case); "
+                             "production makes the secrets mandatory")
     database_url: str = Field(
         default="sqlite+aiosqlite:///var/ehc-{service}.db",
         description="SQLAlchemy async URL. `{service}` is replaced by the service name (one SQLite file "
@@ -207,6 +220,22 @@ class Settings(BaseSettings):
     deadlines: DeadlinesSettings = DeadlinesSettings()
     notifier: NotifierSettings = NotifierSettings()
     dead_letters: DeadLetterSettings = DeadLetterSettings()
+    http_max_body_bytes: int = Field(default=1_000_000, ge=1, description="Largest request body any HTTP "
+                                     "endpoint reads (413 beyond; intake's webhook has its own limit).")
+    outbox_retention_days: float = Field(default=7, ge=0, description="Published outbox rows (which can hold "
+                                         "contact details) are deleted this long after publication.")
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _known_environment(cls, value: object) -> object:
+        normalised = str(value).strip().lower()
+        if normalised not in ENVIRONMENTS:
+            raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)} (any case), got {str(value)[:40]!r}")
+        return normalised
+
+    @property
+    def outbox_retention(self) -> timedelta:
+        return timedelta(days=self.outbox_retention_days)
 
     def database_url_for(self, service: str) -> str:
         return self.database_url.replace("{service}", service)
@@ -225,3 +254,18 @@ def known_env_vars(model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX) 
         else:
             names.add(f"{prefix}{name.upper()}")
     return names
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; :class:`SettingsError` with one line naming the variable
+    (e.g. ``EHC_ENVIRONMENT: must be one of ...``) when they are unusable."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("; ".join(problems)) from None

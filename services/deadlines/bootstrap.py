@@ -32,7 +32,7 @@ from shared import topics
 from shared.db import create_engine_for, session_factory
 from shared.dead_letters import DeadLetters
 from shared.kafka import build_broker, build_producer, consumer_lag
-from shared.logging import get_logger
+from shared.logging import get_logger, kafka_connection_state
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime, prepare_service, readiness_checks
 from shared.settings import DeadlinesSettings, Settings
@@ -121,7 +121,8 @@ class Deadlines:
                 for partition, n in lag.items():
                     CONSUMER_LAG.labels(str(partition)).set(n)
             except Exception as exc:  # metrics must never take the service down
-                log.warning("deadlines.lag_unavailable", error=type(exc).__name__)
+                if not kafka_connection_state.down:  # an outage is said once (shared.logging)
+                    log.warning("deadlines.lag_unavailable", error=type(exc).__name__)
             await asyncio.sleep(every_seconds)
 
     def runtime(self) -> ServiceRuntime:
@@ -142,7 +143,7 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer)
+    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
     service = DeadlinesService(sessions, settings.kafka, domain, clock or SystemClock(), cfg.reminder_working_days,
                                cfg.due_soon_working_days, on_published=lambda t: DEADLINE_EVENTS.labels(t).inc(),
                                on_problem=CASE_PROBLEMS.inc)
@@ -157,5 +158,6 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     broker.include_router(build_router(settings.kafka, service, after_batch, app.dead_letters, settings.dead_letters,
                                        on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
-    app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock)
+    app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock,
+                        settings.http_max_body_bytes)
     return app

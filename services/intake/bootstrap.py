@@ -44,6 +44,12 @@ def configured_sources(settings: Settings) -> tuple[dict[str, tuple[str, Convert
     cfg = settings.intake
     if settings.environment == "production":
         case_id_key(settings)  # required in production, whatever the sources: fail at start, not at the first file
+    for source, owned in cfg.webhook_sources.items():
+        if source not in cfg.webhook_secrets:
+            raise ConfigError(f"EHC_INTAKE__WEBHOOK_SOURCES: webhook source {source!r} has no secret in "
+                              "EHC_INTAKE__WEBHOOK_SECRETS")
+        if not owned or not all(value.strip() for value in owned):
+            raise ConfigError(f"EHC_INTAKE__WEBHOOK_SOURCES: webhook source {source!r} has an empty source")
     if not cfg.source_topics and not cfg.webhook_mappings:
         return {}, {}
     try:
@@ -117,7 +123,8 @@ def bootstrap(settings: Settings, sources: dict[str, tuple[str, Converter]] | No
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH)
+    relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH,
+                        retention=settings.outbox_retention)
     service = IntakeService(sessions, settings.kafka, dead_letter_cipher(settings))
     broker = build_broker(settings.kafka, SERVICE)
     dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)

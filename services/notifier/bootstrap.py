@@ -31,7 +31,7 @@ from services.notifier.entrypoints.scheduler import build_scheduler
 from services.notifier.service_layer.handlers import NotifierService
 from shared.db import create_engine_for, session_factory
 from shared.dead_letters import DeadLetters
-from shared.http_ops import ops_router
+from shared.http_ops import RequestLimits, ops_router
 from shared.kafka import build_broker, build_producer
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
@@ -227,12 +227,13 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
               clock: Callable[[], datetime] | None = None, calendar: WorkingDays | None = None,
               retry: RetryPolicy | None = None) -> Notifier:
     cfg = settings.notifier
+    # first: a missing or bad key stops the start before anything is opened
+    crypto = crypto_from_settings(cfg.encryption_key.get_secret_value() if cfg.encryption_key else None,
+                                  settings.environment, Path("var") / "notifier.key")
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer)
-    crypto = crypto_from_settings(cfg.encryption_key.get_secret_value() if cfg.encryption_key else None,
-                                  settings.environment, Path("var") / "notifier.key")
+    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
     built = build_channels(cfg, channels)
     clock = clock or (lambda: datetime.now(UTC))
     service = NotifierService(sessions, settings.kafka, cfg, crypto, built, opening_render(crypto), clock=clock,
@@ -248,6 +249,7 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
     scheduler = build_scheduler(service.run_morning, cfg.digest_time)
     notifier = Notifier(settings, engine, sessions, producer, relay, service, broker, FastAPI(), built, scheduler)
     api = FastAPI(title="EHC notifier", version="1")
+    api.add_middleware(RequestLimits, max_body_bytes=settings.http_max_body_bytes)
     api.include_router(ops_router(notifier.readiness))
     api.include_router(build_http_router(service, cfg.admin_tokens, cfg.notify_callback_token))
     notifier.api = api

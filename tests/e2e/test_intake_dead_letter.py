@@ -59,7 +59,8 @@ async def test_invalid_events_on_the_intake_topic_go_to_the_dead_letter_topic(is
 
 async def test_webhook_signed_unsigned_stale_replayed_malformed_oversized(isolated: Settings) -> None:
     settings = isolated.model_copy(update={"intake": isolated.intake.model_copy(update={
-        "webhook_secrets": {"cms-a": SecretStr(SECRET)}, "webhook_max_body_bytes": 20_000})})
+        "webhook_secrets": {"cms-a": SecretStr(SECRET)}, "webhook_sources": {"cms-a": ["cms/test"]},
+        "webhook_max_body_bytes": 20_000})})
     intake = intake_bootstrap(settings)
 
     def headers(body: bytes, ts: int | None = None, secret: str = SECRET) -> dict[str, str]:

@@ -7,7 +7,11 @@ one is durably in the dead-letter topic.
 
 De-duplication is by (source, event id) in intake's own ``received_events`` table, for case
 events, contact updates and dead letters alike: a redelivered Kafka batch or a re-imported file
-publishes nothing twice. Dead letters get deterministic ids (from the topic, partition and offset,
+publishes nothing twice. A webhook's events are keyed on the authenticated webhook source as well
+(``webhook:<name>``, ``<event source>#<id>``), so no sender can suppress another's events. An event
+whose ``source`` holds a control character (a NUL, which no database stores) is rejected alone.
+
+Dead letters get deterministic ids (from the topic, partition and offset,
 or from the file record's bytes and place); a webhook's dead letters get fresh ids, because every
 request is answered with its own errors.
 """
@@ -15,6 +19,7 @@ request is answered with its own errors.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -49,6 +54,8 @@ Converter = Callable[["RawInput"], Sequence[Converted]]
 # oversized message) is cut, and the reason says so.
 MAX_ORIGINAL_BYTES = 384 * 1024
 _CLAIM_CHUNK = 1000  # rows per INSERT of the de-duplication table (SQLite)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CLAIM_MAX = 200  # the width of received_events' columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +133,7 @@ class _Planned:
     channel: str
     event_id: str
     reason: str = ""
+    location: str | None = None
 
 
 class IntakeService:
@@ -162,6 +170,9 @@ class IntakeService:
         return outcome
 
     def _plan(self, raw: RawInput, item: Converted, now: datetime, index: int) -> _Planned:
+        if not isinstance(item, Rejection) and _CONTROL.search(item.source):
+            item = Rejection("source: contains a control character (such as NUL)", raw.value or item.to_json(),
+                             raw.location)
         if isinstance(item, Rejection):
             letter = _dead_letter(raw, item, now, index, self._cipher)
             claim = None if raw.channel == "webhook" else (letter.source, letter.id)
@@ -169,13 +180,27 @@ class IntakeService:
                 log.info("intake.rejected", channel=raw.channel, input_source=raw.input_source, reason=item.reason,
                          partition=raw.partition, offset=raw.offset)
             return _Planned("rejected", self._kafka.topic(topics.INTAKE_DEAD_LETTER), letter.key(), letter.to_json(),
-                            claim, letter.type, raw.channel, letter.id, item.reason)
+                            claim, letter.type, raw.channel, letter.id, item.reason, letter.data.location)
         if isinstance(item, ContactsUpdated):
             # Personal data: its own compacted topic, never a case event.
             return _Planned("contacts", self._kafka.topic(topics.CONTACTS), item.key(), item.to_json(),
-                            (item.source, item.id), item.type, raw.channel, item.id)
+                            _claim_of(raw, item.source, item.id), item.type, raw.channel, item.id)
         return _Planned("event", self._kafka.topic(topics.CASE_EVENTS), item.key(), item.to_json(),
-                        (item.source, item.id), item.type, raw.channel, item.id)  # type: ignore[attr-defined]
+                        _claim_of(raw, item.source, item.id), item.type,  # type: ignore[attr-defined]
+                        raw.channel, item.id)
+
+
+def _claim_of(raw: RawInput, source: str, event_id: str) -> tuple[str, str]:
+    """The de-duplication key: (source, id); a webhook's is keyed on the authenticated sender too."""
+    if raw.channel != "webhook":
+        return source, event_id
+    return _bounded(f"webhook:{raw.input_source}"), _bounded(f"{source}#{event_id}")
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= _CLAIM_MAX:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _count(outcome: IntakeOutcome, plan: _Planned, new: bool) -> None:
@@ -194,7 +219,7 @@ def _count(outcome: IntakeOutcome, plan: _Planned, new: bool) -> None:
         outcome.rejected += 1
         outcome.rejected_before += 0 if new else 1
         outcome.reasons[plan.reason] += 1
-        outcome.errors.append(plan.reason)
+        outcome.errors.append(f"{plan.location}: {plan.reason}" if plan.location else plan.reason)
 
 
 def _pg_claim_statement() -> Any:

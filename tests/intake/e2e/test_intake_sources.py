@@ -115,7 +115,7 @@ async def test_a_webhook_source_with_a_mapping(isolated: Settings) -> None:
     secret = "webhook-secret-cf"
     settings = with_intake(isolated, case_id_key=SecretStr(KEY),
                            webhook_secrets={"cms-cf": SecretStr(secret), "cms-a": SecretStr(secret)},
-                           webhook_mappings={"cms-cf": "caseflow"})
+                           webhook_mappings={"cms-cf": "caseflow"}, webhook_sources={"cms-a": ["cms/test/e2e"]})
     intake = bootstrap(settings)
 
     def headers(source: str, body: bytes, ago: int = 0) -> dict[str, str]:
