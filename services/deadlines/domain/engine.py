@@ -24,7 +24,7 @@ through precompiled lookups (rules.RuleIndex, rules.Starter) and keeps what it u
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
@@ -57,6 +57,8 @@ CANCELLED = DeadlineStatus.CANCELLED
 
 # Which closures make E1 or E2 possible (law file B): a school's or post-16 institution's head,
 # or an early years provider's SEN lead, asked for advice.
+_ONE_DAY = timedelta(days=1)
+
 _CLOSURE_EXCEPTION_BY_PROVIDER = {"school": "E1", "post16": "E1", "early_years": "E2"}
 
 
@@ -395,7 +397,9 @@ class _CaseRun:
         for clock in clocks[::-1]:
             rule = clock.rule
             for action, m in rule.actions.get(t, ()):
-                if m.conditional and not m.matches(data):
+                if m.conditional and not (
+                    m.matches(data) and m.names_instance(data, clock.instance, clock.trigger_date)
+                ):
                     continue
                 if m.match_field is not None and str(data.get(m.match_field)) != clock.key_value:
                     continue
@@ -533,7 +537,13 @@ class _CaseRun:
     # -- 3. post-passes -------------------------------------------------------------------------
 
     def apply_exceptions(self, events: Sequence[CaseEventRecord], alias: Mapping[str, str]) -> None:
-        """Law file B: a recorded exception changes the status, never the date."""
+        """Law file B: a recorded exception changes the status, never the date.
+
+        Recorded after the due date, it does not erase the breach (england.md#L101-L103): the
+        deadline keeps ``breached_before_exception`` and ``breached_on:<the day after due_on>``.
+        An exception the rule allows only on an unconfirmed reading is flagged
+        ``exception_unconfirmed:<code>`` (england.md#L24).
+        """
         withdrawn = {
             alias.get(str(e.data.get("exception_event_id")), str(e.data.get("exception_event_id")))
             for e in events
@@ -558,6 +568,12 @@ class _CaseRun:
                 clock.exception = code
                 clock.exception_reason = reason
                 clock.exception_event_id = e.id
+                rule = clock.rule
+                if code in rule.unconfirmed_exceptions:
+                    clock.flag(f"exception_unconfirmed:{code}")
+                if day > clock.due_on and rule.kind == _DUTY and not rule.never_breached:
+                    clock.flag("breached_before_exception")
+                    clock.flag(f"breached_on:{(clock.due_on + _ONE_DAY).isoformat()}")
 
     def flag_closures(self, events: Sequence[CaseEventRecord], terms: TermCalendar) -> None:
         """Law file B/C8: say when E1 or E2 *may* apply; only the LA decides that it does."""
