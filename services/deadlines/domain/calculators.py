@@ -14,21 +14,12 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+from shared.dates import add_months
+
 from .calendar import WorkingDayCalendar
 
 ONE_DAY = timedelta(days=1)
 _MEMO_SIZE = 1 << 16  # distinct trigger dates per rule; bounded so a long-running service stays small
-
-
-def add_months(day: date, months: int) -> date:
-    """Calendar months, keeping the day of month; a day the target month lacks becomes its last
-    day (law file C3: 2028-02-29 plus 12 months gives 2029-02-28)."""
-    y, m = divmod(day.month - 1 + months, 12)
-    year, month = day.year + y, m + 1
-    d = day.day
-    if d > 28:  # only then can the target month be too short; monthrange is the slow part
-        d = min(d, monthrange(year, month)[1])
-    return date(year, month, d)
 
 
 def months_starting_with(day: date, months: int) -> date:

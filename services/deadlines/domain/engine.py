@@ -29,6 +29,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from shared.data_quality import DataQualityWarning, check_case
+
 from .calculators import CALCULATOR_INPUTS, CALCULATORS, apply_convention
 from .calendar import TermCalendar, WorkingDayCalendar
 from .events import (
@@ -686,9 +688,15 @@ def _running_on(clock: _Clock, day: date) -> bool:
     return not (clock.cancelled_on is not None and clock.cancelled_on < day)
 
 
-# -- the public function ----------------------------------------------------------------------------
+# -- the public functions ---------------------------------------------------------------------------
 
 
+def data_quality(case_events: Iterable[CaseEventRecord]) -> list[DataQualityWarning]:
+    """Data of one case that cannot be true (issue 11): warnings beside its deadlines, computed on
+    the effective history (corrections and retractions applied). Pure, like :func:`compute`;
+    the checks live in shared.data_quality so that intake runs the same ones on a file."""
+    events, _ = resolve_history(case_events)
+    return check_case(events)
 
 
 def compute(
