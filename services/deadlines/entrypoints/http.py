@@ -17,6 +17,9 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
+from services.deadlines.adapters.records import record_from_row
+from services.deadlines.adapters.repository import DeadlinesRepository
+from services.deadlines.domain import data_quality
 from services.deadlines.service_layer.timers import london_today
 from shared.http_ops import ReadinessCheck, ops_router
 
@@ -42,6 +45,19 @@ class DeadlineOut(BaseModel):
     caseworker_id: str | None
     explanation: dict[str, Any] = Field(description="rule_id, trigger event and date, period in words, legal "
                                         "source, flags, exception, rule-set version")
+
+
+class WarningOut(BaseModel):
+    code: str = Field(description="Stable code, e.g. review_decision_before_meeting")
+    severity: str = Field(description="warning or error")
+    message: str = Field(description="What cannot be true, in plain English (no personal data)")
+    event_ids: list[str] = Field(description="The events whose dates disagree")
+
+
+class DataQualityOut(BaseModel):
+    case_id: str
+    warnings: list[WarningOut] = Field(description="Data of the case that cannot be true (issue 11): its "
+                                       "deadlines are still computed, but the dates named here need checking")
 
 
 class Page(BaseModel):
@@ -97,6 +113,23 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
     async def case_deadlines(case_id: str, who: Who, page: PageNo = 1, page_size: PageSize = 100) -> Page:
         q = scoped(select(tables.deadlines).where(tables.deadlines.c.case_id == case_id), who)
         return await page_of(q, page, page_size)
+
+    @app.get("/v1/cases/{case_id}/data-quality", response_model=DataQualityOut, tags=["deadlines"],
+             summary="Data of one case that cannot be true (e.g. a review decision before its meeting)")
+    async def case_data_quality(case_id: str, who: Who) -> DataQualityOut:
+        c = tables.cases
+        q = select(c.c.case_id).where(c.c.case_id == case_id)
+        if who.role == "caseworker":
+            q = q.where(c.c.caseworker_id == who.scope)
+        elif who.role == "manager" and who.scope:
+            q = q.where(c.c.team_id == who.scope)
+        async with sessions() as session:
+            if await session.scalar(q) is None:
+                raise HTTPException(404, "no such case, or not one of yours")
+            rows = (await DeadlinesRepository(session).case_events([case_id]))[case_id]
+        # Computed from the stored history on each read (pure and fast): always as current as it.
+        warnings = data_quality([record_from_row(r) for r in rows])
+        return DataQualityOut(case_id=case_id, warnings=[WarningOut(**w.to_dict()) for w in warnings])
 
     @app.get("/v1/deadlines", response_model=Page, tags=["deadlines"], summary="Deadlines, filtered")
     async def list_deadlines(
