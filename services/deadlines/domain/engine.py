@@ -358,6 +358,10 @@ class _CaseRun:
         act = self._act
         cancel = self._cancel
         start = self._start
+        # Several versions: the one in force on the last event's day, and the days it covers.
+        span_version: RuleSet | None = None
+        span_first = span_end = date.min
+        span_dispatch: Mapping[str, Any] = {}
         for event in events:
             t = event.type
             plan = dispatch_get(t)
@@ -382,8 +386,12 @@ class _CaseRun:
                                 break
             version = single
             if version is None:
-                version = self.history.at(event.occurred_on)
-                found = version.index.dispatch.get(t)
+                day = event.occurred_on
+                if not span_first <= day < span_end:
+                    span_version, span_first, span_end = self.history.span(day)  # type: ignore[union-attr]
+                    span_dispatch = span_version.index.dispatch
+                version = span_version
+                found = span_dispatch.get(t)
                 starting = found[2] if found is not None else ()
             if starting:
                 start(starting, event, version)

@@ -303,6 +303,14 @@ class RuleSetHistory:
         i = bisect_right(self._starts, day.toordinal()) - 1
         return self.versions[max(i, 0)]
 
+    def span(self, day: date) -> tuple[RuleSet, date, date]:
+        """The version in force on ``day`` and the days it is in force: [first, end). The engine
+        keeps the span of the last event's version and looks up again only outside it."""
+        i = max(bisect_right(self._starts, day.toordinal()) - 1, 0)
+        first = date.min if i == 0 else self.versions[i].effective_from
+        end = self.versions[i + 1].effective_from if i + 1 < len(self.versions) else date.max
+        return self.versions[i], first, end
+
     @property
     def latest(self) -> RuleSet:
         return self.versions[-1]
