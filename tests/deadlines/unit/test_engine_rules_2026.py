@@ -267,3 +267,16 @@ def test_every_rule_of_the_new_version_cites_its_law_line() -> None:
     for rule in HISTORY.latest.rules.values():
         assert rule.law_ref.startswith("england.md#L"), rule.rule_id
         assert rule.describe()["law_ref"] == rule.law_ref
+
+
+def test_the_duties_done_by_ehc_duty_done_are_exactly_the_contract_list() -> None:
+    # DESIGN §2: the contract refuses ehc.duty.done for any other rule; the rule set must agree.
+    from engine_testkit import HISTORY
+
+    from shared.contracts.case_events import DUTY_DONE_RULE_IDS
+
+    completed = {r.rule_id for r in HISTORY.latest.rules.values()
+                 if any(m.type == "ehc.duty.done" for m in r.completed_by)}
+    assert completed == set(DUTY_DONE_RULE_IDS)
+    for rule_id in completed:
+        assert "completion_not_recorded" not in HISTORY.latest.rules[rule_id].flags
