@@ -350,11 +350,18 @@ class _CaseRun:
 
     def run(self, events: Sequence[CaseEventRecord]) -> None:
         """Replay the ordered history, one event at a time (step 2 of the module docstring)."""
-        dispatch_get = self.dispatch.get
+        single = self.single
+        dispatch = self.dispatch
+        if single is None and events:
+            # Several versions, but every event of the case in one version's span (almost every
+            # case): every clock comes from that version, so its own dispatch is complete.
+            in_force, _, end = self.history.span(events[0].occurred_on)  # type: ignore[union-attr]
+            if events[-1].occurred_on < end:
+                single, dispatch = in_force, in_force.index.dispatch
+        dispatch_get = dispatch.get
         closing = self.closing
         open_ = self.open
         open_get = open_.get
-        single = self.single
         act = self._act
         cancel = self._cancel
         start = self._start
@@ -408,7 +415,8 @@ class _CaseRun:
             rule = clock.rule
             for action, m in rule.actions.get(t, ()):
                 if m.conditional and not (
-                    m.matches(data) and m.names_instance(data, clock.instance, clock.trigger_date)
+                    m.matches(data)
+                    and (m.instance_field is None or m.names_instance(data, clock.instance, clock.trigger_date))
                 ):
                     continue
                 if m.match_field is not None and str(data.get(m.match_field)) != clock.key_value:
