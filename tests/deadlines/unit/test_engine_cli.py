@@ -153,3 +153,16 @@ def test_calendar_options_are_used(tmp_path: Any) -> None:
     )
     appeal = next(json.loads(x) for x in result.stdout.splitlines() if '"appeal.deadline"' in x)
     assert appeal["due_on"] == "2026-02-17"  # 16 Feb declared a holiday: C9 moves to the next day
+
+
+def test_data_that_cannot_be_true_is_reported_on_stderr() -> None:
+    # Issue 11 item 5: a decision dated before its request; the deadlines are still printed.
+    lines = [
+        json.dumps(envelope("ehc.assessment.decided", id="evt-2", occurred_on="2026-01-02", decision="assess",
+                            notice_sent_on="2026-01-02")),
+        json.dumps(envelope(route="request", requested_by="parent")),
+    ]
+    result = run(lines)
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 3
+    assert "warning: case case-0001: decision_before_request: " in result.stderr
