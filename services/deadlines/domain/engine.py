@@ -57,10 +57,10 @@ BREACHED = DeadlineStatus.BREACHED
 EXCEPTION = DeadlineStatus.EXCEPTION
 CANCELLED = DeadlineStatus.CANCELLED
 
-# Which closures make E1 or E2 possible (law file B): a school's or post-16 institution's head,
-# or an early years provider's SEN lead, asked for advice.
 _ONE_DAY = timedelta(days=1)
 
+# Which closures make E1 or E2 possible (law file B): a school's or post-16 institution's head,
+# or an early years provider's SEN lead, asked for advice.
 _CLOSURE_EXCEPTION_BY_PROVIDER = {"school": "E1", "post16": "E1", "early_years": "E2"}
 
 
