@@ -4,6 +4,7 @@
     ehc deadlines compute|serve|rebuild
     ehc intake serve|import
     ehc notifier serve|subscriptions
+    ehc intake|deadlines|notifier dead-letters list|show|replay
     ehc report timeliness
     ehc run                           the whole pipeline on one machine
     ehc docs                          JSON Schema of the contracts and AsyncAPI of each service
@@ -20,6 +21,7 @@ from services.deadlines.entrypoints.cli import deadlines_app
 from services.intake.entrypoints.cli import intake_app
 from services.intake.entrypoints.report_cli import report_app
 from services.notifier.entrypoints.cli import subscriptions_app
+from shared.dead_letters_cli import dead_letters_app
 from shared.local_infra.cli import infra_app
 
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
@@ -32,6 +34,20 @@ app.add_typer(notifier_app, name="notifier")
 notifier_app.add_typer(subscriptions_app, name="subscriptions",
                        help="Managers' subscriptions to breach alerts and digests.")
 app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
+
+
+def _held_records(service: str):  # type: ignore[no-untyped-def]
+    def load():  # type: ignore[no-untyped-def]  # imported when a command runs, not at start-up
+        from importlib import import_module
+
+        return import_module(f"services.{service}.adapters.tables").held_records
+
+    return load
+
+
+for _name, _app in (("intake", intake_app), ("deadlines", deadlines_app), ("notifier", notifier_app)):
+    _app.add_typer(dead_letters_app(_name, _held_records(_name)), name="dead-letters",
+                   help="Records this service parked (could not decode or handle): list, show, replay.")
 
 
 def _settings():  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from typing import Any
 from faststream.specification import AsyncAPI
 from pydantic import TypeAdapter
 
-from shared.contracts import ContactsUpdated, DeadlineEvent, IntakeRejected, NotificationEvent
+from shared.contracts import ContactsUpdated, DeadlineEvent, IntakeRejected, NotificationEvent, RecordParked
 from shared.contracts.case_events import CaseEvent
 from shared.settings import Settings
 
@@ -24,6 +24,7 @@ def contract_schemas() -> dict[str, Any]:
         "deadline-event.schema.json": DeadlineEvent.model_json_schema(),
         "contacts.schema.json": ContactsUpdated.model_json_schema(),
         "dead-letter.schema.json": IntakeRejected.model_json_schema(),
+        "parked-record.schema.json": RecordParked.model_json_schema(),
         "notification-event.schema.json": NotificationEvent.model_json_schema(),
     }
 

@@ -43,6 +43,19 @@ class LoggingSettings(BaseModel):
     json_output: bool = Field(default=True, description="JSON lines (true) or human-readable (false).")
 
 
+class DeadLetterSettings(BaseModel):
+    encryption_key: SecretStr | None = Field(
+        default=None, description="Fernet key encrypting the original records kept on the dead-letter topics "
+        "(they may hold personal data); required in production. Replay needs the same key.")
+    retention_days: int = Field(default=30, ge=1, description="How long dead letters are kept (and can be "
+                                "replayed): the retention of the dead-letter topics the services create.")
+    max_attempts: int = Field(default=3, ge=1, description="Tries of a record that fails before it is parked.")
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, description="Wait before the first retry; doubles "
+                                         "each time.")
+    max_record_bytes: int = Field(default=1_000_000, description="A bigger record is parked undecoded.")
+    max_json_depth: int = Field(default=64, description="Deeper JSON nesting is parked undecoded.")
+
+
 class IntakeSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = 8001
@@ -167,6 +180,7 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     deadlines: DeadlinesSettings = DeadlinesSettings()
     notifier: NotifierSettings = NotifierSettings()
+    dead_letters: DeadLetterSettings = DeadLetterSettings()
 
     def database_url_for(self, service: str) -> str:
         return self.database_url.replace("{service}", service)

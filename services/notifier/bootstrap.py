@@ -29,6 +29,7 @@ from services.notifier.entrypoints.kafka import build_router
 from services.notifier.entrypoints.scheduler import build_scheduler
 from services.notifier.service_layer.handlers import NotifierService
 from shared.db import create_engine_for, session_factory
+from shared.dead_letters import DeadLetters
 from shared.http_ops import ops_router
 from shared.kafka import build_broker, build_producer
 from shared.logging import get_logger
@@ -103,6 +104,7 @@ class Notifier:
     api: FastAPI
     channels: dict[str, Channel]
     scheduler: AsyncIOScheduler
+    dead_letters: DeadLetters | None = None
 
     async def start(self, *, consume: bool = True) -> None:
         cfg = self.settings.notifier
@@ -138,7 +140,10 @@ class Notifier:
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, bool]:
-        return await readiness_checks(self.engine, self.broker)
+        checks = await readiness_checks(self.engine, self.broker)
+        if checks["database"] and self.dead_letters is not None:
+            await self.dead_letters.refresh_gauge()
+        return checks
 
     async def send_loop(self) -> None:
         await self.service.run_sender()
@@ -169,11 +174,13 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
     async def after_batch() -> None:
         await relay.drain()
 
-    broker.include_router(build_router(settings.kafka, service, after_batch))
+    dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
+    broker.include_router(build_router(settings.kafka, service, after_batch, dead_letters, settings.dead_letters))
     scheduler = build_scheduler(service.run_morning, cfg.digest_time)
     notifier = Notifier(settings, engine, sessions, producer, relay, service, broker, FastAPI(), built, scheduler)
     api = FastAPI(title="EHC notifier", version="1")
     api.include_router(ops_router(notifier.readiness))
     api.include_router(build_http_router(service, cfg.admin_tokens, cfg.notify_callback_token))
     notifier.api = api
+    notifier.dead_letters = dead_letters
     return notifier

@@ -59,6 +59,13 @@ class DataQualityOut(BaseModel):
     warnings: list[WarningOut] = Field(description="Data of the case that cannot be true (issue 11): its "
                                        "deadlines are still computed, but the dates named here need checking")
 
+class ProblemOut(BaseModel):
+    case_id: str
+    problem: str = Field(description="What stops the case's deadlines being computed (a data-quality error to "
+                         "correct at the source); the case keeps the deadlines it had.")
+    team_id: str | None
+    caseworker_id: str | None
+
 
 class Page(BaseModel):
     items: list[DeadlineOut]
@@ -130,6 +137,20 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
         # Computed from the stored history on each read (pure and fast): always as current as it.
         warnings = data_quality([record_from_row(r) for r in rows])
         return DataQualityOut(case_id=case_id, warnings=[WarningOut(**w.to_dict()) for w in warnings])
+
+    @app.get("/v1/problems", response_model=list[ProblemOut], tags=["cases"],
+             summary="Cases whose deadlines cannot be computed (data-quality problems), by case")
+    async def problems(who: Who, case_id: str | None = None) -> list[ProblemOut]:
+        c = tables.cases
+        q = select(c).where(c.c.problem.is_not(None)).order_by(c.c.case_id).limit(1000)
+        if case_id:
+            q = q.where(c.c.case_id == case_id)
+        if who.role == "caseworker":
+            q = q.where(c.c.caseworker_id == who.scope)
+        elif who.role == "manager" and who.scope:
+            q = q.where(c.c.team_id == who.scope)
+        async with sessions() as session:
+            return [ProblemOut.model_validate(r._mapping) for r in (await session.execute(q)).all()]
 
     @app.get("/v1/deadlines", response_model=Page, tags=["deadlines"], summary="Deadlines, filtered")
     async def list_deadlines(

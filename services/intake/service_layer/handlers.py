@@ -14,7 +14,6 @@ request is answered with its own errors.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import uuid
 from collections import Counter
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from cryptography.fernet import Fernet
 from sqlalchemy import String, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -34,6 +34,7 @@ from services.intake.domain.mapping import SourceMapping
 from services.intake.domain.results import Rejection
 from shared import topics
 from shared.contracts import CaseEventEnvelope, ContactsUpdated, IntakeRejected, RejectedData
+from shared.dead_letters import Original, seal
 from shared.logging import get_logger
 from shared.settings import KafkaSettings
 
@@ -43,9 +44,10 @@ Channel = Literal["kafka", "webhook", "file"]
 Converted = CaseEventEnvelope | ContactsUpdated | Rejection
 Converter = Callable[["RawInput"], Sequence[Converted]]
 
-# A dead letter must fit in one Kafka message (1 MB by default, base64 adds a third): a longer
-# original (the unread rest of a malformed file, an oversized message) is cut, and the reason says so.
-MAX_ORIGINAL_BYTES = 512 * 1024
+# A dead letter must fit in one Kafka message (1 MB by default; base64 inside the encrypted token and
+# the token's own base64 add a third each): a longer original (the unread rest of a malformed file, an
+# oversized message) is cut, and the reason says so.
+MAX_ORIGINAL_BYTES = 384 * 1024
 _CLAIM_CHUNK = 1000  # rows per INSERT of the de-duplication table (SQLite)
 
 
@@ -127,9 +129,11 @@ class _Planned:
 
 
 class IntakeService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings, cipher: Fernet) -> None:
+        """``cipher`` encrypts the originals of dead letters (shared.dead_letters.dead_letter_cipher)."""
         self._sessions = sessions
         self._kafka = kafka
+        self._cipher = cipher
 
     async def accept(self, inputs: Iterable[RawInput], convert: Converter = canonical_converter) -> IntakeOutcome:
         """Convert, de-duplicate and stage every input in one transaction (never raises on bad input)."""
@@ -159,7 +163,7 @@ class IntakeService:
 
     def _plan(self, raw: RawInput, item: Converted, now: datetime, index: int) -> _Planned:
         if isinstance(item, Rejection):
-            letter = _dead_letter(raw, item, now, index)
+            letter = _dead_letter(raw, item, now, index, self._cipher)
             claim = None if raw.channel == "webhook" else (letter.source, letter.id)
             if raw.channel != "file":  # the reason names fields, never values: safe to log
                 log.info("intake.rejected", channel=raw.channel, input_source=raw.input_source, reason=item.reason,
@@ -226,7 +230,7 @@ async def _claim(session: AsyncSession, planned: Sequence[_Planned]) -> set[tupl
     return fresh
 
 
-def _dead_letter(raw: RawInput, rejection: Rejection, now: datetime, index: int) -> IntakeRejected:
+def _dead_letter(raw: RawInput, rejection: Rejection, now: datetime, index: int, cipher: Fernet) -> IntakeRejected:
     original = rejection.original
     reason = rejection.reason
     if len(original) > MAX_ORIGINAL_BYTES:
@@ -243,7 +247,8 @@ def _dead_letter(raw: RawInput, rejection: Rejection, now: datetime, index: int)
             input_source=raw.input_source,
             reason=reason,
             received_at=now,
-            original_base64=base64.b64encode(original).decode(),
+            original_encrypted=seal(cipher, Original(raw.topic or "", raw.partition or 0, raw.offset or 0, raw.key,
+                                                     original)),
             original_topic=raw.topic,
             original_partition=raw.partition,
             original_offset=raw.offset,
