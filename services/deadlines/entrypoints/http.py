@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.deadlines.adapters import tables
 from services.deadlines.adapters.records import record_from_row
 from services.deadlines.adapters.repository import DeadlinesRepository
-from services.deadlines.domain import data_quality
+from services.deadlines.domain.quality import case_warnings
 from services.deadlines.service_layer.timers import london_today
 from shared.http_ops import ReadinessCheck, ops_router
 
@@ -56,8 +56,11 @@ class WarningOut(BaseModel):
 
 class DataQualityOut(BaseModel):
     case_id: str
+    problem: str | None = Field(default=None, description="What stops the case's deadlines being computed (also "
+                                "among the warnings, as an error); null when they are computed")
     warnings: list[WarningOut] = Field(description="Data of the case that cannot be true (issue 11): its "
                                        "deadlines are still computed, but the dates named here need checking")
+
 
 class ProblemOut(BaseModel):
     case_id: str
@@ -125,18 +128,21 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
              summary="Data of one case that cannot be true (e.g. a review decision before its meeting)")
     async def case_data_quality(case_id: str, who: Who) -> DataQualityOut:
         c = tables.cases
-        q = select(c.c.case_id).where(c.c.case_id == case_id)
+        q = select(c.c.case_id, c.c.problem, c.c.data_quality).where(c.c.case_id == case_id)
         if who.role == "caseworker":
             q = q.where(c.c.caseworker_id == who.scope)
         elif who.role == "manager" and who.scope:
             q = q.where(c.c.team_id == who.scope)
         async with sessions() as session:
-            if await session.scalar(q) is None:
+            case = (await session.execute(q)).one_or_none()
+            if case is None:
                 raise HTTPException(404, "no such case, or not one of yours")
-            rows = (await DeadlinesRepository(session).case_events([case_id]))[case_id]
-        # Computed from the stored history on each read (pure and fast): always as current as it.
-        warnings = data_quality([record_from_row(r) for r in rows])
-        return DataQualityOut(case_id=case_id, warnings=[WarningOut(**w.to_dict()) for w in warnings])
+            stored = case.data_quality
+            if stored is None:  # not recomputed since the warnings were first stored: compute them now
+                rows = (await DeadlinesRepository(session).case_events([case_id]))[case_id]
+                stored = [w.to_dict() for w in case_warnings([record_from_row(r) for r in rows], case.problem)]
+        # As stored when the case was last recomputed (and published as case.data_quality).
+        return DataQualityOut(case_id=case_id, problem=case.problem, warnings=[WarningOut(**w) for w in stored])
 
     @app.get("/v1/problems", response_model=list[ProblemOut], tags=["cases"],
              summary="Cases whose deadlines cannot be computed (data-quality problems), by case")

@@ -156,7 +156,8 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
         ),
         _spec(
             "caseworker_daily_digest", "caseworker", _EMAIL,
-            {"digest_date", "overdue", "due_soon"}, {"caseworker_name", "cases_url", "new", "exceptions"},
+            {"digest_date", "overdue", "due_soon"},
+            {"caseworker_name", "cases_url", "new", "exceptions", "data_to_check"},
             ("daily list of deadlines", "rhestr ddyddiol o derfynau amser"),
         ),
         _spec(

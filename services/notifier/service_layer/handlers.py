@@ -25,6 +25,7 @@ from services.notifier.adapters.notify import DeliveryReceipt
 from services.notifier.domain.digests import WorkingDays, case_url
 from services.notifier.domain.policy import RateLimiter, RetryPolicy
 from services.notifier.domain.recipients import FAMILY_MILESTONES, Recipient, is_council_duty, plan_for_deadline_event
+from services.notifier.service_layer.data_quality import store_data_quality
 from services.notifier.service_layer.digests import DigestJobs
 from services.notifier.service_layer.notifications import (
     ChannelRoute,
@@ -40,7 +41,7 @@ from services.notifier.service_layer.receipts import ReceiptResult, handle_deliv
 from services.notifier.service_layer.sending import Limits, Sender
 from services.notifier.service_layer.subscriptions import SubscriptionService
 from shared import topics
-from shared.contracts import ContactsUpdated, DeadlineEvent
+from shared.contracts import CaseDataQualityEvent, ContactsUpdated, DeadlineEvent
 from shared.contracts.case_events import CaseEventEnvelope
 from shared.logging import get_logger
 from shared.messaging.inbox import mark_processed, mark_processed_many
@@ -245,6 +246,11 @@ class NotifierService:
                 "sendiass_contact": sendiass or cfg.sendiass_contact or None, "breaches_url": cfg.breaches_url,
                 "comments_by": d.due_on.isoformat() if d.rule_id == "draft.representations" else None,
                 "received_on": d.trigger_date.isoformat() if d.trigger_date else None}
+
+    # --- data quality (issue 11 item 5) -------------------------------------------------------------
+    async def handle_data_quality_events(self, events: Sequence[CaseDataQualityEvent]) -> int:
+        """Keep each case's data-quality warnings for the caseworker's digest ("Data to check")."""
+        return await store_data_quality(self._sessions, CONSUMER, events, self.clock())
 
     # --- receipts, sending, digests ----------------------------------------------------------------
     async def handle_delivery_receipt(self, receipt: DeliveryReceipt) -> ReceiptResult:
