@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.deadlines.adapters import tables
 from services.deadlines.bootstrap import bootstrap
@@ -101,6 +101,12 @@ async def test_warnings_are_stored_published_when_they_change_and_cleared_by_a_c
         assert stored == event["data"]["warnings"]
         view = (await api.get(f"/v1/cases/{case}/data-quality", headers=ADMIN)).json()
         assert view == {"case_id": case, "problem": None, "warnings": event["data"]["warnings"]}
+        async with app.sessions() as session, session.begin():  # a case not recomputed since the upgrade
+            await session.execute(update(tables.cases).where(tables.cases.c.case_id == case).values(data_quality=None))
+        assert (await api.get(f"/v1/cases/{case}/data-quality", headers=ADMIN)).json() == view  # computed on read
+        async with app.sessions() as session, session.begin():
+            await session.execute(update(tables.cases).where(tables.cases.c.case_id == case)
+                                  .values(data_quality=event["data"]["warnings"]))
 
         # Recomputing with nothing changed publishes nothing.
         again = await app.service.recompute_cases([case])
