@@ -83,7 +83,7 @@ def parse_deadline_event(raw: bytes | str | dict[str, Any]) -> DeadlineEvent:
 
 # -- case.data_quality -------------------------------------------------------------------------
 
-DATA_QUALITY_EVENT_TYPE = "case.data_quality"
+DATA_QUALITY_EVENT_TYPE: Literal["case.data_quality"] = "case.data_quality"
 
 
 class DataQualityWarningData(Contract):
