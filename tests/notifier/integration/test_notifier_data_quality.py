@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from shared.contracts import parse_case_event
 from shared.contracts.deadline_events import CaseDataQualityEvent
 from tests.notifier.helpers import FakeClock, WeekdaysAndHolidays, deadline_event, london
 from tests.notifier.integration.conftest import CASEWORKER
@@ -71,3 +72,18 @@ async def test_data_to_check_alone_is_worth_a_digest(make_notifier) -> None:
     await drain(built)
     [digest] = built.email.to(CASEWORKER[1])
     assert "Data to check (1 case):" in digest.body and "Case case-q:" in digest.body
+
+
+async def test_data_to_check_follows_the_case_to_its_new_caseworker(make_notifier) -> None:
+    built = await make_notifier(clock=FakeClock(london(2026, 3, 10, 8, 0)), calendar=CALENDAR,
+                                caseworker_directory={CASEWORKER[0]: CASEWORKER[1], "cw-2": "kim@council.example"})
+    await built.service.handle_data_quality_events([quality_event("case-q", REVIEW, time=london(2026, 3, 9))])
+    assigned = parse_case_event({"id": "as-2", "source": "cms/test", "type": "ehc.case.assigned", "subject": "case-q",
+                                 "time": "2026-03-09T12:00:00Z",
+                                 "data": {"occurred_on": "2026-03-09", "caseworker_id": "cw-2", "team_id": "team-s"}})
+    assert await built.service.handle_case_events([assigned]) == 1
+    assert await built.service.run_morning() == 1
+    await drain(built)
+    assert built.email.to(CASEWORKER[1]) == []
+    [digest] = built.email.to("kim@council.example")
+    assert "Case case-q:" in digest.body
