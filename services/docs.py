@@ -13,7 +13,14 @@ from typing import Any
 from faststream.specification import AsyncAPI
 from pydantic import TypeAdapter
 
-from shared.contracts import ContactsUpdated, DeadlineEvent, IntakeRejected, NotificationEvent, RecordParked
+from shared.contracts import (
+    CaseDataQualityEvent,
+    ContactsUpdated,
+    DeadlineEvent,
+    IntakeRejected,
+    NotificationEvent,
+    RecordParked,
+)
 from shared.contracts.case_events import CaseEvent
 from shared.settings import Settings
 
@@ -22,6 +29,7 @@ def contract_schemas() -> dict[str, Any]:
     return {
         "case-event.schema.json": TypeAdapter(CaseEvent).json_schema(),
         "deadline-event.schema.json": DeadlineEvent.model_json_schema(),
+        "case-data-quality-event.schema.json": CaseDataQualityEvent.model_json_schema(),
         "contacts.schema.json": ContactsUpdated.model_json_schema(),
         "dead-letter.schema.json": IntakeRejected.model_json_schema(),
         "parked-record.schema.json": RecordParked.model_json_schema(),

@@ -103,6 +103,12 @@ class MeetingScheduledData(EventData):
 class ReviewDecisionData(EventData):
     outcome: Literal["maintain", "amend", "cease"] = Field(description="The review decision.")
     child_under_5: bool | None = Field(default=None, description="True when the child is under 5.")
+    notice_sent_on: date | None = Field(
+        default=None,
+        description="The day the LA notified the decision (an appealable notice: the appeal deadline, the "
+        "mediation adviser window and, with cease, the cease window run from it). Absent: occurred_on.",
+        examples=["2027-03-02"],
+    )
 
 
 class PhaseTransferData(EventData):
@@ -147,6 +153,38 @@ class AppealRegisteredData(EventData):
 
 class OrderData(EventData):
     order_type: OrderType = Field(description="What the tribunal ordered (or the LA conceded).")
+    amendment_agreed: bool | None = Field(
+        default=None,
+        description="Unopposed cease appeal (order_type continue): the LA also agreed to amend the plan "
+        "(starts unopposed.cease_amend, 5 weeks).",
+    )
+
+
+# The duties that have no event of their own (DESIGN §2 ehc.duty.done); any other rule is refused.
+DutyRuleId = Literal[
+    "transfer.send_plan", "transfer.notify_family", "review.advice_circulation", "mediation.health_notice",
+    "mediation.agreement", "appeal.la_response", "tribunal.continue", "tribunal.recommendation_response",
+]
+DUTY_DONE_RULE_IDS: tuple[str, ...] = DutyRuleId.__args__  # type: ignore[attr-defined]
+
+
+class DutyDoneData(EventData):
+    rule_id: DutyRuleId = Field(
+        description="The duty done (only duties with no event of their own).", examples=["transfer.send_plan"]
+    )
+    instance: OpaqueId | None = Field(
+        default=None,
+        description="Which deadline of that rule, where the case has several: its instance (1, 2, ...) or "
+        "its trigger date (e.g. the meeting_on date). Absent: the latest open one.",
+        examples=["2027-03-15"],
+    )
+
+
+class FamilyMessageData(EventData):
+    topic: Literal["question", "date_wrong", "not_received", "other"] = Field(
+        description="What the family wrote about (the text stays with the contact data, never on this topic)."
+    )
+    message_id: OpaqueId = Field(description="Identifies the message in the council's system.", examples=["msg-81"])
 
 
 class ExceptionRecordedData(EventData):
@@ -237,6 +275,8 @@ CATALOGUE: list[tuple[str, type[EventData], str]] = [
     ("ehc.case.assigned", CaseAssignedData, "Routes notifications to a caseworker and team."),
     ("ehc.case.closed", CaseClosedData, "Cancels every open deadline of the case."),
     ("ehc.event.retracted", RetractedData, "Recompute the case without the retracted event."),
+    ("ehc.duty.done", DutyDoneData, "Completes a duty that has no event of its own (transfer.send_plan, ...)."),
+    ("ehc.family.message", FamilyMessageData, "A family wrote to the council; starts nothing."),
 ]
 
 EVENT_MODELS: dict[str, type[_CaseEnvelope]] = {t: _event(t, m, doc) for t, m, doc in CATALOGUE}
@@ -278,5 +318,5 @@ def build_case_event(
 
 
 CaseEventEnvelope = _CaseEnvelope
-__all__ = ["CATALOGUE", "CASE_EVENT_TYPES", "CaseEvent", "CaseEventEnvelope", "Contract", "EVENT_MODELS",
-           "build_case_event", "parse_case_event"]
+__all__ = ["CATALOGUE", "CASE_EVENT_TYPES", "DUTY_DONE_RULE_IDS", "CaseEvent", "CaseEventEnvelope", "Contract",
+           "EVENT_MODELS", "build_case_event", "parse_case_event"]

@@ -1,9 +1,14 @@
-"""Deadline events on ``ehc.deadline-events``, published by the deadlines service (DESIGN §2)."""
+"""Deadline events on ``ehc.deadline-events``, published by the deadlines service (DESIGN §2).
+
+Besides the deadline events (:class:`DeadlineEvent`), the topic carries ``case.data_quality``
+(:class:`CaseDataQualityEvent`): a case's data-quality warnings changed (issue 11 item 5). A
+consumer of the topic reads both with :func:`parse_deadline_topic_event`; ``parse_deadline_event``
+still reads deadline events only."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter
 
@@ -74,3 +79,52 @@ def parse_deadline_event(raw: bytes | str | dict[str, Any]) -> DeadlineEvent:
     if isinstance(raw, dict):
         return DeadlineEvent.model_validate(raw)
     return DeadlineEvent.model_validate_json(raw)
+
+
+# -- case.data_quality -------------------------------------------------------------------------
+
+DATA_QUALITY_EVENT_TYPE: Literal["case.data_quality"] = "case.data_quality"
+
+
+class DataQualityWarningData(Contract):
+    """One data-quality warning of a case: dates that cannot all be true (no personal data)."""
+
+    code: Annotated[str, Field(max_length=100)] = Field(
+        description="Stable code of the check; deadlines_not_computed when the case's deadlines cannot be "
+        "computed at all.", examples=["review_decision_before_meeting"])
+    severity: Literal["warning", "error"] = Field(
+        description="warning: the deadlines are computed but rest on dates to check; error: they cannot be "
+        "computed until the data is corrected.")
+    message: Annotated[str, Field(max_length=1000)] = Field(
+        description="What cannot be true, in plain English.",
+        examples=["the review decision is dated before the review meeting it follows (2028-03-01 before 2028-03-10)"])
+    event_ids: list[OpaqueId] = Field(default_factory=list, description="The case events whose dates disagree.")
+
+
+class CaseDataQualityData(Contract):
+    """Every data-quality warning of one case, as it stands now (an empty list: all clear)."""
+
+    case_id: OpaqueId
+    warnings: list[DataQualityWarningData] = Field(
+        default_factory=list, description="The whole current set; replaces the one published before.")
+    team_id: str | None = None
+    caseworker_id: str | None = None
+    area_id: str | None = None
+
+
+class CaseDataQualityEvent(Envelope):
+    """A case's data-quality warnings changed (published only on a change); `subject` is the case_id."""
+
+    type: Literal["case.data_quality"]
+    data: CaseDataQualityData
+
+
+DeadlineTopicEvent = Annotated[Union[DeadlineEvent, CaseDataQualityEvent], Field(discriminator="type")]  # noqa: UP007
+deadline_topic_event_adapter: TypeAdapter[DeadlineEvent | CaseDataQualityEvent] = TypeAdapter(DeadlineTopicEvent)
+
+
+def parse_deadline_topic_event(raw: bytes | str | dict[str, Any]) -> DeadlineEvent | CaseDataQualityEvent:
+    """Any event of ``ehc.deadline-events``: a deadline event or a case's data-quality warnings."""
+    if isinstance(raw, dict):
+        return deadline_topic_event_adapter.validate_python(raw)
+    return deadline_topic_event_adapter.validate_json(raw)

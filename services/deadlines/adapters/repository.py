@@ -47,12 +47,18 @@ class DeadlinesRepository:
                                           .where(tables.cases.c.case_id.in_(case_ids)))
         return {r.case_id: (r.team_id, r.caseworker_id) for r in rows.all()}
 
+    async def data_quality(self, case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The stored data-quality warnings of these cases (none when never stored)."""
+        c = tables.cases
+        rows = await self.session.execute(select(c.c.case_id, c.c.data_quality).where(c.c.case_id.in_(case_ids)))
+        return {r.case_id: list(r.data_quality or []) for r in rows.all()}
+
     async def upsert_cases(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             stmt = self._insert(tables.cases)
             stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={
                 c: getattr(stmt.excluded, c) for c in ("team_id", "caseworker_id", "area_id", "ruleset_version",
-                                                       "problem", "updated_at")})
+                                                       "problem", "data_quality", "updated_at")})
             await self.session.execute(stmt, rows)
 
     # --- deadlines ---------------------------------------------------------------------------

@@ -52,6 +52,9 @@ cases = Table(
     Column("ruleset_version", String(50), nullable=True),
     # A data-quality problem that stops the case's deadlines being computed (shown by /v1/problems).
     Column("problem", String(500), nullable=True),
+    # Its data-quality warnings (shared.data_quality, and the problem as an error), as published in
+    # the latest case.data_quality event; NULL until first computed, read as none.
+    Column("data_quality", JSON, nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False, server_default=func.now()),
     schema=SCHEMA,
 )

@@ -14,21 +14,37 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+from shared.dates import add_months
+
 from .calendar import WorkingDayCalendar
 
 ONE_DAY = timedelta(days=1)
 _MEMO_SIZE = 1 << 16  # distinct trigger dates per rule; bounded so a long-running service stays small
 
 
-def add_months(day: date, months: int) -> date:
-    """Calendar months, keeping the day of month; a day the target month lacks becomes its last
-    day (law file C3: 2028-02-29 plus 12 months gives 2029-02-28)."""
+def months_starting_with(day: date, months: int) -> date:
+    """Law file C3 (england.md#L130-L135): the last day of "a period of N months starting with X".
+
+    The period ends the day before the day corresponding to X, N months later; where that month
+    has no such day, the corresponding day is the 1st of the following month, so the period ends
+    on the target month's last day (2027-03-01 + 12 gives 2028-02-29; 2028-02-29 + 12 gives
+    2029-02-28; 3 months starting with 2027-05-01 gives 2027-07-31).
+    """
     y, m = divmod(day.month - 1 + months, 12)
     year, month = day.year + y, m + 1
     d = day.day
-    if d > 28:  # only then can the target month be too short; monthrange is the slow part
-        d = min(d, monthrange(year, month)[1])
-    return date(year, month, d)
+    if d > 28:
+        last = monthrange(year, month)[1]
+        if d > last:  # no corresponding day: it is the 1st of the next month, so end on the last day
+            return date(year, month, last)
+    return date(year, month, d) - ONE_DAY
+
+
+def months_starting_with_2014(day: date, months: int) -> date:
+    """C3 as england-2014.1 computed it: add_months(X - 1 day, N). It ends a period starting with
+    the 1st of a month after a shorter month one day early (law file C3, "Corrected"); kept only
+    so that clocks started under that version keep their dates (convention ``C3.2014``)."""
+    return add_months(day - ONE_DAY, months)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +70,7 @@ class Period:
         raise ValueError(f"a period in {self.unit} has no fixed number of days")
 
 
-CONVENTIONS = ("C1", "C2", "C3", "C4", "C5", "C6w", "C6m", "C7", "C4+C9")
+CONVENTIONS = ("C1", "C2", "C3", "C3.2014", "C4", "C5", "C6w", "C6m", "C7", "C4+C9")
 
 
 def apply_convention(convention: str, period: Period, trigger: date, calendar: WorkingDayCalendar) -> date:
@@ -62,7 +78,8 @@ def apply_convention(convention: str, period: Period, trigger: date, calendar: W
 
     C1 "within N weeks/days of X": X + 7N / X + N (X not counted).
     C2 "at least N days beginning with X": X + (N - 1).
-    C3 "N months starting with X": add_months(X - 1 day, N).
+    C3 "N months starting with X": the day before the corresponding day N months later
+    (:func:`months_starting_with`); C3.2014 the earlier formula add_months(X - 1 day, N).
     C4 "N months after X": add_months(X, N). C4+C9 then rolls over as appeal deadlines do.
     C5 "before DATE": DATE - 1 day, DATE in the trigger's calendar year.
     C6w / C6m "at least 2 weeks / N months before T": T - 14 days / add_months(T, -N).
@@ -73,7 +90,9 @@ def apply_convention(convention: str, period: Period, trigger: date, calendar: W
     if convention == "C2":
         return trigger + timedelta(days=period.days() - 1)
     if convention == "C3":
-        return add_months(trigger - ONE_DAY, period.amount)
+        return months_starting_with(trigger, period.amount)
+    if convention == "C3.2014":
+        return months_starting_with_2014(trigger, period.amount)
     if convention == "C4":
         return add_months(trigger, period.amount)
     if convention == "C4+C9":
@@ -125,14 +144,15 @@ def calendar_free_due(convention: str, period: Period) -> Callable[[date], date]
             return d + delta
 
         return shift
-    if convention in ("C3", "C4", "C6m"):
+    if convention == "C3":
+        n = period.amount
+        return lambda d: months_starting_with(d, n)
+    if convention == "C3.2014":
+        n = period.amount
+        return lambda d: months_starting_with_2014(d, n)
+    if convention in ("C4", "C6m"):
         months = -period.amount if convention == "C6m" else period.amount
-        back = ONE_DAY if convention == "C3" else timedelta(0)
-
-        def months_from(d: date) -> date:
-            return add_months(d - back, months)
-
-        return months_from
+        return lambda d: add_months(d, months)
     if convention == "C5" and period.month is not None and period.day is not None:
         month, day = period.month, period.day
 
@@ -186,11 +206,13 @@ def transfer_review(
 ) -> tuple[date, str]:
     """transfer.review, Regs 15(5): the later of 12 months starting with the date the plan was made
     or last reviewed, and 3 months starting with the transfer (both C3). ``trigger`` is
-    ``transfer_on``; the plan keeps its original date (Regs 15(3))."""
+    ``transfer_on``; the plan keeps its original date (Regs 15(3)). ``params.c3: "2014"`` keeps
+    england-2014.1's C3 formula (C3.2014) for its clocks."""
     review_months = int(params.get("review_months", 12))
+    c3 = months_starting_with_2014 if str(params.get("c3", "")) == "2014" else months_starting_with
     last: date = data.get("last_reviewed_on") or data["plan_made_on"]
-    by_review = add_months(last - ONE_DAY, review_months)
-    by_transfer = add_months(trigger - ONE_DAY, period.amount)
+    by_review = c3(last, review_months)
+    by_transfer = c3(trigger, period.amount)
     if by_review >= by_transfer:
         label = "last reviewed" if data.get("last_reviewed_on") else "made"
         return by_review, f"{review_months} months starting with the day the plan was {label} (the later date)"

@@ -24,10 +24,12 @@ through precompiled lookups (rules.RuleIndex, rules.Starter) and keeps what it u
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
+
+from shared.data_quality import DataQualityWarning, check_case
 
 from .calculators import CALCULATOR_INPUTS, CALCULATORS, apply_convention
 from .calendar import TermCalendar, WorkingDayCalendar
@@ -54,6 +56,8 @@ MET_LATE = DeadlineStatus.MET_LATE
 BREACHED = DeadlineStatus.BREACHED
 EXCEPTION = DeadlineStatus.EXCEPTION
 CANCELLED = DeadlineStatus.CANCELLED
+
+_ONE_DAY = timedelta(days=1)
 
 # Which closures make E1 or E2 possible (law file B): a school's or post-16 institution's head,
 # or an early years provider's SEN lead, asked for advice.
@@ -346,14 +350,25 @@ class _CaseRun:
 
     def run(self, events: Sequence[CaseEventRecord]) -> None:
         """Replay the ordered history, one event at a time (step 2 of the module docstring)."""
-        dispatch_get = self.dispatch.get
+        single = self.single
+        dispatch = self.dispatch
+        if single is None and events:
+            # Several versions, but every event of the case in one version's span (almost every
+            # case): every clock comes from that version, so its own dispatch is complete.
+            in_force, _, end = self.history.span(events[0].occurred_on)  # type: ignore[union-attr]
+            if events[-1].occurred_on < end:
+                single, dispatch = in_force, in_force.index.dispatch
+        dispatch_get = dispatch.get
         closing = self.closing
         open_ = self.open
         open_get = open_.get
-        single = self.single
         act = self._act
         cancel = self._cancel
         start = self._start
+        # Several versions: the one in force on the last event's day, and the days it covers.
+        span_version: RuleSet | None = None
+        span_first = span_end = date.min
+        span_dispatch: Mapping[str, Any] = {}
         for event in events:
             t = event.type
             plan = dispatch_get(t)
@@ -378,8 +393,12 @@ class _CaseRun:
                                 break
             version = single
             if version is None:
-                version = self.history.at(event.occurred_on)
-                found = version.index.dispatch.get(t)
+                day = event.occurred_on
+                if not span_first <= day < span_end:
+                    span_version, span_first, span_end = self.history.span(day)  # type: ignore[union-attr]
+                    span_dispatch = span_version.index.dispatch
+                version = span_version
+                found = span_dispatch.get(t)
                 starting = found[2] if found is not None else ()
             if starting:
                 start(starting, event, version)
@@ -395,7 +414,10 @@ class _CaseRun:
         for clock in clocks[::-1]:
             rule = clock.rule
             for action, m in rule.actions.get(t, ()):
-                if m.conditional and not m.matches(data):
+                if m.conditional and not (
+                    m.matches(data)
+                    and (m.instance_field is None or m.names_instance(data, clock.instance, clock.trigger_date))
+                ):
                     continue
                 if m.match_field is not None and str(data.get(m.match_field)) != clock.key_value:
                     continue
@@ -533,7 +555,13 @@ class _CaseRun:
     # -- 3. post-passes -------------------------------------------------------------------------
 
     def apply_exceptions(self, events: Sequence[CaseEventRecord], alias: Mapping[str, str]) -> None:
-        """Law file B: a recorded exception changes the status, never the date."""
+        """Law file B: a recorded exception changes the status, never the date.
+
+        Recorded after the due date, it does not erase the breach (england.md#L101-L103): the
+        deadline keeps ``breached_before_exception`` and ``breached_on:<the day after due_on>``.
+        An exception the rule allows only on an unconfirmed reading is flagged
+        ``exception_unconfirmed:<code>`` (england.md#L24).
+        """
         withdrawn = {
             alias.get(str(e.data.get("exception_event_id")), str(e.data.get("exception_event_id")))
             for e in events
@@ -558,6 +586,12 @@ class _CaseRun:
                 clock.exception = code
                 clock.exception_reason = reason
                 clock.exception_event_id = e.id
+                rule = clock.rule
+                if code in rule.unconfirmed_exceptions:
+                    clock.flag(f"exception_unconfirmed:{code}")
+                if day > clock.due_on and rule.kind == _DUTY and not rule.never_breached:
+                    clock.flag("breached_before_exception")
+                    clock.flag(f"breached_on:{(clock.due_on + _ONE_DAY).isoformat()}")
 
     def flag_closures(self, events: Sequence[CaseEventRecord], terms: TermCalendar) -> None:
         """Law file B/C8: say when E1 or E2 *may* apply; only the LA decides that it does."""
@@ -670,9 +704,15 @@ def _running_on(clock: _Clock, day: date) -> bool:
     return not (clock.cancelled_on is not None and clock.cancelled_on < day)
 
 
-# -- the public function ----------------------------------------------------------------------------
+# -- the public functions ---------------------------------------------------------------------------
 
 
+def data_quality(case_events: Iterable[CaseEventRecord]) -> list[DataQualityWarning]:
+    """Data of one case that cannot be true (issue 11): warnings beside its deadlines, computed on
+    the effective history (corrections and retractions applied). Pure, like :func:`compute`;
+    the checks live in shared.data_quality so that intake runs the same ones on a file."""
+    events, _ = resolve_history(case_events)
+    return check_case(events)
 
 
 def compute(

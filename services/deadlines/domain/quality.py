@@ -5,10 +5,12 @@ the read API (``/v1/problems``) instead of stopping the service."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 
+from services.deadlines.domain.engine import data_quality
 from services.deadlines.domain.events import CaseEventRecord
+from shared.data_quality import DataQualityWarning
 from shared.working_days import ACCEPTED_YEARS, CALENDAR_YEARS
 
 
@@ -22,3 +24,16 @@ def date_problem(events: Iterable[CaseEventRecord]) -> str | None:
                         f"for ({ACCEPTED_YEARS.start} to {ACCEPTED_YEARS.stop - 1}; the working-day calendar ends "
                         f"in {CALENDAR_YEARS.stop - 1})")
     return None
+
+
+PROBLEM_CODE = "deadlines_not_computed"
+
+
+def case_warnings(events: Sequence[CaseEventRecord], problem: str | None) -> list[DataQualityWarning]:
+    """Everything to check on one case (issue 11 item 5): the problem that stops its deadlines being
+    computed, as an error, then the warnings of the shared checks (shared.data_quality)."""
+    warnings = data_quality(events)
+    if problem is not None:
+        warnings.insert(0, DataQualityWarning(PROBLEM_CODE, f"the deadlines of this case cannot be computed: "
+                                              f"{problem}", (), "error"))
+    return warnings

@@ -51,7 +51,9 @@ class EventMatch:
 
     ``date_field``: the data field giving the effective date (``occurred_on`` when absent or
     empty). ``match_field``: the data field that must equal the instance's key (advice_id, ...).
-    ``select``: ``all`` open instances, or only the ``latest`` one.
+    ``select``: ``all`` open instances, or only the ``latest`` one. ``instance_field``: a data
+    field that, when the event carries it, names the instance acted on: the deadline's instance
+    (``1``, ``2``...) or its trigger date (``ehc.duty.done``'s ``instance``, e.g. a meeting date).
     """
 
     type: str
@@ -60,7 +62,9 @@ class EventMatch:
     match_field: str | None = None
     select: str = "all"
     require_date: bool = False
-    conditional: bool = False  # derived: `when` or `require_date` set (else matches() is always True)
+    instance_field: str | None = None
+    # derived: `when`, `require_date` or `instance_field` set (else matches() is always True)
+    conditional: bool = False
 
     def matches(self, data: Mapping[str, Any]) -> bool:
         for name, allowed in self.when:
@@ -68,6 +72,13 @@ class EventMatch:
                 return False
         # A start that needs its date field (appeal.la_response needs sent_to_la_on) waits for it.
         return not (self.require_date and data.get(self.date_field or "") is None)
+
+    def names_instance(self, data: Mapping[str, Any], instance: str, trigger_date: date) -> bool:
+        """True unless the event names another instance (by number or trigger date) than this one."""
+        if self.instance_field is None:
+            return True
+        wanted = data.get(self.instance_field)
+        return wanted is None or str(wanted) in (instance, trigger_date.isoformat())
 
     def date_of(self, occurred_on: date, data: Mapping[str, Any]) -> date:
         if self.date_field is not None:
@@ -132,6 +143,10 @@ class Rule:
     variant_field: str | None = None
     variants: Mapping[str, Rule] = field(default_factory=dict)
     checks: tuple[str, ...] = ()
+    # The line(s) of the law file the rule follows (england.md#L..), and the exceptions it allows
+    # on an unconfirmed reading (flagged `exception_unconfirmed:<code>` when recorded).
+    law_ref: str = ""
+    unconfirmed_exceptions: frozenset[str] = frozenset()
     # Derived at load time: the explanation prefix, the breach policy, and per event type what
     # the rule does with it (so the engine looks up instead of scanning).
     explanation: str = ""
@@ -156,6 +171,7 @@ class Rule:
             "rule_id": self.rule_id,
             "title": self.title,
             "section": self.section,
+            "law_ref": self.law_ref,
             "kind": self.kind,
             "responsible": self.responsible,
             "legal_source": self.legal_source,
@@ -163,6 +179,7 @@ class Rule:
             "period_text": self.period_text,
             "flags": list(self.flags),
             "exceptions": sorted(self.exceptions),
+            "unconfirmed_exceptions": sorted(self.unconfirmed_exceptions),
             "open_points": list(self.open_points),
             "starts_on": [m.type for m in self.starts_on],
             "completed_by": [m.type for m in self.completed_by],
@@ -286,6 +303,14 @@ class RuleSetHistory:
         i = bisect_right(self._starts, day.toordinal()) - 1
         return self.versions[max(i, 0)]
 
+    def span(self, day: date) -> tuple[RuleSet, date, date]:
+        """The version in force on ``day`` and the days it is in force: [first, end). The engine
+        keeps the span of the last event's version and looks up again only outside it."""
+        i = max(bisect_right(self._starts, day.toordinal()) - 1, 0)
+        first = date.min if i == 0 else self.versions[i].effective_from
+        end = self.versions[i + 1].effective_from if i + 1 < len(self.versions) else date.max
+        return self.versions[i], first, end
+
     @property
     def latest(self) -> RuleSet:
         return self.versions[-1]
@@ -301,10 +326,11 @@ _RULE_KEYS = frozenset(
     {"rule_id", "title", "section", "kind", "responsible", "legal_source", "convention", "period",
      "period_text", "flags", "exceptions", "open_points", "instance", "starts_on", "completed_by",
      "ended_by", "cancelled_by", "extended_by", "held_open_by", "released_by", "completed_by_trigger",
-     "early_flag", "calculator", "params", "variant_field", "variants", "checks", "completion_not_recorded"}
+     "early_flag", "calculator", "params", "variant_field", "variants", "checks", "completion_not_recorded",
+     "law_ref", "unconfirmed_exceptions"}
 )
 _VARIANT_KEYS = frozenset({"period", "convention", "legal_source", "period_text", "open_points"})
-_MATCH_KEYS = frozenset({"type", "when", "date_field", "match_field", "select", "require_date"})
+_MATCH_KEYS = frozenset({"type", "when", "date_field", "match_field", "select", "require_date", "instance_field"})
 
 
 def _fail(where: str, message: str) -> RuleSetError:
@@ -369,7 +395,9 @@ def _matches(raw: Any, where: str) -> tuple[EventMatch, ...]:
                 match_field=item.get("match_field"),
                 select=select,
                 require_date=bool(item.get("require_date", False)),
-                conditional=bool(item.get("when")) or bool(item.get("require_date", False)),
+                instance_field=item.get("instance_field"),
+                conditional=bool(item.get("when")) or bool(item.get("require_date", False))
+                or bool(item.get("instance_field")),
             )
         )
     return tuple(out)
@@ -435,6 +463,9 @@ def _rule(raw: Any, where: str) -> Rule:
     exceptions = frozenset(_str_tuple(raw.get("exceptions"), where, "exceptions"))
     if not exceptions <= set(EXCEPTION_CODES):
         raise _fail(where, f"unknown exceptions {sorted(exceptions - set(EXCEPTION_CODES))}")
+    unconfirmed_exceptions = frozenset(_str_tuple(raw.get("unconfirmed_exceptions"), where, "unconfirmed_exceptions"))
+    if not unconfirmed_exceptions <= exceptions:
+        raise _fail(where, "unconfirmed_exceptions must be among the rule's exceptions")
     checks = _str_tuple(raw.get("checks"), where, "checks")
     if not set(checks) <= CHECKS:
         raise _fail(where, f"unknown checks {sorted(set(checks) - CHECKS)}")
@@ -487,6 +518,8 @@ def _rule(raw: Any, where: str) -> Rule:
         params=MappingProxyType(dict(raw.get("params") or {})),
         variant_field=raw.get("variant_field"),
         checks=checks,
+        law_ref=str(raw.get("law_ref", "")),
+        unconfirmed_exceptions=unconfirmed_exceptions,
         explanation=_explanation(period_text, legal_source),
         never_breached=never_breached,
     )

@@ -26,6 +26,7 @@ from services.deadlines.domain import (
     TermCalendar,
     WorkingDayCalendar,
     compute_cases,
+    data_quality,
     load_ruleset_history,
 )
 from shared.contracts import describe_validation_error, parse_case_event  # noqa: E402
@@ -140,6 +141,13 @@ def compute_command(
     write = sys.stdout.write
     for d in deadlines:
         write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
+    # Data that cannot be true (issue 11): on stderr, so that stdout stays one deadline per line.
+    by_case: dict[str, list[CaseEventRecord]] = {}
+    for e in events:
+        by_case.setdefault(e.case_id, []).append(e)
+    for case_id in sorted(by_case):
+        for w in data_quality(by_case[case_id]):
+            typer.echo(f"{w.severity}: case {case_id}: {w.code}: {w.message}", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,9 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
+from services.deadlines.adapters.records import record_from_row
+from services.deadlines.adapters.repository import DeadlinesRepository
+from services.deadlines.domain.quality import case_warnings
 from services.deadlines.service_layer.timers import london_today
 from shared.http_ops import ReadinessCheck, RequestLimits, ops_router
 from shared.settings import SettingsError
@@ -48,6 +51,21 @@ class DeadlineOut(BaseModel):
     caseworker_id: str | None
     explanation: dict[str, Any] = Field(description="rule_id, trigger event and date, period in words, legal "
                                         "source, flags, exception, rule-set version")
+
+
+class WarningOut(BaseModel):
+    code: str = Field(description="Stable code, e.g. review_decision_before_meeting")
+    severity: str = Field(description="warning or error")
+    message: str = Field(description="What cannot be true, in plain English (no personal data)")
+    event_ids: list[str] = Field(description="The events whose dates disagree")
+
+
+class DataQualityOut(BaseModel):
+    case_id: str
+    problem: str | None = Field(default=None, description="What stops the case's deadlines being computed (also "
+                                "among the warnings, as an error); null when they are computed")
+    warnings: list[WarningOut] = Field(description="Data of the case that cannot be true (issue 11): its "
+                                       "deadlines are still computed, but the dates named here need checking")
 
 
 class ProblemOut(BaseModel):
@@ -149,6 +167,27 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
     async def case_deadlines(case_id: str, who: Who, page: PageNo = 1, page_size: PageSize = 100) -> Page:
         q = scoped(select(tables.deadlines).where(tables.deadlines.c.case_id == case_id), who)
         return await page_of(q, page, page_size)
+
+    @app.get("/v1/cases/{case_id}/data-quality", response_model=DataQualityOut, tags=["deadlines"],
+             responses=AUTH_RESPONSES,
+             summary="Data of one case that cannot be true (e.g. a review decision before its meeting)")
+    async def case_data_quality(case_id: str, who: Who) -> DataQualityOut:
+        c = tables.cases
+        q = select(c.c.case_id, c.c.problem, c.c.data_quality).where(c.c.case_id == case_id)
+        if who.role == "caseworker":
+            q = q.where(c.c.caseworker_id == who.scope)
+        elif who.role == "manager" and who.scope:
+            q = q.where(c.c.team_id == who.scope)
+        async with sessions() as session:
+            case = (await session.execute(q)).one_or_none()
+            if case is None:
+                raise HTTPException(404, "no such case, or not one of yours")
+            stored = case.data_quality
+            if stored is None:  # not recomputed since the warnings were first stored: compute them now
+                rows = (await DeadlinesRepository(session).case_events([case_id]))[case_id]
+                stored = [w.to_dict() for w in case_warnings([record_from_row(r) for r in rows], case.problem)]
+        # As stored when the case was last recomputed (and published as case.data_quality).
+        return DataQualityOut(case_id=case_id, problem=case.problem, warnings=[WarningOut(**w) for w in stored])
 
     @app.get("/v1/problems", response_model=list[ProblemOut], tags=["cases"], responses=AUTH_RESPONSES,
              summary="Cases whose deadlines cannot be computed (data-quality problems), by case")

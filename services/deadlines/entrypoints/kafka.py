@@ -13,7 +13,7 @@ from faststream.kafka import KafkaRouter
 from services.deadlines.service_layer.handlers import BatchResult, DeadlinesService
 from shared import topics
 from shared.consumer import BATCH_SUBSCRIBER, Isolated, check_json, isolated_batch
-from shared.contracts import CaseEventEnvelope, DeadlineEvent, RecordParked, parse_case_event
+from shared.contracts import CaseDataQualityEvent, CaseEventEnvelope, DeadlineEvent, RecordParked, parse_case_event
 from shared.dead_letters import DeadLetters
 from shared.settings import DeadLetterSettings, KafkaSettings
 
@@ -27,6 +27,10 @@ def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: C
     # Outgoing messages go through the outbox; this declaration documents them in AsyncAPI.
     router.publisher(kafka.topic(topics.DEADLINE_EVENTS), schema=DeadlineEvent, title="to_deadline_events",
                      description="deadline.opened/changed/due_soon/breached/met/exception/cancelled, key = case_id")
+    router.publisher(kafka.topic(topics.DEADLINE_EVENTS), schema=CaseDataQualityEvent,
+                     title="to_deadline_events_quality",
+                     description="case.data_quality: a case's data-quality warnings changed (the whole current "
+                     "set; empty when all clear), key = case_id")
     router.publisher(kafka.topic(topics.DEADLINES_DEAD_LETTER), schema=RecordParked, title="to_dead_letter",
                      description="Case events that could not be decoded or handled, and those held behind them")
 

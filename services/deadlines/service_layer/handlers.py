@@ -4,12 +4,16 @@
   histories, recompute each touched case with the engine, store the deadlines, diff them against
   the stored ones and publish the differences through the outbox, all in one transaction with
   the processed-event ids.
+  A case's data-quality warnings (and the problem that stops its deadlines) are stored on the
+  case with them, and published as ``case.data_quality`` when the set changes.
 - :meth:`DeadlinesService.fire_due_timers`: claim due timers (FOR UPDATE SKIP LOCKED), publish
   reminders, breaches and nudges, mark them fired, in one transaction.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
 from services.deadlines.adapters.repository import DeadlinesRepository
-from services.deadlines.domain.quality import date_problem
+from services.deadlines.domain.quality import case_warnings, date_problem
 from services.deadlines.service_layer.changes import Change, diff
 from services.deadlines.service_layer.timers import TimerSpec, london, london_today, plan_timers
 from shared import topics
-from shared.contracts import CaseEventEnvelope, DeadlineData, DeadlineEvent
+from shared.contracts import (
+    DATA_QUALITY_EVENT_TYPE,
+    CaseDataQualityEvent,
+    CaseEventEnvelope,
+    DeadlineData,
+    DeadlineEvent,
+)
+from shared.contracts.deadline_events import CaseDataQualityData
 from shared.logging import get_logger
 from shared.messaging.inbox import mark_processed_many
 from shared.messaging.outbox import add_many_to_outbox, add_to_outbox
@@ -149,6 +160,8 @@ class DeadlinesService:
         histories = await repo.case_events(case_ids)
         stored = await repo.stored_deadlines(case_ids)
         routing_before = await repo.routing(case_ids)
+        quality_before = await repo.data_quality(case_ids)
+        quality_events: list[CaseDataQualityEvent] = []
         upserts: list[dict[str, Any]] = []
         retimed: list[str] = []
         new_timers: list[tuple[str, str, TimerSpec]] = []
@@ -184,8 +197,12 @@ class DeadlinesService:
                 self._on_problem()
                 computed, changes, case_upserts, case_timers = [], [], [], []
             version = computed[0].ruleset_version if computed else None
+            warnings = [w.to_dict() for w in case_warnings(records, problem)]
+            if warnings != quality_before.get(case_id, []):
+                quality_events.append(self._data_quality_event(case_id, rows, warnings, routing, now, result))
             case_rows.append({"case_id": case_id, "team_id": team_id, "caseworker_id": caseworker_id,
-                              "area_id": area_id, "ruleset_version": version, "problem": problem, "updated_at": now})
+                              "area_id": area_id, "ruleset_version": version, "problem": problem,
+                              "data_quality": warnings, "updated_at": now})
             if case_id in routing_before and routing_before[case_id] != (team_id, caseworker_id):
                 rerouted.append((case_id, team_id, caseworker_id))
             upserts.extend(case_upserts)
@@ -201,7 +218,7 @@ class DeadlinesService:
         await repo.set_status([{"b_id": i, "b_status": "cancelled"} for i in vanished])
         retimed.extend(vanished)
         outgoing = [self._change_event(change, routing, explained, now, result) for change, _, routing in pending]
-        await add_many_to_outbox(session, tables.outbox, self._topic, outgoing)
+        await add_many_to_outbox(session, tables.outbox, self._topic, [*outgoing, *quality_events])
         await repo.upsert_deadlines(upserts)
         await repo.replace_timers(retimed, new_timers)
 
@@ -224,6 +241,22 @@ class DeadlinesService:
                                            "previous_status": change.previous.status})
         result.count(change.event_type)
         return self._event(change.event_type, data, now, discriminator=str(change.previous))
+
+    def _data_quality_event(self, case_id: str, rows: Sequence[Any], warnings: list[dict[str, Any]],
+                            routing: tuple[str | None, str | None, str | None], now: datetime,
+                            result: BatchResult) -> CaseDataQualityEvent:
+        """The case's whole current set of warnings. Its id is deterministic (the same history giving
+        the same warnings, recomputed again, has the same id), and new whenever the history moved on."""
+        team_id, caseworker_id, area_id = routing
+        history = hashlib.sha256("\n".join(sorted(r.event_id for r in rows)).encode()).hexdigest()
+        event_id = uuid.uuid5(EVENT_NAMESPACE, "|".join(
+            [case_id, DATA_QUALITY_EVENT_TYPE, history, json.dumps(warnings, sort_keys=True)]))
+        result.count(DATA_QUALITY_EVENT_TYPE)
+        self._on_published(DATA_QUALITY_EVENT_TYPE)
+        data = CaseDataQualityData(case_id=case_id, warnings=warnings, team_id=team_id,  # type: ignore[arg-type]
+                                   caseworker_id=caseworker_id, area_id=area_id)
+        return CaseDataQualityEvent(id=str(event_id), source="ehc/deadlines", subject=case_id, time=now,
+                                    type=DATA_QUALITY_EVENT_TYPE, data=data)
 
     def _event(self, event_type: str, data: DeadlineData, now: datetime, discriminator: str = "") -> DeadlineEvent:
         """Deterministic ids: the same change computed twice (a rebuild, a redelivery) has the same id."""

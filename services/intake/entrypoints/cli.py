@@ -36,6 +36,7 @@ import typer
 from services.intake.config import ConfigError, available_mappings, case_id_key
 from services.intake.domain.generic_csv import CsvFormatError, iter_csv_stream
 from services.intake.domain.mapping import MappingError
+from services.intake.domain.quality import FileQuality
 from services.intake.domain.results import Rejection
 from services.intake.domain.sen2 import Sen2FormatError, Sen2Import, iter_sen2_csv, iter_sen2_xml
 from services.intake.entrypoints.progress import ImportProgress
@@ -358,6 +359,8 @@ def import_file(
     except (ImportFileError, ConfigError, MappingError) as exc:
         raise _fail("import", str(exc)) from None
     started = time.monotonic()
+    quality = FileQuality()  # issue 11: data that cannot be true, printed per file
+    source.items = quality.tap(source.items)
     progress = ImportProgress(f"importing {source.name}", source.total_bytes, stream=sys.stderr, dry_run=dry_run)
     outcome = IntakeOutcome()
     code, error = 0, ""
@@ -380,6 +383,8 @@ def import_file(
         progress.close()
         source.close()
     lines = summary_lines(source, outcome, time.monotonic() - started, dry_run=dry_run, finished=code == 0)
+    if code == 0:
+        lines.extend(quality.summary_lines())
     if code and not dry_run and (outcome.published or outcome.rejected):
         lines.append("  Every batch counted above is in Kafka; importing again finishes the job and publishes "
                      "nothing twice.")

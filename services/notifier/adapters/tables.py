@@ -129,3 +129,20 @@ deadline_view = Table(
     Index("ix_deadline_view_status_due", "status", "due_on"),
     schema=SCHEMA,
 )
+
+# Each case's data-quality warnings, as the latest ``case.data_quality`` event gave them (messages
+# in plain English, no personal data): the "Data to check" section of the caseworker's digest.
+case_data_quality = Table(
+    "case_data_quality",
+    metadata,
+    Column("case_id", String(200), primary_key=True),
+    Column("warnings", JSON, nullable=False),
+    Column("warning_count", Integer, nullable=False),
+    Column("caseworker_id", String(200), nullable=True),
+    Column("team_id", String(200), nullable=True),
+    Column("area_id", String(200), nullable=True),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_case_data_quality_count", "warning_count"),
+    schema=SCHEMA,
+)

@@ -9,6 +9,8 @@ a database: the caller passes the day, the instant and a working-day calendar (a
   council deadlines that are overdue, due within ``due_soon_working_days`` working days, new since
   the previous working day's digest, or under an exception (the duty to act "as soon as
   practicable" remains). Nothing to say: no email.
+* Data to check, in the caseworker's daily digest: their cases' data-quality warnings (dates
+  that cannot all be true, from ``case.data_quality`` events), each in plain English.
 * A manager's daily at-risk list: the same overdue and due-soon lists for a team, an area or all.
 * A manager's weekly summary, on the first working day of a week, about the week before.
 """
@@ -191,6 +193,18 @@ def _is_new(view: DeadlineView, since: datetime | None) -> bool:
     return since is not None and view.first_seen_at is not None and view.first_seen_at >= since
 
 
+def data_to_check_items(cases: Iterable[tuple[str, Sequence[dict[str, Any]]]], url_base: str
+                        ) -> list[dict[str, Any]]:
+    """The "Data to check" list: one item per case with warnings (by case id), each with the plain
+    English messages of its warnings, errors first."""
+    items = []
+    for case_id, warnings in sorted(cases, key=lambda c: c[0]):
+        ordered = sorted(warnings, key=lambda w: (w.get("severity") != "error", w.get("code", "")))
+        items.append({"case_id": case_id, "case_url": case_url(url_base, case_id),
+                      "warnings": [w["message"] for w in ordered]})
+    return items
+
+
 def in_scope(view: DeadlineView, scope: str, scope_id: str | None) -> bool:
     if scope == "all":
         return True
@@ -288,6 +302,7 @@ __all__ = [
     "WorkingDays",
     "breach_rollup_context",
     "caseworker_digest_context",
+    "data_to_check_items",
     "digest_lists",
     "first_working_day_of_week",
     "in_scope",

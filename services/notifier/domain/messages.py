@@ -181,7 +181,7 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
         _spec(
             "caseworker_daily_digest", "caseworker", _EMAIL,
             {"digest_date", "overdue", "due_soon"},
-            {"caseworker_name", "cases_url", "new", "exceptions", "totals", "not_shown"},
+            {"caseworker_name", "cases_url", "new", "exceptions", "totals", "not_shown", "data_to_check"},
             ("daily list of deadlines", "rhestr ddyddiol o derfynau amser"),
         ),
         _spec(

@@ -18,6 +18,7 @@ from shared import topics
 from shared.consumer import BATCH_SUBSCRIBER, Isolated, check_json, isolated_batch
 from shared.contracts import (
     CASE_EVENT_TYPES,
+    CaseDataQualityEvent,
     CaseEventEnvelope,
     ContactsUpdated,
     DeadlineEvent,
@@ -26,7 +27,7 @@ from shared.contracts import (
     parse_case_event,
     parse_contacts,
 )
-from shared.contracts.deadline_events import parse_deadline_event
+from shared.contracts.deadline_events import parse_deadline_topic_event
 from shared.dead_letters import DeadLetters
 from shared.settings import DeadLetterSettings, KafkaSettings
 
@@ -47,12 +48,14 @@ def build_router(kafka: KafkaSettings, service: NotifierService, after_batch: Ca
         router.subscriber(kafka.topic(topic), group_id=kafka.group(group), title=f"on_{consumer.name}",
                           **BATCH_SUBSCRIBER)(isolated_batch(consumer))
 
-    def decode_deadline_event(record: ConsumerRecord[bytes, bytes]) -> DeadlineEvent:
+    def decode_deadline_event(record: ConsumerRecord[bytes, bytes]) -> DeadlineEvent | CaseDataQualityEvent:
         check_json(record.value or b"", limits)
-        return parse_deadline_event(record.value or b"")
+        return parse_deadline_topic_event(record.value or b"")
 
     async def handle_deadline_events(items: Records) -> None:
-        PLANNED.inc(await service.handle_deadline_events([event for _, event in items]))
+        events = [event for _, event in items]
+        await service.handle_data_quality_events([e for e in events if isinstance(e, CaseDataQualityEvent)])
+        PLANNED.inc(await service.handle_deadline_events([e for e in events if isinstance(e, DeadlineEvent)]))
         await after_batch()
 
     def decode_assignment(record: ConsumerRecord[bytes, bytes]) -> CaseEventEnvelope | None:

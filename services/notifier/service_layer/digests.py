@@ -36,6 +36,7 @@ from services.notifier.domain.digests import (
     weekly_summary_context,
 )
 from services.notifier.domain.recipients import Recipient
+from services.notifier.service_layer.data_quality import data_to_check_by_caseworker
 from services.notifier.service_layer.notifications import Deps, caseworker_recipient, plan_notification
 from shared.logging import get_logger
 
@@ -115,15 +116,19 @@ class DigestJobs:
             by_caseworker: dict[str, list[DeadlineView]] = defaultdict(list)
             for row in (await session.execute(query)).all():
                 by_caseworker[row.caseworker_id].append(view_of(row))
-            for caseworker_id, views in sorted(by_caseworker.items()):
-                lists = digest_lists(views, day, self.calendar, due_soon_working_days=cfg.due_soon_working_days,
-                                     url_base=cfg.case_url_base, new_since=since)
-                if lists.is_empty():
+            data_to_check = await data_to_check_by_caseworker(session, cfg.case_url_base)  # issue 11 item 5
+            for caseworker_id in sorted(by_caseworker.keys() | data_to_check.keys()):
+                lists = digest_lists(by_caseworker[caseworker_id], day, self.calendar,
+                                     due_soon_working_days=cfg.due_soon_working_days, url_base=cfg.case_url_base,
+                                     new_since=since)
+                checks = data_to_check.get(caseworker_id, [])
+                if lists.is_empty() and not checks:
                     continue
                 recipient = await caseworker_recipient(session, self._deps.crypto, caseworker_id)
                 if recipient is None:
                     continue
                 context = caseworker_digest_context(lists, day, cfg.at_risk_url, cfg.digest_max_items)
+                context["data_to_check"] = checks
                 context["case_references_encrypted"] = await self._references(session, context)
                 planned += await self._plan(session, "caseworker_daily_digest", day, recipient, context)
         return planned

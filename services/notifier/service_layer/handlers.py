@@ -35,6 +35,7 @@ from services.notifier.domain.recipients import (
     plan_for_deadline_event,
 )
 from services.notifier.domain.subscriptions import BREACH_KINDS
+from services.notifier.service_layer.data_quality import store_data_quality
 from services.notifier.service_layer.digests import DigestJobs, case_references, sealed, view_of
 from services.notifier.service_layer.notifications import (
     ChannelRoute,
@@ -50,7 +51,7 @@ from services.notifier.service_layer.receipts import ReceiptResult, handle_deliv
 from services.notifier.service_layer.sending import Limits, Sender
 from services.notifier.service_layer.subscriptions import SubscriptionService
 from shared import topics
-from shared.contracts import ContactsUpdated, DeadlineEvent
+from shared.contracts import CaseDataQualityEvent, ContactsUpdated, DeadlineEvent
 from shared.contracts.case_events import CaseEventEnvelope
 from shared.logging import get_logger
 from shared.messaging.inbox import mark_processed, mark_processed_many
@@ -314,6 +315,11 @@ class NotifierService:
                 "received_on": d.trigger_date.isoformat() if d.trigger_date else None,
                 "completed_on": d.completed_on.isoformat() if d.completed_on else None,
                 "link": cfg.family_link_base or cfg.info_url}
+
+    # --- data quality (issue 11 item 5) -------------------------------------------------------------
+    async def handle_data_quality_events(self, events: Sequence[CaseDataQualityEvent]) -> int:
+        """Keep each case's data-quality warnings for the caseworker's digest ("Data to check")."""
+        return await store_data_quality(self._sessions, CONSUMER, events, self.clock())
 
     # --- receipts, sending, digests ----------------------------------------------------------------
     async def handle_delivery_receipt(self, receipt: DeliveryReceipt) -> ReceiptResult:

@@ -16,7 +16,8 @@ from tests.deadlines.e2e.test_deadlines_service import MovableClock, publish
 from tests.e2e.harness import case_event, running
 
 pytestmark = pytest.mark.infra
-TOKENS = {"tok-admin": "admin", "tok-mgr-a": "manager:team-a", "tok-cw-1": "caseworker:cw-1"}
+TOKENS = {"tok-admin": "admin", "tok-mgr-a": "manager:team-a", "tok-cw-1": "caseworker:cw-1",
+          "tok-cw-9": "caseworker:cw-9"}
 
 
 def auth(token: str) -> dict[str, str]:
@@ -88,3 +89,30 @@ async def test_read_api(isolated: Settings, producer) -> None:
         metrics = (await api.get("/metrics")).text
         assert "ehc_deadlines_published_total" in metrics
         assert 'ehc_deadlines_case_events_total{outcome="processed"}' in metrics
+
+
+async def test_case_view_shows_data_that_cannot_be_true(isolated: Settings, producer) -> None:
+    # Issue 11 item 5: a review decision dated before its meeting is flagged on the case, beside
+    # the deadlines that are still computed; only those who may see the case see its warnings.
+    settings = isolated.model_copy(update={"deadlines": isolated.deadlines.model_copy(update={"api_tokens": TOKENS})})
+    app = bootstrap(settings, clock=MovableClock(datetime(2028, 3, 20, 12, tzinfo=UTC)))
+    async with running(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app.api), base_url="http://d") as api:
+        await publish(producer, settings,
+                      case_event("dq-a", "case-dq", "ehc.case.assigned", "2027-05-10", caseworker_id="cw-1",
+                                 team_id="team-a"),
+                      case_event("dq-p", "case-dq", "ehc.plan.issued", "2027-05-10", plan_id="p-1"),
+                      case_event("dq-m", "case-dq", "ehc.review.meeting_held", "2028-03-10"),
+                      case_event("dq-d", "case-dq", "ehc.review.decision_issued", "2028-03-01", outcome="maintain"),
+                      key=b"case-dq")
+
+        async def stored() -> bool:
+            r = await api.get("/v1/cases/case-dq/deadlines", headers=auth("tok-admin"))
+            return r.json()["total"] >= 4
+
+        await eventually(stored, 30, "the case's deadlines stored")
+        view = (await api.get("/v1/cases/case-dq/data-quality", headers=auth("tok-cw-1"))).json()
+        assert [(w["code"], w["event_ids"]) for w in view["warnings"]] == [
+            ("review_decision_before_meeting", ["dq-d", "dq-m"])]
+        assert (await api.get("/v1/cases/case-dq/data-quality", headers=auth("tok-mgr-a"))).status_code == 200
+        assert (await api.get("/v1/cases/nope/data-quality", headers=auth("tok-admin"))).status_code == 404
+        assert (await api.get("/v1/cases/case-dq/data-quality", headers=auth("tok-cw-9"))).status_code == 404

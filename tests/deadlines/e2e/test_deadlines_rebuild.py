@@ -11,7 +11,7 @@ import yaml
 
 from services.deadlines.adapters import tables
 from services.deadlines.bootstrap import bootstrap
-from services.deadlines.domain.rules import RULESETS_DIR, RuleSetHistory, load_ruleset_file, parse_ruleset
+from services.deadlines.domain.rules import RULESETS_DIR, RuleSetHistory, load_ruleset_history, parse_ruleset
 from services.deadlines.entrypoints.rebuild import rebuild
 from shared import topics
 from shared.settings import Settings
@@ -38,14 +38,15 @@ async def stored(app) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
 
 
 def hypothetical_2026_version() -> RuleSetHistory:
-    """A made-up amendment for the test only: from 1 March 2026, 5 weeks to decide whether to assess."""
-    current = load_ruleset_file(RULESETS_DIR / "england.yaml")
+    """A made-up amendment for the test only: from 1 March 2026, 5 weeks to decide whether to assess
+    (between the shipped versions england-2014.1 and england-2026.1)."""
+    shipped = load_ruleset_history("england").versions
     raw = yaml.safe_load((RULESETS_DIR / "england.yaml").read_text())
     raw["version"], raw["effective_from"] = "england-test.2", "2026-03-01"
     for rule in raw["rules"]:
         if rule["rule_id"] == "assessment.decision":
             rule["period"]["amount"] = 5
-    return RuleSetHistory.of([current, parse_ruleset(raw, "test")])
+    return RuleSetHistory.of([*shipped, parse_ruleset(raw, "test")])
 
 
 async def test_rebuild_from_the_topic_and_a_new_ruleset_version(isolated: Settings, producer) -> None:

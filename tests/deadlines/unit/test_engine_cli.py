@@ -163,3 +163,16 @@ def test_a_date_at_the_end_of_the_calendar_is_an_error_on_its_line_not_a_traceba
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("error: line 2: ") and "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_data_that_cannot_be_true_is_reported_on_stderr() -> None:
+    # Issue 11 item 5: a decision dated before its request; the deadlines are still printed.
+    lines = [
+        json.dumps(envelope("ehc.assessment.decided", id="evt-2", occurred_on="2026-01-02", decision="assess",
+                            notice_sent_on="2026-01-02")),
+        json.dumps(envelope(route="request", requested_by="parent")),
+    ]
+    result = run(lines)
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 3
+    assert "warning: case case-0001: decision_before_request: " in result.stderr

@@ -33,6 +33,15 @@ CASES = [
     pytest.param("C3", Period(12, "months"), "2026-03-10", "2027-03-09", id="C3 12 months starting with (law file)"),
     pytest.param("C3", Period(12, "months"), "2028-03-01", "2029-02-28", id="C3 from 1 March after a leap day"),
     pytest.param("C3", Period(6, "months"), "2026-03-10", "2026-09-09", id="C3 6 months"),
+    # Law file C3 corrected (england.md#L130-L135): its worked examples, and the earlier formula kept
+    # for england-2014.1's clocks (C3.2014), a day early for these.
+    pytest.param("C3", Period(12, "months"), "2027-03-01", "2028-02-29", id="C3 england.md#L133 1 Mar 2027"),
+    pytest.param("C3", Period(12, "months"), "2028-02-29", "2029-02-28", id="C3 england.md#L133 29 Feb 2028"),
+    pytest.param("C3", Period(3, "months"), "2027-05-01", "2027-07-31", id="C3 england.md#L134 3 months"),
+    pytest.param("C3", Period(1, "months"), "2027-01-31", "2027-02-28", id="C3 no corresponding day"),
+    pytest.param("C3.2014", Period(12, "months"), "2027-03-01", "2028-02-28", id="C3.2014 england-2014.1"),
+    pytest.param("C3.2014", Period(3, "months"), "2027-05-01", "2027-07-30", id="C3.2014 3 months"),
+    pytest.param("C4+C9", Period(2, "months"), "2027-10-27", "2028-01-04", id="C4+C9 Christmas england.md#L146"),
     pytest.param("C4", Period(2, "months"), "2026-10-01", "2026-12-01", id="C4 2 months after (law file)"),
     pytest.param("C4", Period(2, "months"), "2026-12-31", "2027-02-28", id="C4 to a short month"),
     pytest.param("C5", Period(0, "fixed_date", month=2, day=15), "2027-09-01", "2027-02-14",

@@ -22,9 +22,11 @@ ROWS = [
     row("review.annual CFA s.44(1) met by the review decision",
         [PLAN, ev("ehc.review.decision_issued", "2027-03-01", outcome="maintain")],
         "2027-03-10", "review.annual", "2027-03-09", "met", completed_on="2027-03-01"),
-    row("review.annual CFA s.44(1) restarts from the review decision (1 Mar 2027 -> 28 Feb 2028)",
+    # Law file C3 corrected (england.md#L130-L135, example at #L133): 12 months starting with
+    # 1 March 2027 end on 29 February 2028 (england-2026.1; england-2014.1 ended them on the 28th).
+    row("review.annual CFA s.44(1) restarts from the review decision (1 Mar 2027 -> 29 Feb 2028, england.md#L133)",
         [PLAN, ev("ehc.review.decision_issued", "2027-03-01", outcome="maintain")],
-        "2027-03-10", "review.annual", "2028-02-28", "open", instance="2"),
+        "2027-03-10", "review.annual", "2028-02-29", "open", instance="2"),
     row("review.annual CFA s.44(1) restarts after a late review (1 Mar 2028 -> 28 Feb 2029, C3)",
         [PLAN, ev("ehc.review.decision_issued", "2027-03-01", outcome="maintain"),
          ev("ehc.review.decision_issued", "2028-03-01", outcome="amend")],
@@ -32,7 +34,7 @@ ROWS = [
     row("review.annual CFA s.44(1) late review decision is met late",
         [PLAN, ev("ehc.review.decision_issued", "2027-03-01", outcome="maintain"),
          ev("ehc.review.decision_issued", "2028-03-01", outcome="amend")],
-        "2028-03-02", "review.annual", "2028-02-28", "met_late", instance="2"),
+        "2028-03-02", "review.annual", "2028-02-29", "met_late", instance="2"),  # england.md#L133
     row("review.annual CFA s.44(1) an amended plan after a tribunal does not restart it",
         [PLAN, ev("ehc.tribunal.order", "2026-06-01", order_type="amend"), ev("ehc.plan.amended", "2026-07-01")],
         "2026-07-02", "review.annual", "2027-03-09", "open"),
@@ -45,9 +47,11 @@ ROWS = [
     row("review.meeting_notice Regs 21(3) met late: invited 10 days before",
         [PLAN, ev("ehc.review.meeting_scheduled", "2027-01-10", meeting_on="2027-01-20")],
         "2027-01-11", "review.meeting_notice", "2027-01-06", "met_late"),
-    row("review.advice_circulation Regs 20(4) no completing event: shown never breached",
-        [PLAN, SCHEDULED], "2027-01-10", "review.advice_circulation", "2027-01-06", "open",
-        flags=("completion_not_recorded", "past_due")),
+    # england.md#L37 and DESIGN §2 ehc.duty.done (england-2026.1): now completed by ehc.duty.done, so
+    # breached without it (under england-2014.1 it was shown, never breached).
+    row("review.advice_circulation Regs 20(4) breached without ehc.duty.done (england.md#L37)",
+        [PLAN, SCHEDULED], "2027-01-10", "review.advice_circulation", "2027-01-06", "breached",
+        no_flags=("completion_not_recorded", "past_due")),
     row("review.advice_circulation Regs 21(4) a rescheduled meeting replaces it",
         [PLAN, SCHEDULED, ev("ehc.review.meeting_scheduled", "2027-01-06", meeting_on="2027-02-03")],
         "2027-01-07", "review.advice_circulation", "2027-01-06", "cancelled", flags=("replaced",)),

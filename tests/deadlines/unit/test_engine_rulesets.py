@@ -37,9 +37,13 @@ LAW_RULES = {
     "appeal.la_response": ("unconfirmed",),
     "tribunal.assess_notify": (), "tribunal.assess_no_plan": (), "tribunal.assess_final": (),
     "tribunal.plan_draft": (), "tribunal.plan_final": (), "tribunal.amend": (), "tribunal.school_name": (),
-    "tribunal.continue": (), "tribunal.recommendation_response": (),
+    # england.md#L86: the paragraph of Regs 44 for tribunal.continue is unconfirmed.
+    "tribunal.continue": ("unconfirmed",), "tribunal.recommendation_response": (),
     "unopposed.assess_notify": (), "unopposed.assess_no_plan": (), "unopposed.assess_final": (),
     "unopposed.amend": (),
+    # england.md#L90-L92: three more limits of Regs 45, unconfirmed.
+    "unopposed.plan_draft": ("unconfirmed",), "unopposed.plan_final": ("unconfirmed",),
+    "unopposed.school_name": ("unconfirmed",), "unopposed.cease_amend": ("unconfirmed",),
 }
 
 
@@ -58,13 +62,17 @@ def test_every_law_rule_is_in_the_rule_set_with_its_flags() -> None:
 def test_the_law_file_has_no_rule_the_rule_set_lacks() -> None:
     text = LAW_FILE.read_text()
     ids = set(re.findall(r"^\| `([a-z0-9_]+\.[a-z0-9_]+)`", text, flags=re.M))
-    ids |= {f"unopposed.{x}" for x in ("assess_notify", "assess_no_plan", "assess_final")}
+    # Rows naming several ids ("`a` / `b`") list only the first at the start of the line.
+    ids |= set(re.findall(r"`(unopposed\.[a-z0-9_]+)`", text))
     assert ids <= set(load_ruleset().rules)
 
 
 def test_version_and_effective_date() -> None:
+    # Issue 11's corrections are a new version; the first stays for clocks started before it.
     rs = load_ruleset("england")
-    assert rs.version == "england-2014.1" and rs.effective_from == d("2014-09-01")
+    assert rs.version == "england-2026.1" and rs.effective_from == d("2026-12-01")
+    first = load_ruleset("england", d("2026-11-30"))
+    assert first.version == "england-2014.1" and first.effective_from == d("2014-09-01")
     assert rs.due_soon_working_days == 10 and "ehc.case.closed" in rs.closing_events
     assert rs.open_points  # law file D, recorded for review
     assert all(r.describe()["rule_id"] == r.rule_id for r in rs.rules.values())
@@ -90,6 +98,7 @@ def _england_raw() -> dict:  # type: ignore[type-arg]
 
 def test_a_new_version_applies_to_clocks_started_after_it(tmp_path: Path) -> None:
     # A synthetic law change: from 2030, a 5-week decision period.
+    (tmp_path / "england-2014.1.yaml").write_text((RULESETS_DIR / "england-2014.1.yaml").read_text())
     (tmp_path / "england.yaml").write_text((RULESETS_DIR / "england.yaml").read_text())
     raw = _england_raw()
     raw["version"] = "england-2030.1"
@@ -101,8 +110,8 @@ def test_a_new_version_applies_to_clocks_started_after_it(tmp_path: Path) -> Non
     (tmp_path / "england-2030.yaml").write_text(yaml.safe_dump(raw))
 
     history = load_ruleset_history("england", tmp_path)
-    assert [v.version for v in history.versions] == ["england-2014.1", "england-2030.1"]
-    assert load_ruleset("england", d("2029-12-31"), tmp_path).version == "england-2014.1"
+    assert [v.version for v in history.versions] == ["england-2014.1", "england-2026.1", "england-2030.1"]
+    assert load_ruleset("england", d("2029-12-31"), tmp_path).version == "england-2026.1"
     assert load_ruleset("england", d("2030-01-01"), tmp_path).version == "england-2030.1"
 
     old = compute([event("ehc.request.received", "2029-12-31", id="r-1")], history, CALENDAR, d("2030-01-02"))
@@ -110,7 +119,7 @@ def test_a_new_version_applies_to_clocks_started_after_it(tmp_path: Path) -> Non
     old_decision = next(x for x in old if x.rule_id == "assessment.decision")
     new_decision = next(x for x in new if x.rule_id == "assessment.decision")
     # The case whose clock started in 2029 keeps 6 weeks even when computed in 2030.
-    assert (old_decision.ruleset_version, old_decision.due_on) == ("england-2014.1", d("2030-02-11"))
+    assert (old_decision.ruleset_version, old_decision.due_on) == ("england-2026.1", d("2030-02-11"))
     assert (new_decision.ruleset_version, new_decision.due_on) == ("england-2030.1", d("2030-02-06"))
     assert new_decision.period_text.startswith("5 weeks")
     # Completions still reach clocks started under the older version.

@@ -95,6 +95,29 @@ def test_dry_run_of_a_csv_with_a_mapping(tmp_path: Path):
     assert "jo@example.org" not in result.stdout + result.stderr
 
 
+def test_an_import_prints_the_data_quality_warnings_of_the_file(tmp_path: Path):
+    # Issue 11 item 5: a plan ceased 4 days after it was issued is flagged per file, by case id.
+    path = tmp_path / "ceased.csv"
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["msg_id", "case_ref", "status", "status_date", "recorded_at", "plan_ref", "notice_date"])
+        writer.writerow(["CF-1", "CF/9", "FINAL_ISSUED", "10/05/2027", "10/05/2027 09:00", "PLAN-9", ""])
+        writer.writerow(["CF-2", "CF/9", "CEASED", "14/05/2027", "14/05/2027 09:00", "", "14/05/2027"])
+        writer.writerow(["CF-3", "CF/8", "FINAL_ISSUED", "10/05/2027", "10/05/2027 09:00", "PLAN-8", ""])
+    result = run(str(path), "--format", "csv", "--mapping", "caseflow", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    ceased_case = events_of(result.stdout)[1]["subject"]
+    assert "1 data-quality warnings in 1 cases" in result.stderr
+    assert f"case {ceased_case}: plan_ceased_soon_after_issue: the plan is ceased 4 days after" in result.stderr
+    assert "CF/9" not in result.stderr  # the staff-readable reference never appears, only the opaque id
+
+
+def test_a_clean_file_says_it_has_no_data_quality_warning(tmp_path: Path):
+    result = run(str(write_caseflow_csv(tmp_path / "caseflow.csv")), "--format", "csv", "--mapping", "caseflow",
+                 "--dry-run")
+    assert "0 data-quality warnings" in result.stderr
+
+
 @pytest.mark.parametrize(("args", "env", "message"), [
     (["{csv}", "--format", "csv", "--dry-run"], {}, "--format csv needs --mapping NAME (known mappings: canonical"),
     (["{csv}", "--format", "csv", "--mapping", "nope", "--dry-run"], {}, "no mapping named 'nope'"),

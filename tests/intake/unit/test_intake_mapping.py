@@ -32,6 +32,7 @@ CASEFLOW_BASE = {
     "caseworker": "cw-17", "team": "north", "close_reason": "WITHDRAWN", "health_issues": "Y",
     "parent_name": PARENT["name"], "parent_email": PARENT["email"], "parent_mobile": PARENT["phone"],
     "contact_consent": "Y", "contact_pref": "SMS", "contact_lang": "EN",
+    "duty": "PLAN_SENT", "message_topic": "DATE", "message_ref": "MSG-9",
 }
 
 SYNERGY_BASE = {
@@ -49,6 +50,7 @@ SYNERGY_BASE = {
             "orderType": "AMEND", "exception": "E3", "rules": ["plan.final"], "note": "bereavement",
             "exceptionMsgId": "7d0f3c9e-0000", "officerId": "cw-3", "teamId": "south", "areaId": "east",
             "reason": "MOVEDAWAY", "retractsMsgId": "7d0f3c9e-0000",
+            "ruleId": "appeal.la_response", "topic": "QUESTION", "messageId": "msg-3",
         },
     },
     "contacts": [
@@ -443,3 +445,23 @@ def test_contacts_carry_the_councils_case_reference_and_only_they_do():
     assert all("CF/2026/0042" not in e.to_json().decode() for e in events)
     synergy = split_items(_convert(SYNERGY, _synergy("EHCP.REQ")))[1][0]
     assert synergy.data.case_reference == "SYN-004211"
+
+
+# --- issue 11: ehc.duty.done, ehc.family.message, a review decision's notice date ------------------
+
+def test_caseflow_review_decision_carries_its_notice_date():
+    events, _, rejections = split_items(_convert(CASEFLOW, _caseflow(status="REVIEW_DEC")))
+    assert rejections == [] and events[0].data.notice_sent_on.isoformat() == "2026-02-17"
+
+
+def test_synergy_duty_done_for_a_rule_with_its_own_event_is_refused():
+    # DESIGN §2 ehc.duty.done: refused (dead-lettered) for any rule not in its list.
+    ok, _, none = split_items(_convert(SYNERGY, _synergy("DUTY.DONE", ruleId="tribunal.continue")))
+    assert none == [] and ok[0].data.rule_id == "tribunal.continue"
+    events, _, rejections = split_items(_convert(SYNERGY, _synergy("DUTY.DONE", ruleId="plan.final")))
+    assert events == [] and len(rejections) == 1
+
+
+def test_family_message_carries_no_text():
+    events, _, _ = split_items(_convert(CASEFLOW, _caseflow(status="FAMILY_MSG")))
+    assert events[0].data.model_dump(exclude={"occurred_on"}) == {"topic": "date_wrong", "message_id": "MSG-9"}
