@@ -173,6 +173,12 @@ class CaseClosedData(EventData):
         description="Why the case was closed.")
 
 
+class FamilyMessageData(EventData):
+    topic: Literal["question", "date_wrong", "not_received", "other"] = Field(
+        description="What the family wrote about; the text itself stays with the notifier, never on this topic.")
+    message_id: OpaqueId = Field(description="The notifier's id of the message (the caseworker reads it there).")
+
+
 class RetractedData(EventData):
     retracts: OpaqueId = Field(description="The id of the event to be treated as never having happened.")
 
@@ -237,6 +243,7 @@ CATALOGUE: list[tuple[str, type[EventData], str]] = [
     ("ehc.case.assigned", CaseAssignedData, "Routes notifications to a caseworker and team."),
     ("ehc.case.closed", CaseClosedData, "Cancels every open deadline of the case."),
     ("ehc.event.retracted", RetractedData, "Recompute the case without the retracted event."),
+    ("ehc.family.message", FamilyMessageData, "A family wrote to the council; starts nothing, shown on the case."),
 ]
 
 EVENT_MODELS: dict[str, type[_CaseEnvelope]] = {t: _event(t, m, doc) for t, m, doc in CATALOGUE}
