@@ -62,6 +62,6 @@ CASE_EVENT_TYPES: Final[frozenset[str]] = frozenset({
     "ehc.mediation.requested", "ehc.mediation.declined", "ehc.mediation.concluded",
     "ehc.mediation.certificate_issued", "ehc.mediation.agreement", "ehc.appeal.registered",
     "ehc.appeal.unopposed", "ehc.tribunal.order", EXCEPTION_RECORDED, EXCEPTION_WITHDRAWN, "ehc.case.assigned",
-    CASE_CLOSED, EVENT_RETRACTED,
+    CASE_CLOSED, EVENT_RETRACTED, "ehc.family.message",
 })
 
