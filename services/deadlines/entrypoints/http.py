@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
+from services.deadlines.entrypoints.http_cases import build_cases_router
 from services.deadlines.service_layer.timers import london_today
 from shared.http_ops import ReadinessCheck, ops_router
 
@@ -83,6 +84,8 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
         if who.role == "manager" and who.scope:
             return q.where(d.c.team_id == who.scope)
         return q
+
+    app.include_router(build_cases_router(sessions, calendar, clock, principal, scoped))
 
     async def page_of(q: Select[Any], page: int, page_size: int) -> Page:
         async with sessions() as session:

@@ -128,3 +128,16 @@ deadline_view = Table(
     Index("ix_deadline_view_status_due", "status", "due_on"),
     schema=SCHEMA,
 )
+
+# What families wrote through their link (the web front): the text only ever encrypted, never on a
+# Kafka topic; the case's history gets an ``ehc.family.message`` event with the topic and this id.
+family_messages = Table(
+    "family_messages",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("case_id", String(200), nullable=False, index=True),
+    Column("topic", String(20), nullable=False),
+    Column("text_encrypted", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    schema=SCHEMA,
+)

@@ -54,7 +54,7 @@ FULL_CONTEXT: dict[str, Any] = {
     "at_risk_url": "https://ehc.example/at-risk", "week_start": date(2026, 3, 23), "week_end": date(2026, 3, 29),
     "counts": {"opened": 12, "met_on_time": 9, "met_late": 2, "breached": 1, "overdue_now": 3, "due_next_week": 7},
     "oldest_overdue": [OVERDUE], "timeliness": {"including": 61.5, "excluding": 72.0},
-    "report_url": "https://ehc.example/report",
+    "report_url": "https://ehc.example/report", "topic_words": "a question",
 }
 
 ALL_RENDERINGS = [

@@ -1,0 +1,28 @@
+"""Notifier: families' messages from the web front (text encrypted).
+
+Revision ID: notifier_0003
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "notifier_0003"
+down_revision = "notifier_0002"
+SCHEMA = "notifier"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "family_messages",
+        sa.Column("message_id", sa.String(64), primary_key=True),
+        sa.Column("case_id", sa.String(200), nullable=False),
+        sa.Column("topic", sa.String(20), nullable=False),
+        sa.Column("text_encrypted", sa.LargeBinary, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        schema=SCHEMA,
+    )
+    op.create_index("ix_family_messages_case_id", "family_messages", ["case_id"], schema=SCHEMA)
+
+
+def downgrade() -> None:
+    op.drop_table("family_messages", schema=SCHEMA)
