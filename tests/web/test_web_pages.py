@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,21 @@ async def dev_sign_in(client: httpx.AsyncClient, who: str, roles: str) -> None:
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
     r = await client.post("/dev-sign-in", data={"csrf_token": token, "who": who, "roles": roles})
     assert r.status_code == 303, r.text
+
+
+def made_days_ago(secret: str, case_id: str, days: int) -> str:
+    """A family link as the notifier would have made it ``days`` ago."""
+    import time
+
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    from shared.family_links import SALT
+
+    class Then(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - days * 86400
+
+    return URLSafeTimedSerializer(secret, salt=SALT, signer=Then).dumps({"c": case_id, "l": "en"})
 
 
 def csrf(page: str) -> str:
@@ -78,3 +94,59 @@ async def test_dev_sign_in_refused_in_production(isolated: Settings) -> None:
         assert (await client.get("/dev-sign-in")).status_code == 404
         assert (await client.post("/dev-sign-in", data={"who": "x", "roles": "admin"})).status_code == 404
     await web.stop()
+
+
+async def test_family_link_timeline_and_message_to_the_caseworker(make_stack, smtp_server) -> None:
+    from shared.family_links import link_url
+
+    stack = await make_stack(dev_sign_in=True)
+    received = date.today() - timedelta(days=50)  # the 6-week decision is already late
+    await stack.send(assigned("case-f1", "cw-a", "team-1", received), requested("case-f1", received))
+    await stack.wait_deadlines("case-f1", 3)
+    secret = stack.settings.web.family_link_secret.get_secret_value()
+    link = link_url(stack.url, secret, "case-f1")
+    async with httpx.AsyncClient() as client:
+        page = await client.get(link)
+        assert page.status_code == 200, page.text
+        assert "decide whether to carry out an EHC needs assessment" in page.text
+        assert "This is late" in page.text and "Testshire SENDIASS" in page.text
+        assert "cw-a" not in page.text and "case-f1" not in page.text  # nothing but the timeline
+        welsh = await client.get(link + "?lang=cy")
+        assert 'lang="cy"' in welsh.text and "digwydd nesaf" in welsh.text
+
+        sent = await client.post(link + "/message", data={"csrf_token": csrf(page.text), "topic": "not_received",
+                                                          "message": "We never got the draft plan"})
+        assert sent.status_code == 303
+
+        def family_mails() -> list[Any]:
+            return [m for m in smtp_server.to("cw-a@council.example") if "has written" in m["Subject"]]
+
+        async def emailed() -> bool:
+            return bool(family_mails())
+
+        await eventually(emailed, 30, "the caseworker's email about the family's message")
+        [mail] = family_mails()
+        assert "case-f1" in mail["Subject"] and "We never got" not in mail.as_string()
+
+        async def recorded() -> bool:
+            history = await stack.web.deps.deadlines.case_history("case-f1")
+            return any(e["type"] == "ehc.family.message" and e["data"]["topic"] == "not_received"
+                       for e in history["items"])
+
+        await eventually(recorded, 30, "the ehc.family.message event in the case's history")
+
+        tampered = link[:-3] + ("AAA" if not link.endswith("AAA") else "BBB")
+        assert (await client.get(tampered)).status_code == 403
+        expired = made_days_ago(secret, "case-f1", 91)  # links last 90 days
+        assert (await client.get(f"{stack.url}/family/{expired}")).status_code == 403
+        old = made_days_ago(secret, "case-f1", 1)
+        assert (await client.get(f"{stack.url}/family/{old}")).status_code == 200
+
+    async with httpx.AsyncClient(base_url=stack.url) as staff:
+        await dev_sign_in(staff, "cw-a", "caseworker")
+        case = await staff.get("/cases/case-f1")
+        assert "We never got the draft plan" in case.text
+        r = await staff.post("/cases/case-f1/family-link/revoke", data={"csrf_token": csrf(case.text)})
+        assert r.status_code == 303
+    async with httpx.AsyncClient() as client:
+        assert (await client.get(f"{stack.url}/family/{old}")).status_code == 403

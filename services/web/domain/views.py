@@ -226,10 +226,15 @@ def family_timeline(deadlines: Sequence[Mapping[str, Any]], events: Sequence[Map
         due = date.fromisoformat(str(d["due_on"]))
         what = _council_duty(phrases.get(lang) or phrases["en"], lang)
         status = d["status"]
-        if status in OPEN:
-            upcoming.append(FamilyStep(what, due, "missed" if due < today else None))
-        elif status in ("met", "met_late", "breached", "exception"):
-            past.append(FamilyStep(what, due, "missed" if status == "breached" else status))
+        done = (d.get("explanation") or {}).get("completed_on")
+        if status == "cancelled":
+            continue
+        if done or status in ("met", "met_late"):
+            past.append(FamilyStep(what, due, "met_late" if status == "met_late" else "met"))
+        elif status == "exception":
+            upcoming.append(FamilyStep(what, due, "exception"))
+        else:  # still owed: open, due soon, or missed and not yet done
+            upcoming.append(FamilyStep(what, due, "missed" if status == "breached" or due < today else None))
     return FamilyTimeline(sorted(happened, key=lambda s: s.on), sorted(upcoming, key=lambda s: s.on),
                           sorted(past, key=lambda s: s.on))
 
