@@ -153,3 +153,57 @@ async def test_family_sees_timeline_and_message_reaches_caseworker(make_stack, b
     assert "decide whether" not in await page.content()
     await accessible(browser, context, [link, link + "?lang=cy"])
     await context.close()
+
+
+async def test_manager_dashboard_matches_the_report_and_drills_down(make_stack, oidc, browser) -> None:
+    from shared.timeliness import timeliness_of
+
+    stack = await make_stack(**oidc_settings(oidc))
+    year = date.today().year
+    plans = {  # case -> (received, issued, exception on plan.final)
+        "case-p1": (date(year, 3, 2), date(year, 6, 1), False),  # 91 days: within 20 weeks
+        "case-p2": (date(year, 1, 5), date(year, 7, 6), False),  # 182 days
+        "case-p3": (date(year, 2, 2), date(year, 8, 3), True),  # 182 days, under an exception
+    }
+    for case_id, (received, issued, exception) in plans.items():
+        events = [assigned(case_id, "cw-a", "team-1", received), requested(case_id, received)]
+        if exception:
+            events.append((f"{case_id}-e3", case_id, "ehc.exception.recorded", received + timedelta(days=28),
+                           {"exception": "E3", "rule_ids": ["plan.final"], "reason": "family abroad"}))
+        events.append((f"{case_id}-plan", case_id, "ehc.plan.issued", issued, {"plan_id": f"plan-{case_id}"}))
+        await stack.send(*events)
+    late = date.today() - timedelta(days=60)  # its 6-week decision is missed
+    await stack.send(assigned("case-late", "cw-b", "team-1", late), requested("case-late", late),
+                     assigned("case-other", "cw-c", "team-2", late), requested("case-other", late))
+    for case_id in [*plans, "case-late", "case-other"]:
+        await stack.wait_deadlines(case_id, 3)
+
+    async def breached() -> bool:
+        return any(d["status"] == "breached" for d in await stack.web.deps.deadlines.case_deadlines("case-late"))
+
+    await eventually(breached, 30, "the missed decision marked breached by the deadlines service")
+    report = timeliness_of(plans.values(), year)  # the function `ehc report timeliness` counts with
+    assert (report.including_exceptions.percent_within_20_weeks, report.excluding_exceptions.percent_within_20_weeks
+            ) == (33.3, 50.0)
+
+    context = await new_context(browser, javascript=False)
+    page = await context.new_page()
+    await sign_in(page, stack, "/dashboard", "mgr-1", ["manager:team-1"])
+    assert (await page.get_by_test_id("percent-with").inner_text()).strip() == "33.3%"
+    assert (await page.get_by_test_id("percent-without").inner_text()).strip() == "50.0%"
+    assert "46.1%" in await page.get_by_test_id("timeliness").inner_text()
+    by_caseworker = await page.get_by_test_id("by-caseworker").inner_text()
+    assert "cw-b" in by_caseworker and "cw-c" not in by_caseworker  # team-2 is not theirs
+    missed = await stack.web.deps.deadlines.deadlines(status=["breached"], team_id="team-1")
+    assert (await page.get_by_test_id("total-breached").inner_text()).strip() == str(len(missed))
+
+    await page.get_by_test_id("total-breached").get_by_role("link").click()
+    listed = await page.get_by_test_id("cases").inner_text()
+    assert "case-late" in listed and "case-other" not in listed
+    await page.click("text=case-late")
+    assert await status_of(page, "assessment.decision") == "Missed"
+    refused = await page.goto(f"{stack.url}/dashboard?team_id=team-2")
+    assert refused is not None and refused.status == 403
+    await accessible(browser, context, [f"{stack.url}/dashboard", f"{stack.url}/dashboard/cases?only=overdue",
+                                        f"{stack.url}/dashboard/subscriptions"])
+    await context.close()
