@@ -150,3 +150,46 @@ async def test_family_link_timeline_and_message_to_the_caseworker(make_stack, sm
         assert r.status_code == 303
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{stack.url}/family/{old}")).status_code == 403
+
+
+async def test_calendar_feed_and_breach_alerts(make_stack) -> None:
+    from icalendar import Calendar
+
+    stack = await make_stack(dev_sign_in=True)
+    received = date.today() - timedelta(days=3)
+    await stack.send(assigned("case-c1", "cw-a", "team-1", received), requested("case-c1", received),
+                     assigned("case-c2", "cw-b", "team-1", received), requested("case-c2", received))
+    await stack.wait_deadlines("case-c1", 3)
+    await stack.wait_deadlines("case-c2", 3)
+    async with httpx.AsyncClient(base_url=stack.url) as client:
+        await dev_sign_in(client, "cw-a", "caseworker manager:team-1")
+        page = await client.get("/calendar")
+        made = await client.post("/calendar/renew", data={"csrf_token": csrf(page.text)}, follow_redirects=True)
+        found = re.search(r"data-testid=.feed-url.>([^<]+)<", made.text)
+        assert found, made.text[-3000:]
+        feed = found.group(1)
+        ics = await client.get(feed)
+        assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+        events = Calendar.from_ical(ics.content).walk("VEVENT")
+        assert {str(e["summary"]).split("(case ")[1].rstrip(")") for e in events} == {"case-c1"}
+        decision = next(e for e in events if "Decide whether" in str(e["summary"]))
+        api = await stack.web.deps.deadlines.case_deadlines("case-c1")
+        due = next(d["due_on"] for d in api if d["rule_id"] == "assessment.decision")
+        assert decision.decoded("dtstart") == date.fromisoformat(due)
+        again = await client.post("/calendar/renew", data={"csrf_token": csrf(page.text)})
+        assert again.status_code == 303
+        assert (await client.get(feed)).status_code == 404  # the old address stopped working
+
+        alerts = await client.get("/dashboard/subscriptions")
+        added = await client.post("/dashboard/subscriptions", data={
+            "csrf_token": csrf(alerts.text), "team_id": "team-1", "kind": "breach", "channel": "email",
+            "address": "manager.one@council.example"}, follow_redirects=True)
+        assert "m***@council.example" in added.text and "manager.one@" not in added.text
+        [sub] = await stack.web.deps.notifier.subscriptions()
+        assert (sub["scope"], sub["scope_id"], sub["manager_ref"]) == ("team", "team-1", "cw-a")
+        bad = await client.post("/dashboard/subscriptions", data={
+            "csrf_token": csrf(alerts.text), "team_id": "team-2", "kind": "breach", "address": "x@council.example"})
+        assert bad.status_code == 403  # not their team
+        gone = await client.post(f"/dashboard/subscriptions/{sub['subscription_id']}/delete",
+                                 data={"csrf_token": csrf(alerts.text)})
+        assert gone.status_code == 303 and await stack.web.deps.notifier.subscriptions() == []
