@@ -28,7 +28,7 @@ browser:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
 run: $(STAMP) $(ASSETS)
-	$(BIN)/ehc run
+	$(BIN)/ehc run --keep-running
 
 infra-up: $(STAMP)
 	$(BIN)/ehc infra up

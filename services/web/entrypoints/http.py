@@ -71,9 +71,12 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
                        https_only=cfg.secure_cookies)
     app.include_router(ops_router(readiness))
     app.include_router(build_auth_router(cfg, deps.environment, templates))
-    if ASSETS.is_dir():
-        app.mount("/assets", StaticFiles(directory=ASSETS / "assets"), name="assets")
-        app.mount("/govuk", StaticFiles(directory=ASSETS), name="govuk")
+    assets = cfg.assets_dir or ASSETS
+    if assets.is_dir():
+        app.mount("/assets", StaticFiles(directory=assets / "assets"), name="assets")
+        app.mount("/govuk", StaticFiles(directory=assets), name="govuk")
+    else:
+        log.warning("web.no_assets", problem=f"{assets} is missing: run make (npm install) or set EHC_WEB__ASSETS_DIR")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     def today() -> date:
