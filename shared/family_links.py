@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -31,6 +32,16 @@ class FamilyLink:
     case_id: str
     language: str
     issued_at: datetime
+
+
+DEV_SECRET = "local-development-family-link-secret-not-for-use"
+
+
+def secret_from_settings(secret: Any, environment: str) -> str | None:
+    """``EHC_WEB__FAMILY_LINK_SECRET``; outside production a fixed development secret when unset."""
+    if secret is not None:
+        return str(secret.get_secret_value())
+    return None if environment == "production" else DEV_SECRET
 
 
 def _serializer(secret: str) -> URLSafeTimedSerializer:

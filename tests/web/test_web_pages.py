@@ -193,3 +193,18 @@ async def test_calendar_feed_and_breach_alerts(make_stack) -> None:
         gone = await client.post(f"/dashboard/subscriptions/{sub['subscription_id']}/delete",
                                  data={"csrf_token": csrf(alerts.text)})
         assert gone.status_code == 303 and await stack.web.deps.notifier.subscriptions() == []
+
+
+async def test_the_notifier_makes_family_links_the_web_front_opens(isolated: Settings) -> None:
+    from services.notifier.bootstrap import bootstrap as notifier_bootstrap
+    from shared.family_links import read_token
+
+    settings = isolated.model_copy(update={"web": isolated.web.model_copy(update={
+        "base_url": "https://ehc.council.example", "family_link_secret": SecretStr("s" * 40)})})
+    notifier = notifier_bootstrap(settings)
+    service = notifier.service
+    await notifier.engine.dispose()
+    assert service.timeline_link is not None
+    url = service.timeline_link("case-42")
+    assert url.startswith("https://ehc.council.example/family/")
+    assert read_token("s" * 40, url.rsplit("/", 1)[1], 3600).case_id == "case-42"

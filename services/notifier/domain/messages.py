@@ -97,7 +97,7 @@ FIELD_MAX_LENGTHS: Mapping[str, int] = {
     "sendiass_contact": 60,
 }
 
-_FAMILY_COMMON_OPTIONAL = {"council_phone", "sendiass_contact", "recipient_name"}
+_FAMILY_COMMON_OPTIONAL = {"council_phone", "sendiass_contact", "recipient_name", "timeline_url"}
 
 
 @dataclass(frozen=True)

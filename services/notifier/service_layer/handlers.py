@@ -79,6 +79,7 @@ class NotifierService:
         self.digests = DigestJobs(self.deps, calendar if calendar is not None else _WeekdaysOnly())
         self.subscriptions = SubscriptionService(sessions, crypto, clock)
         self._sessions = sessions
+        self.timeline_link: Callable[[str], str] | None = None  # a family's signed link (set by bootstrap)
         self._crypto = crypto
         self._cfg = cfg
 
@@ -244,7 +245,8 @@ class NotifierService:
                 "council_phone": cfg.council_phone or None, "info_url": cfg.info_url,
                 "sendiass_contact": sendiass or cfg.sendiass_contact or None, "breaches_url": cfg.breaches_url,
                 "comments_by": d.due_on.isoformat() if d.rule_id == "draft.representations" else None,
-                "received_on": d.trigger_date.isoformat() if d.trigger_date else None}
+                "received_on": d.trigger_date.isoformat() if d.trigger_date else None,
+                "timeline_url": self.timeline_link(d.case_id) if self.timeline_link else None}
 
     # --- receipts, sending, digests ----------------------------------------------------------------
     async def handle_delivery_receipt(self, receipt: DeliveryReceipt) -> ReceiptResult:

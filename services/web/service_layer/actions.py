@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.web.adapters import tables
 from services.web.adapters.apis import DeadlinesApi, IntakeWebhook, NotifierApi
 from shared.db import upsertable_insert
-from shared.family_links import FamilyLink, FamilyLinkRefused, read_token
+from shared.family_links import FamilyLink, FamilyLinkRefused, read_token, secret_from_settings
 from shared.settings import WebSettings
 
 EXCEPTION_CODES = ("E1", "E2", "E3", "E4", "E5")
@@ -36,8 +36,7 @@ class WebDeps:
 
     @property
     def family_secret(self) -> str:
-        secret = self.cfg.family_link_secret
-        return secret.get_secret_value() if secret else "local-development-family-link-secret-not-for-use"
+        return secret_from_settings(self.cfg.family_link_secret, self.environment) or ""
 
 
 def _event(event_type: str, case_id: str, now: datetime, **data: Any) -> dict[str, Any]:
