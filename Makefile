@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ASSETS := services/web/node_modules/.installed
 
-.PHONY: run test infra-up infra-down bench lint docs clean browser
+.PHONY: run test infra-up infra-down bench lint docs clean browser screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ lint: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/ehc docs
+
+# The README's pictures of the web front, taken by its browser tests from their own data.
+screenshots: $(STAMP) $(ASSETS) browser infra-up
+	EHC_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/web/test_web_browser.py
 
 bench: $(STAMP) $(ASSETS) infra-up
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -192,6 +192,8 @@ class WebSettings(BaseModel):
     family_link_secret: SecretStr | None = Field(default=None, description="Signs families' links (at least 32 "
                                                  "characters). Required in production; the notifier uses it too.")
     family_link_days: int = Field(default=90, description="A family's link expires after this many days.")
+    dashboard_seconds: float = Field(default=60.0, description="Managers' dashboard figures are recounted at most "
+                                     "this often (the page says when they were counted).")
     assets_dir: Path | None = Field(default=None, description="GOV.UK Frontend's dist/govuk folder (default: "
                                     "services/web/node_modules/govuk-frontend/dist/govuk, installed by make).")
 

@@ -80,7 +80,7 @@ def bootstrap(settings: Settings, *, deadlines_transport: Any = None, notifier_t
                                  transport=notifier_transport, timeout=timeout)
     intake = httpx.AsyncClient(transport=intake_transport, timeout=timeout)
     secret = cfg.intake_secret.get_secret_value() if cfg.intake_secret else DEV_WEBHOOK_SECRET
-    deps = WebDeps(cfg, settings.environment, DeadlinesApi(deadlines), NotifierApi(notifier),
+    deps = WebDeps(cfg, settings.environment, DeadlinesApi(deadlines, cfg.dashboard_seconds), NotifierApi(notifier),
                    IntakeWebhook(intake, cfg.intake_webhook_url, cfg.intake_source, secret),
                    session_factory(engine), clock or (lambda: datetime.now(UTC)))
     web = Web(settings, engine, deps, FastAPI(), [deadlines, notifier, intake])

@@ -6,6 +6,7 @@ whole pipeline is real: web -> intake webhook -> Kafka -> deadlines -> read API.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
@@ -57,16 +58,24 @@ async def new_context(browser: Any, javascript: bool = True, state: Any = None) 
     return await loopback_only(await browser.new_context(java_script_enabled=javascript, storage_state=state))
 
 
-async def accessible(browser: Any, context: Any, urls: list[str]) -> None:
-    """axe-core finds no WCAG 2.2 AA violation on these pages (JavaScript on, same session)."""
+async def accessible(browser: Any, context: Any, pages: dict[str, str]) -> None:
+    """axe-core finds no WCAG 2.2 AA violation on these pages (JavaScript on, same session). With
+    EHC_SCREENSHOTS set to a folder (``make screenshots``), each page is also saved there as a PNG:
+    the README's pictures come from the tests' data."""
     from axe_playwright_python.async_playwright import Axe
 
+    shots = os.environ.get("EHC_SCREENSHOTS")
+    if shots:
+        os.makedirs(shots, exist_ok=True)
     checked = await new_context(browser, True, await context.storage_state())
     page = await checked.new_page()
-    for url in urls:
+    await page.set_viewport_size({"width": 960, "height": 720})
+    for name, url in pages.items():
         await page.goto(url)
         results = await Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG}})
         assert results.violations_count == 0, f"{url}: {results.generate_report()}"
+        if shots:
+            await page.screenshot(path=os.path.join(shots, f"{name}.png"), full_page=True)
     await checked.close()
 
 
@@ -120,7 +129,8 @@ async def test_caseworker_signs_in_sees_own_cases_and_records_an_exception(make_
     refused = await page.goto(f"{stack.url}/cases/case-b1")
     assert refused is not None and refused.status == 403
     assert "case-b1" not in await page.locator("main").inner_text()
-    await accessible(browser, context, [f"{stack.url}/cases", f"{stack.url}/cases/case-a1", f"{stack.url}/calendar"])
+    await accessible(browser, context, {"my-cases": f"{stack.url}/cases", "case": f"{stack.url}/cases/case-a1",
+                                        "calendar": f"{stack.url}/calendar"})
     await context.close()
 
 
@@ -151,7 +161,7 @@ async def test_family_sees_timeline_and_message_reaches_caseworker(make_stack, b
     tampered = await page.goto(link[:-2] + ("xx" if not link.endswith("xx") else "yy"))
     assert tampered is not None and tampered.status == 403
     assert "decide whether" not in await page.content()
-    await accessible(browser, context, [link, link + "?lang=cy"])
+    await accessible(browser, context, {"family": link, "family-welsh": link + "?lang=cy"})
     await context.close()
 
 
@@ -204,6 +214,7 @@ async def test_manager_dashboard_matches_the_report_and_drills_down(make_stack, 
     assert await status_of(page, "assessment.decision") == "Missed"
     refused = await page.goto(f"{stack.url}/dashboard?team_id=team-2")
     assert refused is not None and refused.status == 403
-    await accessible(browser, context, [f"{stack.url}/dashboard", f"{stack.url}/dashboard/cases?only=overdue",
-                                        f"{stack.url}/dashboard/subscriptions"])
+    await accessible(browser, context, {"dashboard": f"{stack.url}/dashboard",
+                                        "dashboard-missed": f"{stack.url}/dashboard/cases?only=overdue",
+                                        "breach-alerts": f"{stack.url}/dashboard/subscriptions"})
     await context.close()

@@ -158,13 +158,17 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
         today = london_today(clock.now())
         year = year or today.year
         months = last_months(today)
-        since = datetime(min(year, months[0][0]), 1, 1, tzinfo=UTC)
-        q = select(d.c.explanation).where(d.c.rule_id == "plan.final", d.c.status.in_(("met", "met_late", "exception")),
-                                          d.c.updated_at >= since)
+        since = min(date(year, 1, 1), date(months[0][0], months[0][1], 1))  # the year's and the trend's plans
+        e = d.c.explanation
+        completed, trigger, exception = (e["completed_on"].as_string(), e["trigger_date"].as_string(),
+                                         e["exception"].as_string())
+        # only the three fields the DfE count needs, extracted by the database (JSON on either engine)
+        q = select(trigger, completed, exception).where(
+            d.c.rule_id == "plan.final", d.c.status.in_(("met", "met_late", "exception")),
+            d.c.updated_at >= datetime.combine(since, datetime.min.time(), UTC), completed >= since.isoformat())
         async with sessions() as session:
-            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id), who))).scalars().all()
-        plans = [(_day(e.get("trigger_date")), _day(e.get("completed_on")), e.get("exception") is not None)
-                 for e in rows if e.get("completed_on")]
+            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id), who))).all()
+        plans = [(_day(t), _day(c), x is not None) for t, c, x in rows if c]
         report = timeliness_of(plans, year)
         return {**report.to_dict(), "national_percent_2025": NATIONAL_PERCENT_2025,
                 "months": [{"month": f"{y}-{m:02d}", **f.to_dict()} for y, m, f in monthly_figures(plans, months)]}

@@ -29,8 +29,27 @@ def _check(response: httpx.Response) -> Any:
 
 
 class DeadlinesApi:
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, aggregate_seconds: float = 0.0) -> None:
         self.client = client
+        self.aggregate_seconds = aggregate_seconds
+        self._aggregates: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+
+    async def _aggregate(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Council-wide counts are the same for every manager for a minute: kept that long (each
+        answer says when it was computed), so a dashboard does not recount 20,000 cases per view."""
+        query = {k: v for k, v in params.items() if v}
+        key = (path, json.dumps(query, sort_keys=True, default=str))
+        now = time.monotonic()
+        kept = self._aggregates.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        value = dict(_check(await self.client.get(path, params=query)))
+        value["computed_at"] = time.time()
+        if self.aggregate_seconds > 0:
+            if len(self._aggregates) > 1000:
+                self._aggregates.clear()
+            self._aggregates[key] = (now + self.aggregate_seconds, value)
+        return value
 
     async def cases(self, **params: Any) -> list[dict[str, Any]]:
         data = _check(await self.client.get("/v1/cases", params={k: v for k, v in params.items() if v}))
@@ -51,10 +70,10 @@ class DeadlinesApi:
         return dict(_check(await self.client.get(f"/v1/cases/{case_id}/events")))
 
     async def summary(self, **params: Any) -> dict[str, Any]:
-        return dict(_check(await self.client.get("/v1/summary", params={k: v for k, v in params.items() if v})))
+        return await self._aggregate("/v1/summary", params)
 
     async def timeliness(self, **params: Any) -> dict[str, Any]:
-        return dict(_check(await self.client.get("/v1/timeliness", params={k: v for k, v in params.items() if v})))
+        return await self._aggregate("/v1/timeliness", params)
 
     async def deadlines(self, **params: Any) -> list[dict[str, Any]]:
         """Every deadline matching the filters (all pages)."""

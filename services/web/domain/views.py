@@ -22,6 +22,10 @@ LONDON = ZoneInfo("Europe/London")
 def london_day(now: datetime) -> date:
     return now.astimezone(LONDON).date()
 
+
+def london_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, LONDON).strftime("%H:%M on %-d %B %Y")
+
 #: status -> (label, GOV.UK tag colour class)
 STATUS_TAGS: Mapping[str, tuple[str, str]] = {
     "open": ("Open", "govuk-tag--blue"),

@@ -257,7 +257,8 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
                                                                   "reviews_overdue")}
         return page(request, "dashboard.html", staff=staff, title="Dashboard", nav="dashboard", scope=scope,
                     groups=groups, teams=teams, totals=totals, figures=figures, summary=summary,
-                    chart=views.trend_chart(figures["months"]), my_teams=sorted(staff.teams))
+                    chart=views.trend_chart(figures["months"]), my_teams=sorted(staff.teams),
+                    counted_at=views.london_time(summary["computed_at"]))
 
     @app.get("/dashboard/cases", response_class=HTMLResponse)
     async def dashboard_cases(request: Request, team_id: str | None = None, caseworker_id: str | None = None,
