@@ -182,13 +182,13 @@ async def test_calendar_feed_and_breach_alerts(make_stack) -> None:
 
         alerts = await client.get("/dashboard/subscriptions")
         added = await client.post("/dashboard/subscriptions", data={
-            "csrf_token": csrf(alerts.text), "team_id": "team-1", "kind": "breach", "channel": "email",
+            "csrf_token": csrf(alerts.text), "scope": "team:team-1", "kind": "breach", "channel": "email",
             "address": "manager.one@council.example"}, follow_redirects=True)
         assert "m***@council.example" in added.text and "manager.one@" not in added.text
         [sub] = await stack.web.deps.notifier.subscriptions()
         assert (sub["scope"], sub["scope_id"], sub["manager_ref"]) == ("team", "team-1", "cw-a")
         bad = await client.post("/dashboard/subscriptions", data={
-            "csrf_token": csrf(alerts.text), "team_id": "team-2", "kind": "breach", "address": "x@council.example"})
+            "csrf_token": csrf(alerts.text), "scope": "team:team-2", "kind": "breach", "address": "x@council.example"})
         assert bad.status_code == 403  # not their team
         gone = await client.post(f"/dashboard/subscriptions/{sub['subscription_id']}/delete",
                                  data={"csrf_token": csrf(alerts.text)})

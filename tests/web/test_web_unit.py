@@ -26,6 +26,9 @@ def test_roles_from_claims_or_the_mapping() -> None:
                             caseworker_claim="sub", mapping={"m@council.example": ["manager:team-a"]})
     assert mgr is not None and mgr.can_see("team-a", "cw-9") and not mgr.can_see("team-b", "cw-9")
     assert mgr.caseworker_id is None and mgr.is_manager
+    area = staff_from_claims({"sub": "a-1", "roles": ["manager:area:east"]}, roles_claim="roles",
+                             caseworker_claim="sub", mapping={})
+    assert area is not None and area.can_see("team-z", "cw-9", "east") and not area.can_see("team-z", "cw-9", "west")
     assert staff_from_claims({"sub": "x", "roles": ["intern"]}, roles_claim="roles", caseworker_claim="sub",
                              mapping={}) is None
 

@@ -51,6 +51,7 @@ class CaseHistory(BaseModel):
     case_id: str
     team_id: str | None
     caseworker_id: str | None
+    area_id: str | None = None
     items: list[CaseEventOut]
 
 
@@ -82,7 +83,10 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
     def duty_open() -> Any:
         return and_(d.c.status.in_(OPEN), d.c.kind == "duty")
 
-    def filtered(q: Select[Any], team_id: str | None, caseworker_id: str | None) -> Select[Any]:
+    def filtered(q: Select[Any], team_id: str | None, caseworker_id: str | None,
+                 area_id: str | None = None) -> Select[Any]:
+        if area_id:  # the area of each case is in the cases table (from ehc.case.assigned)
+            q = q.where(d.c.case_id.in_(select(tables.cases.c.case_id).where(tables.cases.c.area_id == area_id)))
         if team_id:
             q = q.where(d.c.team_id == team_id)
         if caseworker_id:
@@ -91,7 +95,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
 
     @router.get("/v1/cases", response_model=CaseList, summary="One row per case: next due date and counts")
     async def list_cases(who: Any = Depends(principal), team_id: str | None = None, caseworker_id: str | None = None,
-                         working_days: int = Query(10, ge=0, le=60),
+                         area_id: str | None = None, working_days: int = Query(10, ge=0, le=60),
                          only: str | None = Query(None, pattern="^(overdue|due_soon|exceptions)$"),
                          limit: int = Query(1000, ge=1, le=5000)) -> CaseList:
         today, until = window(working_days)
@@ -104,7 +108,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
                    func.max(d.c.caseworker_id).label("caseworker_id"), next_due.label("next_due_on"),
                    overdue.label("overdue"), due_soon.label("due_soon"), exceptions.label("exceptions"),
                    opened.label("open")).group_by(d.c.case_id)
-        q = scoped(filtered(q, team_id, caseworker_id), who)
+        q = scoped(filtered(q, team_id, caseworker_id, area_id), who)
         if only:
             q = q.having({"overdue": overdue, "due_soon": due_soon, "exceptions": exceptions}[only] > 0)
         q = q.order_by(next_due.is_(None), next_due, d.c.case_id).limit(limit)
@@ -119,9 +123,9 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
     async def case_history(case_id: str, who: Any = Depends(principal)) -> CaseHistory:
         c, e = tables.cases, tables.case_events
         async with sessions() as session:
-            routing = (await session.execute(select(c.c.team_id, c.c.caseworker_id).where(c.c.case_id == case_id))
-                       ).first()
-            team_id, caseworker_id = routing if routing else (None, None)
+            routing = (await session.execute(select(c.c.team_id, c.c.caseworker_id, c.c.area_id)
+                                             .where(c.c.case_id == case_id))).first()
+            team_id, caseworker_id, area_id = routing if routing else (None, None, None)
             if (who.role == "caseworker" and caseworker_id != who.scope) or (
                     who.role == "manager" and who.scope and team_id != who.scope):
                 raise HTTPException(404, "no such case")
@@ -129,13 +133,13 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
                                           .order_by(e.c.occurred_on, e.c.recorded_at, e.c.event_id))).all()
         if not rows and routing is None:
             raise HTTPException(404, "no such case")
-        return CaseHistory(case_id=case_id, team_id=team_id, caseworker_id=caseworker_id,
+        return CaseHistory(case_id=case_id, team_id=team_id, caseworker_id=caseworker_id, area_id=area_id,
                            items=[CaseEventOut.model_validate(r._mapping, from_attributes=False) for r in rows])
 
     @router.get("/v1/summary", response_model=Summary,
                 summary="Counts by team and caseworker: cases, breached, at risk, exceptions, reviews overdue")
     async def summary(who: Any = Depends(principal), team_id: str | None = None, caseworker_id: str | None = None,
-                      working_days: int = Query(10, ge=0, le=60)) -> Summary:
+                      area_id: str | None = None, working_days: int = Query(10, ge=0, le=60)) -> Summary:
         today, until = window(working_days)
         q = select(d.c.team_id, d.c.caseworker_id, func.count(func.distinct(d.c.case_id)).label("cases"),
                    func.sum(case((d.c.status == "breached", 1), else_=0)).label("breached"),
@@ -146,7 +150,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
                        else_=literal(0))).label("reviews_overdue"),
                    ).group_by(d.c.team_id, d.c.caseworker_id).order_by(d.c.team_id, d.c.caseworker_id)
         async with sessions() as session:
-            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id), who))).all()
+            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()
         return Summary(as_of=today, at_risk_until=until,
                        groups=[GroupCounts(**{k: v or 0 if k not in ("team_id", "caseworker_id") else v
                                               for k, v in r._mapping.items()}) for r in rows])
@@ -154,7 +158,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
     @router.get("/v1/timeliness", summary="The DfE 20-week figures of plans issued this year (or `year`), "
                 "with and without exceptions, and the last 12 months, from the plan.final deadlines")
     async def timeliness(who: Any = Depends(principal), year: int | None = None, team_id: str | None = None,
-                         caseworker_id: str | None = None) -> dict[str, Any]:
+                         caseworker_id: str | None = None, area_id: str | None = None) -> dict[str, Any]:
         today = london_today(clock.now())
         year = year or today.year
         months = last_months(today)
@@ -167,7 +171,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
             d.c.rule_id == "plan.final", d.c.status.in_(("met", "met_late", "exception")),
             d.c.updated_at >= datetime.combine(since, datetime.min.time(), UTC), completed >= since.isoformat())
         async with sessions() as session:
-            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id), who))).all()
+            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()
         plans = [(_day(t), _day(c), x is not None) for t, c, x in rows if c]
         report = timeliness_of(plans, year)
         return {**report.to_dict(), "national_percent_2025": NATIONAL_PERCENT_2025,

@@ -138,7 +138,7 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
         team_id = history.get("team_id") or next((d["team_id"] for d in deadlines if d.get("team_id")), None)
         caseworker_id = history.get("caseworker_id") or next(
             (d["caseworker_id"] for d in deadlines if d.get("caseworker_id")), None)
-        if not staff.can_see(team_id, caseworker_id):
+        if not staff.can_see(team_id, caseworker_id, history.get("area_id")):
             log.warning("web.case_refused", case_id=case_id)
             raise HTTPException(403, "This case belongs to another caseworker's or team's list.")
         return history, deadlines
@@ -229,23 +229,27 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
 
     # --- managers -----------------------------------------------------------------------------
 
-    def manager_scope(staff: Staff, team_id: str | None) -> str | None:
+    def manager_scope(staff: Staff, team_id: str | None, area_id: str | None = None) -> tuple[str | None, str | None]:
+        """(team, area) the manager asked for and may see; (None, None) is the whole council."""
         if not staff.is_manager:
             raise HTTPException(403, "The dashboard is for managers.")
-        if team_id and not (staff.admin or staff.council or team_id in staff.teams):
+        everything = staff.admin or staff.council
+        if team_id and not (everything or team_id in staff.teams):
             raise HTTPException(403, "This team is not yours.")
-        if not team_id and not (staff.admin or staff.council):
-            if len(staff.teams) == 1:
-                return next(iter(staff.teams))
-            raise HTTPException(400, "Choose one of your teams.")
-        return team_id
+        if area_id and not (everything or area_id in staff.areas):
+            raise HTTPException(403, "This area is not yours.")
+        if team_id or area_id or everything:
+            return team_id, (None if team_id else area_id)
+        if len(staff.teams) + len(staff.areas) == 1:
+            return (next(iter(staff.teams), None), next(iter(staff.areas), None))
+        raise HTTPException(400, "Choose one of your teams or areas.")
 
     @app.get("/dashboard", response_class=HTMLResponse)
-    async def dashboard(request: Request, team_id: str | None = None) -> Response:
+    async def dashboard(request: Request, team_id: str | None = None, area_id: str | None = None) -> Response:
         staff = require_staff(request)
-        scope = manager_scope(staff, team_id)
-        summary, figures = await asyncio.gather(deps.deadlines.summary(team_id=scope),
-                                                deps.deadlines.timeliness(team_id=scope))
+        scope, area = manager_scope(staff, team_id, area_id)
+        summary, figures = await asyncio.gather(deps.deadlines.summary(team_id=scope, area_id=area),
+                                                deps.deadlines.timeliness(team_id=scope, area_id=area))
         groups = summary["groups"]
         teams: dict[str | None, dict[str, int]] = {}
         for g in groups:
@@ -255,22 +259,24 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
                 t[k] += g[k]
         totals = {k: sum(t[k] for t in teams.values()) for k in ("cases", "breached", "at_risk", "exceptions",
                                                                   "reviews_overdue")}
-        return page(request, "dashboard.html", staff=staff, title="Dashboard", nav="dashboard", scope=scope,
+        return page(request, "dashboard.html", staff=staff, title="Dashboard", nav="dashboard", scope=scope, area=area,
                     groups=groups, teams=teams, totals=totals, figures=figures, summary=summary,
                     chart=views.trend_chart(figures["months"]), my_teams=sorted(staff.teams),
+                    my_areas=sorted(staff.areas),
                     counted_at=views.london_time(summary["computed_at"]))
 
     @app.get("/dashboard/cases", response_class=HTMLResponse)
     async def dashboard_cases(request: Request, team_id: str | None = None, caseworker_id: str | None = None,
-                              only: str | None = None) -> Response:
+                              area_id: str | None = None, only: str | None = None) -> Response:
         staff = require_staff(request)
-        scope = manager_scope(staff, team_id)
+        scope, area = manager_scope(staff, team_id, area_id)
         if only not in (None, "overdue", "due_soon", "exceptions"):
             raise HTTPException(404)
-        items = await deps.deadlines.cases(team_id=scope, caseworker_id=caseworker_id, only=only)
+        items = await deps.deadlines.cases(team_id=scope, area_id=area, caseworker_id=caseworker_id, only=only)
         label = {"overdue": "with overdue deadlines", "due_soon": "with deadlines due soon",
                  "exceptions": "with exceptions"}.get(only or "", "")
-        where = f"caseworker {caseworker_id}" if caseworker_id else f"team {scope}" if scope else "the council"
+        where = (f"caseworker {caseworker_id}" if caseworker_id else f"team {scope}" if scope
+                 else f"area {area}" if area else "the council")
         return page(request, "cases.html", staff=staff, title=f"Cases {label} ({where})".replace("  ", " "),
                     cases=views.case_rows(items), only=only, today=today(), nav="dashboard", drill=True)
 
@@ -281,16 +287,17 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
             raise HTTPException(403, "Breach alerts are managed by managers.")
         mine = [s for s in await deps.notifier.subscriptions() if staff.admin or s["manager_ref"] == staff.subject]
         return page(request, "subscriptions.html", staff=staff, title="Breach alerts", nav="dashboard",
-                    subscriptions=mine, error=error, teams=sorted(staff.teams),
+                    subscriptions=mine, error=error, teams=sorted(staff.teams), areas=sorted(staff.areas),
                     whole_council=staff.admin or staff.council)
 
     @app.post("/dashboard/subscriptions")
     async def subscribe(request: Request) -> Response:
         staff = require_staff(request)
         form = await check_csrf(request)
-        scope_id = str(form.get("team_id") or "") or None
-        manager_scope(staff, scope_id or None) if scope_id else manager_scope(staff, None)
-        spec = {"manager_ref": staff.subject, "scope": "team" if scope_id else "all", "scope_id": scope_id,
+        kind, _, wanted = str(form.get("scope") or "").partition(":")
+        team, area = manager_scope(staff, wanted if kind == "team" else None, wanted if kind == "area" else None)
+        scope = "team" if team else "area" if area else "all"
+        spec = {"manager_ref": staff.subject, "scope": scope, "scope_id": team or area,
                 "kind": str(form.get("kind") or "breach"), "channel": str(form.get("channel") or "email"),
                 "address": str(form.get("address") or "")}
         try:

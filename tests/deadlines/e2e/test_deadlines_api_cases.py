@@ -30,7 +30,7 @@ async def test_case_views_within_scope(isolated: Settings, producer) -> None:
         for case_id, (cw, team, requested) in cases.items():
             await publish(producer, settings,
                           case_event(f"{case_id}-a", case_id, "ehc.case.assigned", requested, caseworker_id=cw,
-                                     team_id=team),
+                                     team_id=team, area_id="east" if case_id == "case-b1" else "west"),
                           case_event(f"{case_id}-r", case_id, "ehc.request.received", requested, route="request",
                                      requested_by="parent"), key=case_id.encode())
         await publish(producer, settings, case_event("case-a2-p", "case-a2", "ehc.plan.issued", date(2026, 3, 16),
@@ -52,9 +52,11 @@ async def test_case_views_within_scope(isolated: Settings, producer) -> None:
         late = (await api.get("/v1/cases", params={"only": "overdue"}, headers=auth("tok-mgr-a"))).json()
         assert [c["case_id"] for c in late["items"]] == ["case-a2"]
 
+        east = (await api.get("/v1/cases", params={"area_id": "east"}, headers=auth("tok-admin"))).json()
+        assert [c["case_id"] for c in east["items"]] == ["case-b1"]
         history = (await api.get("/v1/cases/case-a1/events", headers=auth("tok-cw-1"))).json()
         assert [e["type"] for e in history["items"]] == ["ehc.case.assigned", "ehc.request.received"]
-        assert (history["team_id"], history["caseworker_id"]) == ("team-a", "cw-1")
+        assert (history["team_id"], history["caseworker_id"], history["area_id"]) == ("team-a", "cw-1", "west")
         assert (await api.get("/v1/cases/case-b1/events", headers=auth("tok-cw-1"))).status_code == 404
         assert (await api.get("/v1/cases/case-b1/events", headers=auth("tok-mgr-a"))).status_code == 404
 
