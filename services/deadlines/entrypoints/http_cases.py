@@ -114,8 +114,9 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
         q = q.order_by(next_due.is_(None), next_due, d.c.case_id).limit(limit)
         async with sessions() as session:
             rows = (await session.execute(q)).all()
-        items = [CaseSummary(**{k: (v if v is not None or k in ("team_id", "caseworker_id", "next_due_on") else 0)
-                                for k, v in r._mapping.items()}) for r in rows]
+        items = [CaseSummary.model_validate({k: (v if v is not None or k in ("team_id", "caseworker_id",
+                                                                              "next_due_on") else 0)
+                                             for k, v in r._mapping.items()}) for r in rows]
         return CaseList(items=items, total=len(items))
 
     @router.get("/v1/cases/{case_id}/events", response_model=CaseHistory,
@@ -152,8 +153,8 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
         async with sessions() as session:
             rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()
         return Summary(as_of=today, at_risk_until=until,
-                       groups=[GroupCounts(**{k: v or 0 if k not in ("team_id", "caseworker_id") else v
-                                              for k, v in r._mapping.items()}) for r in rows])
+                       groups=[GroupCounts.model_validate({k: v or 0 if k not in ("team_id", "caseworker_id") else v
+                                                           for k, v in r._mapping.items()}) for r in rows])
 
     @router.get("/v1/timeliness", summary="The DfE 20-week figures of plans issued this year (or `year`), "
                 "with and without exceptions, and the last 12 months, from the plan.final deadlines")

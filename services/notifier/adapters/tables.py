@@ -97,6 +97,7 @@ notifications = Table(
     UniqueConstraint("idempotency_key", name="uq_notification_idempotency"),
     Index("ix_notifications_due", "status", "next_attempt_at"),
     Index("ix_notifications_deadline", "deadline_id"),
+    Index("ix_notifications_case", "case_id"),
     Index("ix_notifications_provider_reference", "provider_reference"),
     schema=SCHEMA,
 )

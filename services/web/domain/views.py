@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from shared.family_duties import FAMILY_DUTIES
+from shared.family_duties import FAMILY_DUTIES, Language
 
 OPEN = ("open", "due_soon")
 LONDON = ZoneInfo("Europe/London")
@@ -219,7 +219,7 @@ def _council_duty(words: str, language: str) -> str:
 
 def family_timeline(deadlines: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]], today: date,
                     language: str = "en") -> FamilyTimeline:
-    lang = "cy" if language == "cy" else "en"
+    lang: Language = "cy" if language == "cy" else "en"
     happened = [FamilyStep(words_for_event(e["type"], lang), date.fromisoformat(str(e["occurred_on"])))
                 for e in events if e["type"] in FAMILY_EVENTS]
     upcoming, past = [], []

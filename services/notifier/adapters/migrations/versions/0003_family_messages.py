@@ -1,4 +1,4 @@
-"""Notifier: families' messages from the web front (text encrypted).
+"""Notifier: families' messages from the web front (text encrypted); notifications by case.
 
 Revision ID: notifier_0003
 """
@@ -22,7 +22,10 @@ def upgrade() -> None:
         schema=SCHEMA,
     )
     op.create_index("ix_family_messages_case_id", "family_messages", ["case_id"], schema=SCHEMA)
+    # the web front's case page lists a case's notifications
+    op.create_index("ix_notifications_case", "notifications", ["case_id"], schema=SCHEMA)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notifications_case", "notifications", schema=SCHEMA)
     op.drop_table("family_messages", schema=SCHEMA)
