@@ -82,6 +82,19 @@ async def test_caseworker_sees_own_cases_and_records_an_exception(make_stack) ->
         page = await client.get("/cases/case-a1")
         assert "Exception" in page.text and "family abroad" in page.text and "ehc.exception.recorded" in page.text
 
+        exception_id = re.search(r'name="exception_event_id" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        withdrawn = await client.post("/cases/case-a1/exceptions/withdraw", data={
+            "csrf_token": csrf(page.text), "exception_event_id": exception_id})
+        assert withdrawn.status_code == 303
+
+        async def reopened() -> bool:
+            deadlines = await stack.web.deps.deadlines.case_deadlines("case-a1")
+            return any(d["rule_id"] == "assessment.decision" and d["status"] in ("open", "due_soon")
+                       for d in deadlines)
+
+        await eventually(reopened, 60, "the deadline open again once the exception is withdrawn")
+        assert "ehc.exception.withdrawn" in (await client.get("/cases/case-a1")).text
+
 
 async def test_dev_sign_in_refused_in_production(isolated: Settings) -> None:
     from services.web.bootstrap import bootstrap
