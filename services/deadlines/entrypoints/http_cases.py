@@ -83,6 +83,10 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
     def duty_open() -> Any:
         return and_(d.c.status.in_(OPEN), d.c.kind == "duty")
 
+    def review_overdue(today: date) -> Any:
+        return and_(d.c.rule_id == "review.annual",
+                    or_(d.c.status == "breached", and_(d.c.status.in_(OPEN), d.c.due_on < today)))
+
     def filtered(q: Select[Any], team_id: str | None, caseworker_id: str | None,
                  area_id: str | None = None) -> Select[Any]:
         if area_id:  # the area of each case is in the cases table (from ehc.case.assigned)
@@ -96,7 +100,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
     @router.get("/v1/cases", response_model=CaseList, summary="One row per case: next due date and counts")
     async def list_cases(who: Any = Depends(principal), team_id: str | None = None, caseworker_id: str | None = None,
                          area_id: str | None = None, working_days: int = Query(10, ge=0, le=60),
-                         only: str | None = Query(None, pattern="^(overdue|due_soon|exceptions)$"),
+                         only: str | None = Query(None, pattern="^(overdue|due_soon|exceptions|reviews_overdue)$"),
                          limit: int = Query(1000, ge=1, le=5000)) -> CaseList:
         today, until = window(working_days)
         overdue = func.sum(case((or_(d.c.status == "breached", and_(duty_open(), d.c.due_on < today)), 1), else_=0))
@@ -104,13 +108,15 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
         exceptions = func.sum(case((d.c.status == "exception", 1), else_=0))
         opened = func.sum(case((d.c.status.in_(OPEN), 1), else_=0))
         next_due = func.min(case((duty_open(), d.c.due_on), else_=None))
+        reviews = func.sum(case((review_overdue(today), 1), else_=0))
         q = select(d.c.case_id, func.max(d.c.team_id).label("team_id"),
                    func.max(d.c.caseworker_id).label("caseworker_id"), next_due.label("next_due_on"),
                    overdue.label("overdue"), due_soon.label("due_soon"), exceptions.label("exceptions"),
                    opened.label("open")).group_by(d.c.case_id)
         q = scoped(filtered(q, team_id, caseworker_id, area_id), who)
         if only:
-            q = q.having({"overdue": overdue, "due_soon": due_soon, "exceptions": exceptions}[only] > 0)
+            q = q.having({"overdue": overdue, "due_soon": due_soon, "exceptions": exceptions,
+                          "reviews_overdue": reviews}[only] > 0)
         q = q.order_by(next_due.is_(None), next_due, d.c.case_id).limit(limit)
         async with sessions() as session:
             rows = (await session.execute(q)).all()
@@ -146,9 +152,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
                    func.sum(case((d.c.status == "breached", 1), else_=0)).label("breached"),
                    func.sum(case((and_(duty_open(), d.c.due_on <= until), 1), else_=0)).label("at_risk"),
                    func.sum(case((d.c.status == "exception", 1), else_=0)).label("exceptions"),
-                   func.sum(case((and_(d.c.rule_id == "review.annual", or_(
-                       d.c.status == "breached", and_(d.c.status.in_(OPEN), d.c.due_on < today))), 1),
-                       else_=literal(0))).label("reviews_overdue"),
+                   func.sum(case((review_overdue(today), 1), else_=literal(0))).label("reviews_overdue"),
                    ).group_by(d.c.team_id, d.c.caseworker_id).order_by(d.c.team_id, d.c.caseworker_id)
         async with sessions() as session:
             rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()

@@ -270,11 +270,12 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
                               area_id: str | None = None, only: str | None = None) -> Response:
         staff = require_staff(request)
         scope, area = manager_scope(staff, team_id, area_id)
-        if only not in (None, "overdue", "due_soon", "exceptions"):
+        if only not in (None, "overdue", "due_soon", "exceptions", "reviews_overdue"):
             raise HTTPException(404)
         items = await deps.deadlines.cases(team_id=scope, area_id=area, caseworker_id=caseworker_id, only=only)
         label = {"overdue": "with overdue deadlines", "due_soon": "with deadlines due soon",
-                 "exceptions": "with exceptions"}.get(only or "", "")
+                 "exceptions": "with exceptions", "reviews_overdue": "with an annual review overdue"
+                 }.get(only or "", "")
         where = (f"caseworker {caseworker_id}" if caseworker_id else f"team {scope}" if scope
                  else f"area {area}" if area else "the council")
         return page(request, "cases.html", staff=staff, title=f"Cases {label} ({where})".replace("  ", " "),

@@ -35,10 +35,17 @@ async def test_case_views_within_scope(isolated: Settings, producer) -> None:
                                      requested_by="parent"), key=case_id.encode())
         await publish(producer, settings, case_event("case-a2-p", "case-a2", "ehc.plan.issued", date(2026, 3, 16),
                                                      plan_id="p-1"), key=b"case-a2")
+        await publish(producer, settings,  # a plan of January 2025 whose annual review is overdue
+                      case_event("case-c1-a", "case-c1", "ehc.case.assigned", date(2024, 9, 2), caseworker_id="cw-4",
+                                 team_id="team-c"),
+                      case_event("case-c1-r", "case-c1", "ehc.request.received", date(2024, 9, 2), route="request",
+                                 requested_by="parent"),
+                      case_event("case-c1-p", "case-c1", "ehc.plan.issued", date(2025, 1, 10), plan_id="p-0"),
+                      key=b"case-c1")
 
         async def stored() -> bool:
             r = await api.get("/v1/deadlines", headers=auth("tok-admin"))
-            return r.json()["total"] >= 10
+            return r.json()["total"] >= 14
 
         await eventually(stored, 30, "the deadlines stored")
         await fire_all_due(app.service, app.after_batch)  # case-a2's decision (due 16 Feb) is breached
@@ -48,9 +55,11 @@ async def test_case_views_within_scope(isolated: Settings, producer) -> None:
         assert [c["case_id"] for c in mine["items"]] == ["case-a1"]
         assert mine["items"][0]["next_due_on"] == "2026-03-23" and mine["items"][0]["due_soon"] == 1
         everyone = (await api.get("/v1/cases", headers=auth("tok-admin"))).json()
-        assert [c["case_id"] for c in everyone["items"]] == ["case-a1", "case-b1", "case-a2"]  # next due first
+        assert [c["case_id"] for c in everyone["items"]][:3] == ["case-a1", "case-b1", "case-a2"]  # next due first
         late = (await api.get("/v1/cases", params={"only": "overdue"}, headers=auth("tok-mgr-a"))).json()
         assert [c["case_id"] for c in late["items"]] == ["case-a2"]
+        reviews = (await api.get("/v1/cases", params={"only": "reviews_overdue"}, headers=auth("tok-admin"))).json()
+        assert [c["case_id"] for c in reviews["items"]] == ["case-c1"]
 
         east = (await api.get("/v1/cases", params={"area_id": "east"}, headers=auth("tok-admin"))).json()
         assert [c["case_id"] for c in east["items"]] == ["case-b1"]
