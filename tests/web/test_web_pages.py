@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from shared.family_duties import FAMILY_DUTIES
 from shared.settings import Settings
 from tests.conftest import eventually
 from tests.web.conftest import assigned, requested
@@ -121,7 +122,7 @@ async def test_family_link_timeline_and_message_to_the_caseworker(make_stack, sm
     async with httpx.AsyncClient() as client:
         page = await client.get(link)
         assert page.status_code == 200, page.text
-        assert "decide whether to carry out an EHC needs assessment" in page.text
+        assert FAMILY_DUTIES["assessment.decision"]["en"] in page.text
         assert "This is late" in page.text and "Testshire SENDIASS" in page.text
         assert "cw-a" not in page.text and "case-f1" not in page.text  # nothing but the timeline
         welsh = await client.get(link + "?lang=cy")

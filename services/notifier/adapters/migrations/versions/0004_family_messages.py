@@ -1,13 +1,13 @@
 """Notifier: families' messages from the web front (text encrypted); notifications by case.
 
-Revision ID: notifier_0003
+Revision ID: notifier_0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "notifier_0003"
-down_revision = "notifier_0002"
+revision = "notifier_0004"
+down_revision = "notifier_0002"  # notifier_0003 (held records) once merged with main
 SCHEMA = "notifier"
 
 
