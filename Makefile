@@ -7,8 +7,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+ASSETS := services/web/node_modules/.installed
 
-.PHONY: run test infra-up infra-down bench lint docs clean
+.PHONY: run test infra-up infra-down bench lint docs clean browser screenshots
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +17,18 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/ehc run
+# The GOV.UK Frontend assets of the web front (CSS, JS, fonts, images), pinned in package.json;
+# no lock file is kept (it would name the registry's download addresses).
+$(ASSETS): services/web/package.json
+	cd services/web && npm install --no-package-lock --no-audit --no-fund --silent
+	touch $(ASSETS)
+
+# The browser tests drive Debian's Chromium with Playwright (never `playwright install`).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+run: $(STAMP) $(ASSETS)
+	$(BIN)/ehc run --keep-running
 
 infra-up: $(STAMP)
 	$(BIN)/ehc infra up
@@ -25,7 +36,7 @@ infra-up: $(STAMP)
 infra-down: $(STAMP)
 	$(BIN)/ehc infra down
 
-test: $(STAMP) infra-up
+test: $(STAMP) $(ASSETS) browser infra-up
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -p no:cacheprovider
 
@@ -36,7 +47,11 @@ lint: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/ehc docs
 
-bench: $(STAMP) infra-up
+# The README's pictures of the web front, taken by its browser tests from their own data.
+screenshots: $(STAMP) $(ASSETS) browser infra-up
+	EHC_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q -p no:cacheprovider tests/web/test_web_browser.py
+
+bench: $(STAMP) $(ASSETS) infra-up
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -27,10 +27,12 @@ from shared.local_infra.cli import infra_app
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", no_args_is_help=True)
+web_app = typer.Typer(help="The web front: pages for caseworkers, managers and families.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra", help="Local Kafka and PostgreSQL (tests, `ehc run`).")
 app.add_typer(deadlines_app, name="deadlines", help="Deadlines engine and service.")
 app.add_typer(intake_app, name="intake")
 app.add_typer(notifier_app, name="notifier")
+app.add_typer(web_app, name="web")
 notifier_app.add_typer(subscriptions_app, name="subscriptions",
                        help="Managers' subscriptions to breach alerts and digests.")
 app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
@@ -80,6 +82,13 @@ def deadlines_serve() -> None:
     """Run the deadlines service: case events, timers, read API."""
     from services.deadlines.bootstrap import bootstrap
     _serve("deadlines", bootstrap)
+
+
+@web_app.command("serve")
+def web_serve() -> None:
+    """Run the web front (it reads the deadlines and notifier APIs, writes through intake's webhook)."""
+    from services.web.bootstrap import bootstrap
+    asyncio.run(_serve(bootstrap))
 
 
 @notifier_app.command("serve")

@@ -143,8 +143,8 @@ class NotifierSettings(BaseModel):
     info_url: str = Field(default="https://www.gov.uk/children-with-special-educational-needs",
                           description="The council's SEND local offer page (links, not details, in texts).")
     sendiass_contact: str = Field(default="", description="Local SEND information, advice and support service.")
-    case_url_base: str = Field(default="http://127.0.0.1:8002/v1/cases",
-                               description="Where caseworkers open a case (the deadlines read API or the CMS).")
+    case_url_base: str = Field(default="http://127.0.0.1:8004/cases",
+                               description="Where caseworkers open a case: the web front's case pages.")
     caseworker_directory: dict[str, str] = Field(
         default_factory=dict, description="caseworker_id -> work email address"
     )
@@ -163,9 +163,10 @@ class NotifierSettings(BaseModel):
         "EHC_DEADLINES__BANK_HOLIDAY_OVERRIDES).")
     due_soon_working_days: int = Field(default=10, description="Digests list deadlines due within this many "
                                        "working days.")
-    breaches_url: str = Field(default="http://127.0.0.1:8002/v1/breaches",
+    breaches_url: str = Field(default="http://127.0.0.1:8004/dashboard/cases?only=overdue",
                               description="Staff list of missed deadlines (texts link here: no case reference).")
-    at_risk_url: str = Field(default="http://127.0.0.1:8002/v1/at-risk", description="Staff at-risk list.")
+    at_risk_url: str = Field(default="http://127.0.0.1:8004/dashboard/cases?only=due_soon",
+                             description="Staff at-risk list (the web front).")
     notify_rate_per_minute: int = Field(default=3000, description="GOV.UK Notify's limit per API key.")
     notify_rate_burst: int = 1000
     texts_per_number_per_hour: int = Field(default=3, description="At most this many texts to one number an hour.")
@@ -201,6 +202,53 @@ class NotifierSettings(BaseModel):
                                   "(most urgent first; the rest are counted and linked).")
 
 
+class WebSettings(BaseModel):
+    """The web front (services/web): pages for caseworkers, managers and families."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8004
+    base_url: str = Field(default="http://127.0.0.1:8004", description="Where people reach the web front "
+                          "(links in emails and texts are built on it).")
+    council_name: str = Field(default="Sample County Council", description="Shown in the header of every page.")
+    council_phone: str = ""
+    sendiass_contact: str = Field(default="", description="Local SEND information, advice and support service, "
+                                  "shown to families.")
+    session_secret: SecretStr | None = Field(default=None, description="Signs staff sessions and CSRF tokens "
+                                             "(at least 32 characters). Required in production.")
+    session_max_age_seconds: int = Field(default=8 * 3600, description="A staff session ends after this long.")
+    secure_cookies: bool = Field(default=True, description="Cookies only over HTTPS (false for local http).")
+    deadlines_api_url: str = Field(default="http://127.0.0.1:8002", description="The deadlines read API.")
+    deadlines_api_token: SecretStr | None = Field(default=None, description="A token of role admin in "
+                                                  "EHC_DEADLINES__API_TOKENS: the web front applies each person's "
+                                                  "scope itself.")
+    notifier_api_url: str = Field(default="http://127.0.0.1:8003", description="The notifier's API.")
+    notifier_api_token: SecretStr | None = Field(default=None, description="One of EHC_NOTIFIER__ADMIN_TOKENS.")
+    intake_webhook_url: str = Field(default="http://127.0.0.1:8001/v1/events", description="Intake's webhook: "
+                                    "exceptions and families' messages become case events through it.")
+    intake_source: str = Field(default="ehc/web", description="The webhook source name of the web front (its "
+                               "secret is EHC_INTAKE__WEBHOOK_SECRETS[source]).")
+    intake_secret: SecretStr | None = Field(default=None, description="The HMAC secret of that source.")
+    oidc_metadata_url: str | None = Field(default=None, description="The identity provider's "
+                                          ".well-known/openid-configuration address.")
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_scope: str = "openid profile email"
+    oidc_roles_claim: str = Field(default="roles", description="The claim listing a person's roles, e.g. "
+                                  "[\"caseworker\"], [\"manager:team-north\"], [\"manager:area:east\"], [\"admin\"].")
+    oidc_caseworker_claim: str = Field(default="sub", description="The claim holding the caseworker id.")
+    role_mapping: dict[str, list[str]] = Field(default_factory=dict, description="subject or email -> roles, for "
+                                               "an identity provider that sends no roles claim.")
+    dev_sign_in: bool = Field(default=False, description="A sign-in form without an identity provider, for "
+                              "`ehc run` only; refused in production.")
+    family_link_secret: SecretStr | None = Field(default=None, description="Signs families' links (at least 32 "
+                                                 "characters). Required in production; the notifier uses it too.")
+    family_link_days: int = Field(default=90, description="A family's link expires after this many days.")
+    dashboard_seconds: float = Field(default=60.0, description="Managers' dashboard figures are recounted at most "
+                                     "this often (the page says when they were counted).")
+    assets_dir: Path | None = Field(default=None, description="GOV.UK Frontend's dist/govuk folder (default: "
+                                    "services/web/node_modules/govuk-frontend/dist/govuk, installed by make).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -219,6 +267,7 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     deadlines: DeadlinesSettings = DeadlinesSettings()
     notifier: NotifierSettings = NotifierSettings()
+    web: WebSettings = WebSettings()
     dead_letters: DeadLetterSettings = DeadLetterSettings()
     http_max_body_bytes: int = Field(default=1_000_000, ge=1, description="Largest request body any HTTP "
                                      "endpoint reads (413 beyond; intake's webhook has its own limit).")

@@ -66,7 +66,7 @@ async def isolated(kafka_bootstrap: str, pg_url: str) -> AsyncIterator[Settings]
     await _delete_topics(settings.kafka)
     conn = await asyncpg.connect(pg_infra.dsn())
     try:
-        for service in ("intake", "deadlines", "notifier"):
+        for service in ("intake", "deadlines", "notifier", "web"):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema_for(service)}" CASCADE')
     finally:
         await conn.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from services.notifier.entrypoints.scheduler import build_scheduler
 from services.notifier.service_layer.handlers import NotifierService
 from shared.db import create_engine_for, session_factory
 from shared.dead_letters import DeadLetters
+from shared.family_links import link_url, secret_from_settings
 from shared.http_ops import RequestLimits, ops_router
 from shared.kafka import build_broker, build_producer
 from shared.logging import get_logger
@@ -239,6 +241,9 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
     service = NotifierService(sessions, settings.kafka, cfg, crypto, built, opening_render(crypto), clock=clock,
                               retry=retry,
                               calendar=calendar or LazyWorkingDayCalendar(cfg.bank_holiday_overrides))
+    family_secret = secret_from_settings(settings.web.family_link_secret, settings.environment)
+    if family_secret:  # every family email links to the child's timeline on the web front
+        service.timeline_link = partial(link_url, settings.web.base_url, family_secret)
     broker = build_broker(settings.kafka, SERVICE)
 
     async def after_batch() -> None:

@@ -276,7 +276,7 @@ CATALOGUE: list[tuple[str, type[EventData], str]] = [
     ("ehc.case.closed", CaseClosedData, "Cancels every open deadline of the case."),
     ("ehc.event.retracted", RetractedData, "Recompute the case without the retracted event."),
     ("ehc.duty.done", DutyDoneData, "Completes a duty that has no event of its own (transfer.send_plan, ...)."),
-    ("ehc.family.message", FamilyMessageData, "A family wrote to the council; starts nothing."),
+    ("ehc.family.message", FamilyMessageData, "A family wrote to the council; starts nothing, shown on the case."),
 ]
 
 EVENT_MODELS: dict[str, type[_CaseEnvelope]] = {t: _event(t, m, doc) for t, m, doc in CATALOGUE}

@@ -25,6 +25,7 @@ from services.deadlines.adapters import tables
 from services.deadlines.adapters.records import record_from_row
 from services.deadlines.adapters.repository import DeadlinesRepository
 from services.deadlines.domain.quality import case_warnings
+from services.deadlines.entrypoints.http_cases import build_cases_router
 from services.deadlines.service_layer.timers import london_today
 from shared.http_ops import ReadinessCheck, RequestLimits, ops_router
 from shared.settings import SettingsError
@@ -153,6 +154,8 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
         if who.role == "manager" and who.scope:
             return q.where(d.c.team_id == who.scope)
         return q
+
+    app.include_router(build_cases_router(sessions, calendar, clock, principal, scoped))
 
     async def page_of(q: Select[Any], page: int, page_size: int) -> Page:
         async with sessions() as session:

@@ -98,6 +98,7 @@ notifications = Table(
     UniqueConstraint("idempotency_key", name="uq_notification_idempotency"),
     Index("ix_notifications_due", "status", "next_attempt_at"),
     Index("ix_notifications_deadline", "deadline_id"),
+    Index("ix_notifications_case", "case_id"),
     Index("ix_notifications_provider_reference", "provider_reference"),
     schema=SCHEMA,
 )
@@ -144,5 +145,18 @@ case_data_quality = Table(
     Column("event_time", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_case_data_quality_count", "warning_count"),
+    schema=SCHEMA,
+)
+
+# What families wrote through their link (the web front): the text only ever encrypted, never on a
+# Kafka topic; the case's history gets an ``ehc.family.message`` event with the topic and this id.
+family_messages = Table(
+    "family_messages",
+    metadata,
+    Column("message_id", String(64), primary_key=True),
+    Column("case_id", String(200), nullable=False, index=True),
+    Column("topic", String(20), nullable=False),
+    Column("text_encrypted", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
     schema=SCHEMA,
 )

@@ -158,7 +158,7 @@ def morning_jobs(now: datetime, calendar: WorkingDays, digest_time: str = "08:00
 
 
 def case_url(base: str, case_id: str) -> str:
-    return f"{base.rstrip('/')}/{case_id}/deadlines"
+    return f"{base.rstrip('/')}/{case_id}"
 
 
 def _item(view: DeadlineView, url_base: str, **extra: Any) -> dict[str, Any]:

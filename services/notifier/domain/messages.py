@@ -35,6 +35,8 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNot
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
+from shared.family_duties import FAMILY_DUTIES  # shared with the web front's family timeline
+
 Language = Literal["en", "cy"]
 ChannelKind = Literal["sms", "email"]
 Audience = Literal["caseworker", "family", "manager"]
@@ -107,7 +109,8 @@ FIELD_HARD_MAX_LENGTHS: Mapping[str, int] = {
     "sendiass_contact": 60,
 }
 
-_FAMILY_COMMON_OPTIONAL = {"council_phone", "sendiass_contact", "recipient_name", "child_first_name", "info_url"}
+_FAMILY_COMMON_OPTIONAL = {"council_phone", "sendiass_contact", "recipient_name", "child_first_name", "info_url",
+                           "timeline_url"}
 _FAMILY = {"council_name", "link"}
 _APPEAL = {"appeal_by", "mediation_by"}
 
@@ -190,6 +193,11 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
             {"caseworker_name", "rule_id", "due_on"},
             ("message not delivered", "neges heb ei danfon"),
         ),
+        _spec(
+            "caseworker_family_message", "caseworker", _EMAIL,
+            {"case_id", "case_url", "topic_words"}, {"caseworker_name"},
+            ("message from a family", "neges gan deulu"),
+        ),
         # to the family
         _spec(
             "family_request_received", "family", _SMS_EMAIL,
@@ -262,63 +270,6 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
 # Fixed wording: rules, months, days
 # --------------------------------------------------------------------------------------------
 
-#: What the council failed to do, as it follows "the legal deadline to ..." in a family message.
-#: Only duties of the council: a family is never told that it missed a deadline.
-#: The Welsh follows "i" and so is already soft-mutated. TODO(review): the Welsh needs checking by
-#: a Welsh speaker; it avoids letters outside the GSM alphabet (circumflexes) to keep texts short.
-FAMILY_DUTIES: Mapping[str, Mapping[Language, str]] = {
-    "assessment.decision": {"en": "decide whether to assess EHC needs",
-                            "cy": "benderfynu a fydd yn cynnal asesiad o anghenion EHC"},
-    "assessment.plan_decision": {"en": "decide whether to issue an EHC plan",
-                                 "cy": "benderfynu a fydd yn cyhoeddi cynllun EHC"},
-    "plan.final": {"en": "issue the final EHC plan", "cy": "gyhoeddi'r cynllun EHC terfynol"},
-    "review.annual": {"en": "review the EHC plan", "cy": "adolygu'r cynllun EHC"},
-    "review.decision": {"en": "tell you its annual review decision",
-                        "cy": "ddweud wrthych ei benderfyniad wedi'r adolygiad blynyddol"},
-    "amendment.final": {"en": "finish amending the EHC plan",
-                        "cy": "gyhoeddi'r cynllun EHC diwygiedig neu ddweud na fydd yn ei ddiwygio"},
-    "phase_transfer.review": {"en": "amend the EHC plan for the school move",
-                              "cy": "ddiwygio'r cynllun EHC ar gyfer symud i ysgol neu goleg newydd"},
-    "reassessment.decision": {"en": "decide whether to reassess EHC needs",
-                              "cy": "benderfynu a fydd yn cynnal asesiad newydd o anghenion EHC"},
-    "reassessment.final": {"en": "finish reassessing and issue the EHC plan",
-                           "cy": "gwblhau'r asesiad newydd a chyhoeddi'r cynllun EHC"},
-    "transfer.notify_family": {"en": "tell you about the EHC plan after your move",
-                               "cy": "ddweud wrthych am y cynllun EHC wedi i chi symud"},
-    "transfer.review": {"en": "review the EHC plan after your move",
-                        "cy": "adolygu'r cynllun EHC wedi i chi symud"},
-    "mediation.arrange": {"en": "arrange mediation", "cy": "drefnu cyfryngu"},
-    "mediation.health_notice": {"en": "pass your mediation request to health",
-                                "cy": "anfon eich cais am gyfryngu at y gwasanaeth iechyd"},
-    "mediation.agreement": {"en": "do what was agreed in mediation",
-                            "cy": "wneud yr hyn a gytunwyd yn y cyfryngu"},
-    "tribunal.assess_notify": {"en": "confirm the assessment the tribunal ordered",
-                               "cy": "gadarnhau'r asesiad a orchmynnwyd gan y tribiwnlys"},
-    "tribunal.assess_no_plan": {"en": "decide on a plan after the tribunal order",
-                                "cy": "benderfynu am gynllun EHC wedi gorchymyn y tribiwnlys"},
-    "tribunal.assess_final": {"en": "issue the EHC plan after the tribunal's order",
-                              "cy": "gyhoeddi'r cynllun EHC wedi gorchymyn y tribiwnlys"},
-    "tribunal.plan_draft": {"en": "send the draft EHC plan the tribunal ordered",
-                            "cy": "anfon y cynllun EHC drafft a orchmynnwyd gan y tribiwnlys"},
-    "tribunal.plan_final": {"en": "issue the EHC plan the tribunal ordered",
-                            "cy": "gyhoeddi'r cynllun EHC a orchmynnwyd gan y tribiwnlys"},
-    "tribunal.amend": {"en": "amend the EHC plan as the tribunal ordered",
-                       "cy": "ddiwygio'r cynllun EHC fel y gorchmynnodd y tribiwnlys"},
-    "tribunal.school_name": {"en": "change the school named, as ordered",
-                             "cy": "newid yr ysgol neu'r coleg a enwir, fel y gorchmynnwyd"},
-    "tribunal.continue": {"en": "keep the EHC plan, as the tribunal ordered",
-                          "cy": "gadw'r cynllun EHC, fel y gorchmynnodd y tribiwnlys"},
-    "tribunal.recommendation_response": {"en": "respond to the tribunal's recommendation",
-                                         "cy": "ymateb i argymhelliad y tribiwnlys"},
-    "unopposed.assess_notify": {"en": "confirm the assessment after the appeal",
-                                "cy": "gadarnhau'r asesiad wedi'r apel"},
-    "unopposed.assess_no_plan": {"en": "decide about an EHC plan after the appeal",
-                                 "cy": "benderfynu am gynllun EHC wedi'r apel"},
-    "unopposed.assess_final": {"en": "issue the EHC plan after the appeal",
-                               "cy": "gyhoeddi'r cynllun EHC wedi'r apel"},
-    "unopposed.amend": {"en": "amend the EHC plan after the appeal",
-                        "cy": "ddiwygio'r cynllun EHC wedi'r apel"},
-}
 
 #: Short names of every rule (law/england.md) for staff messages. TODO(review): Welsh by a Welsh speaker.
 RULE_NAMES: Mapping[str, Mapping[Language, str]] = {

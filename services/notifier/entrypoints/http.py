@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints,
 
 from services.notifier.adapters.notify import callback_token_matches, parse_delivery_receipt
 from services.notifier.domain.subscriptions import SubscriptionSpec
+from services.notifier.service_layer.case_view import case_notifications, family_messages, record_family_message
 from services.notifier.service_layer.handlers import NotifierService
 from services.notifier.service_layer.subscriptions import describe
 from shared.logging import get_logger
@@ -33,6 +34,11 @@ class SubscriptionOut(BaseModel):
     address_hint: str = Field(description="The address, masked (e.g. j***@council.example).")
     active: bool
     created_at: str | None
+
+
+class FamilyMessageIn(BaseModel):
+    topic: Literal["question", "date_wrong", "not_received", "other"]
+    text: str = Field(min_length=1, max_length=2000)
 
 
 class SubscriptionList(BaseModel):
@@ -125,6 +131,21 @@ def build_router(service: NotifierService, admin_tokens: Sequence[SecretStr],
         if not await subs.remove(subscription_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such subscription")
         return Response(status_code=204)
+
+    @router.get("/v1/cases/{case_id}/notifications", dependencies=admin, tags=["cases"],
+                summary="Notifications of one case: kind, channel, status (never an address)")
+    async def list_case_notifications(case_id: str) -> Any:
+        return {"items": await case_notifications(service.deps, case_id)}
+
+    @router.post("/v1/cases/{case_id}/family-messages", status_code=201, dependencies=admin, tags=["cases"],
+                 summary="A family's message (from the web front): kept encrypted, the caseworker told at once")
+    async def add_family_message(case_id: str, body: FamilyMessageIn) -> Any:
+        return await record_family_message(service.deps, case_id, body.topic, body.text)
+
+    @router.get("/v1/cases/{case_id}/family-messages", dependencies=admin, tags=["cases"],
+                summary="Families' messages of one case, for the caseworker's case page")
+    async def list_family_messages(case_id: str) -> Any:
+        return {"items": await family_messages(service.deps, case_id)}
 
     expected_callback = callback_token.get_secret_value() if callback_token else ""
 

@@ -90,6 +90,7 @@ class NotifierService:
         self.digests = DigestJobs(self.deps, calendar if calendar is not None else _WeekdaysOnly())
         self.subscriptions = SubscriptionService(sessions, crypto, clock)
         self._sessions = sessions
+        self.timeline_link: Callable[[str], str] | None = None  # a family's signed link (set by bootstrap)
         self._crypto = crypto
         self._cfg = cfg
 
@@ -314,7 +315,8 @@ class NotifierService:
                 "comments_by": d.due_on.isoformat() if d.rule_id == "draft.representations" else None,
                 "received_on": d.trigger_date.isoformat() if d.trigger_date else None,
                 "completed_on": d.completed_on.isoformat() if d.completed_on else None,
-                "link": cfg.family_link_base or cfg.info_url}
+                "link": cfg.family_link_base or cfg.info_url,
+                "timeline_url": self.timeline_link(d.case_id) if self.timeline_link else None}
 
     # --- data quality (issue 11 item 5) -------------------------------------------------------------
     async def handle_data_quality_events(self, events: Sequence[CaseDataQualityEvent]) -> int:

@@ -100,7 +100,7 @@ def test_digest_lists_sort_council_deadlines() -> None:
     assert [(i["case_id"], i["working_days_left"]) for i in lists.due_soon] == [("case-today", 0), ("case-10", 10)]
     assert [i["case_id"] for i in lists.new] == ["case-new"]
     assert [i["case_id"] for i in lists.exceptions] == ["case-exc"]
-    assert lists.overdue[0]["case_url"] == f"{URL}/case-late/deadlines"
+    assert lists.overdue[0]["case_url"] == f"{URL}/case-late"
     assert not lists.is_empty()
 
 

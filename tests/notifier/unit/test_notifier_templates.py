@@ -56,6 +56,7 @@ FULL_CONTEXT: dict[str, Any] = {
     "counts": {"opened": 12, "met_on_time": 9, "met_late": 2, "breached": 1, "overdue_now": 3, "due_next_week": 7},
     "oldest_overdue": [OVERDUE], "timeliness": {"including": 61.5, "excluding": 72.0},
     "report_url": "https://ehc.example/report", "breaches": [OVERDUE], "breach_count": 2,
+    "topic_words": "a question", "timeline_url": "https://ehc.example/family/TOKEN",
 }
 
 ALL_RENDERINGS = [
@@ -367,3 +368,11 @@ def test_a_managers_text_carries_no_case_reference_only_a_link(language: str) ->
     text = render("manager_breach", language, "sms", {**FULL_CONTEXT, "breaches_url": "https://ehc.example/breaches"})
     assert "case-7f3a9c" not in text.body and "https://ehc.example/breaches" in text.body
     assert "case-7f3a9c" in render("manager_breach", language, "email", FULL_CONTEXT).body
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_family_emails_link_to_the_timeline_and_texts_do_not(language: str) -> None:
+    email = render("family_request_received", language, "email", FULL_CONTEXT).body
+    assert "https://ehc.example/family/TOKEN" in email
+    text = render("family_request_received", language, "sms", FULL_CONTEXT).body
+    assert "/family/" not in text  # texts stay within 3 fragments; the link is in emails

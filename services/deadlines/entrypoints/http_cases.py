@@ -1,0 +1,192 @@
+"""Case-level views of the deadlines read API, for the web front: one row per case (next due
+date, counts of overdue, due-soon and exception deadlines), a case's history of events, and
+counts by team and caseworker for managers' dashboards. Same bearer tokens and scopes as
+``http.py``; every figure is one SQL aggregate, so a page of a caseworker's 200 cases or a
+council of 20,000 cases is one query, not thousands of deadlines over HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.deadlines.adapters import tables
+from services.deadlines.service_layer.timers import london_today
+from shared.timeliness import NATIONAL_PERCENT_2025, last_months, monthly_figures, timeliness_of
+
+OPEN = ("open", "due_soon")
+
+
+class CaseSummary(BaseModel):
+    case_id: str
+    team_id: str | None
+    caseworker_id: str | None
+    next_due_on: date | None = Field(description="The earliest due date of the case's open council duties.")
+    overdue: int = Field(description="Breached deadlines, and open ones past their due date.")
+    due_soon: int = Field(description="Open council duties due within the at-risk window (today included).")
+    exceptions: int
+    open: int
+
+
+class CaseList(BaseModel):
+    items: list[CaseSummary]
+    total: int
+
+
+class CaseEventOut(BaseModel):
+    event_id: str
+    type: str
+    source: str
+    occurred_on: date
+    recorded_at: Any
+    supersedes: str | None
+    data: dict[str, Any]
+
+
+class CaseHistory(BaseModel):
+    case_id: str
+    team_id: str | None
+    caseworker_id: str | None
+    area_id: str | None = None
+    items: list[CaseEventOut]
+
+
+class GroupCounts(BaseModel):
+    team_id: str | None
+    caseworker_id: str | None
+    cases: int
+    breached: int
+    at_risk: int
+    exceptions: int
+    reviews_overdue: int
+
+
+class Summary(BaseModel):
+    as_of: date
+    at_risk_until: date
+    groups: list[GroupCounts]
+
+
+def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any, clock: Any, principal: Any,
+                       scoped: Any) -> APIRouter:
+    router = APIRouter(tags=["cases"])
+    d = tables.deadlines
+
+    def window(working_days: int) -> tuple[date, date]:
+        today = london_today(clock.now())
+        return today, calendar.add_working_days(today, working_days) if working_days else today
+
+    def duty_open() -> Any:
+        return and_(d.c.status.in_(OPEN), d.c.kind == "duty")
+
+    def review_overdue(today: date) -> Any:
+        return and_(d.c.rule_id == "review.annual",
+                    or_(d.c.status == "breached", and_(d.c.status.in_(OPEN), d.c.due_on < today)))
+
+    def filtered(q: Select[Any], team_id: str | None, caseworker_id: str | None,
+                 area_id: str | None = None) -> Select[Any]:
+        if area_id:  # the area of each case is in the cases table (from ehc.case.assigned)
+            q = q.where(d.c.case_id.in_(select(tables.cases.c.case_id).where(tables.cases.c.area_id == area_id)))
+        if team_id:
+            q = q.where(d.c.team_id == team_id)
+        if caseworker_id:
+            q = q.where(d.c.caseworker_id == caseworker_id)
+        return q
+
+    @router.get("/v1/cases", response_model=CaseList, summary="One row per case: next due date and counts")
+    async def list_cases(who: Any = Depends(principal), team_id: str | None = None, caseworker_id: str | None = None,
+                         area_id: str | None = None, working_days: int = Query(10, ge=0, le=60),
+                         only: str | None = Query(None, pattern="^(overdue|due_soon|exceptions|reviews_overdue)$"),
+                         limit: int = Query(1000, ge=1, le=5000)) -> CaseList:
+        today, until = window(working_days)
+        overdue = func.sum(case((or_(d.c.status == "breached", and_(duty_open(), d.c.due_on < today)), 1), else_=0))
+        due_soon = func.sum(case((and_(duty_open(), d.c.due_on >= today, d.c.due_on <= until), 1), else_=0))
+        exceptions = func.sum(case((d.c.status == "exception", 1), else_=0))
+        opened = func.sum(case((d.c.status.in_(OPEN), 1), else_=0))
+        next_due = func.min(case((duty_open(), d.c.due_on), else_=None))
+        reviews = func.sum(case((review_overdue(today), 1), else_=0))
+        q = select(d.c.case_id, func.max(d.c.team_id).label("team_id"),
+                   func.max(d.c.caseworker_id).label("caseworker_id"), next_due.label("next_due_on"),
+                   overdue.label("overdue"), due_soon.label("due_soon"), exceptions.label("exceptions"),
+                   opened.label("open")).group_by(d.c.case_id)
+        q = scoped(filtered(q, team_id, caseworker_id, area_id), who)
+        if only:
+            q = q.having({"overdue": overdue, "due_soon": due_soon, "exceptions": exceptions,
+                          "reviews_overdue": reviews}[only] > 0)
+        q = q.order_by(next_due.is_(None), next_due, d.c.case_id).limit(limit)
+        async with sessions() as session:
+            rows = (await session.execute(q)).all()
+        items = [CaseSummary.model_validate({k: (v if v is not None or k in ("team_id", "caseworker_id",
+                                                                              "next_due_on") else 0)
+                                             for k, v in r._mapping.items()}) for r in rows]
+        return CaseList(items=items, total=len(items))
+
+    @router.get("/v1/cases/{case_id}/events", response_model=CaseHistory,
+                summary="A case's history of canonical events, oldest first")
+    async def case_history(case_id: str, who: Any = Depends(principal)) -> CaseHistory:
+        c, e = tables.cases, tables.case_events
+        async with sessions() as session:
+            routing = (await session.execute(select(c.c.team_id, c.c.caseworker_id, c.c.area_id)
+                                             .where(c.c.case_id == case_id))).first()
+            team_id, caseworker_id, area_id = routing if routing else (None, None, None)
+            if (who.role == "caseworker" and caseworker_id != who.scope) or (
+                    who.role == "manager" and who.scope and team_id != who.scope):
+                raise HTTPException(404, "no such case")
+            rows = (await session.execute(select(e).where(e.c.case_id == case_id)
+                                          .order_by(e.c.occurred_on, e.c.recorded_at, e.c.event_id))).all()
+        if not rows and routing is None:
+            raise HTTPException(404, "no such case")
+        return CaseHistory(case_id=case_id, team_id=team_id, caseworker_id=caseworker_id, area_id=area_id,
+                           items=[CaseEventOut.model_validate(r._mapping, from_attributes=False) for r in rows])
+
+    @router.get("/v1/summary", response_model=Summary,
+                summary="Counts by team and caseworker: cases, breached, at risk, exceptions, reviews overdue")
+    async def summary(who: Any = Depends(principal), team_id: str | None = None, caseworker_id: str | None = None,
+                      area_id: str | None = None, working_days: int = Query(10, ge=0, le=60)) -> Summary:
+        today, until = window(working_days)
+        q = select(d.c.team_id, d.c.caseworker_id, func.count(func.distinct(d.c.case_id)).label("cases"),
+                   func.sum(case((d.c.status == "breached", 1), else_=0)).label("breached"),
+                   func.sum(case((and_(duty_open(), d.c.due_on <= until), 1), else_=0)).label("at_risk"),
+                   func.sum(case((d.c.status == "exception", 1), else_=0)).label("exceptions"),
+                   func.sum(case((review_overdue(today), 1), else_=literal(0))).label("reviews_overdue"),
+                   ).group_by(d.c.team_id, d.c.caseworker_id).order_by(d.c.team_id, d.c.caseworker_id)
+        async with sessions() as session:
+            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()
+        return Summary(as_of=today, at_risk_until=until,
+                       groups=[GroupCounts.model_validate({k: v or 0 if k not in ("team_id", "caseworker_id") else v
+                                                           for k, v in r._mapping.items()}) for r in rows])
+
+    @router.get("/v1/timeliness", summary="The DfE 20-week figures of plans issued this year (or `year`), "
+                "with and without exceptions, and the last 12 months, from the plan.final deadlines")
+    async def timeliness(who: Any = Depends(principal), year: int | None = None, team_id: str | None = None,
+                         caseworker_id: str | None = None, area_id: str | None = None) -> dict[str, Any]:
+        today = london_today(clock.now())
+        year = year or today.year
+        months = last_months(today)
+        since = min(date(year, 1, 1), date(months[0][0], months[0][1], 1))  # the year's and the trend's plans
+        e = d.c.explanation
+        completed, trigger, exception = (e["completed_on"].as_string(), e["trigger_date"].as_string(),
+                                         e["exception"].as_string())
+        # only the three fields the DfE count needs, extracted by the database (JSON on either engine)
+        q = select(trigger, completed, exception).where(
+            d.c.rule_id == "plan.final", d.c.status.in_(("met", "met_late", "exception")),
+            d.c.updated_at >= datetime.combine(since, datetime.min.time(), UTC), completed >= since.isoformat())
+        async with sessions() as session:
+            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()
+        plans = [(_day(t), _day(c), x is not None) for t, c, x in rows if c]
+        report = timeliness_of(plans, year)
+        return {**report.to_dict(), "national_percent_2025": NATIONAL_PERCENT_2025,
+                "months": [{"month": f"{y}-{m:02d}", **f.to_dict()} for y, m, f in monthly_figures(plans, months)]}
+
+    return router
+
+
+def _day(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
