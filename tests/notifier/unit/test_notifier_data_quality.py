@@ -44,7 +44,7 @@ def test_data_to_check_lists_each_case_once_errors_first() -> None:
     ], "https://ehc.example/cases")
     assert [(i["case_id"], i["warnings"]) for i in items] == [("case-a", ["another"]),
                                                               ("case-b", ["an error", "a warning"])]
-    assert items[0]["case_url"] == "https://ehc.example/cases/case-a/deadlines"
+    assert items[0]["case_url"] == "https://ehc.example/cases/case-a"
 
 
 @pytest.mark.parametrize(("language", "heading", "subject"), [
