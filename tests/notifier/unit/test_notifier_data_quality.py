@@ -59,7 +59,7 @@ def test_the_digest_has_a_data_to_check_section(language: str, heading: str, sub
                     {"digest_date": date(2026, 3, 10), "overdue": [], "due_soon": [], "data_to_check": checks})
     assert heading in digest.body and digest.subject.endswith(subject)
     assert ("the review decision is dated before the review meeting it follows. "
-            "https://ehc.example/cases/case-q/deadlines") in digest.body
+            "https://ehc.example/cases/case-q") in digest.body
     without = render("caseworker_daily_digest", language, "email",
                      {"digest_date": date(2026, 3, 10), "overdue": [], "due_soon": []})
     assert heading not in without.body and subject not in without.subject
