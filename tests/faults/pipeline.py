@@ -52,6 +52,10 @@ from tests.notifier.notify_stub import NotifyStub
 SERVICES = ("intake", "deadlines", "notifier")
 CASEFLOW = "caseflow.status"  # a council's own topic, read by intake through the shipped `caseflow` mapping
 CASE_ID_KEY = "fault-tests-case-id-key-0123456789"
+WEBHOOK_SOURCE, WEBHOOK_SECRET = "cms-faults", "fault-tests-webhook-secret-0123456789"
+API_TOKEN = "fault-tests-api-token-0123456789"  # the deadlines read API, role admin
+ADMIN_TOKEN = "fault-tests-admin-token-0123456789"  # the notifier's subscriptions API
+CALLBACK_TOKEN = "fault-tests-callback-token-0123456789"  # GOV.UK Notify's delivery receipts
 LONDON = ZoneInfo("Europe/London")
 PARTITIONS = 3
 
@@ -196,18 +200,20 @@ class Pipeline:
         extra = {f"EHC_{service.upper()}__HTTP_PORT": str(http_port), "EHC_LOGGING__LEVEL": "INFO"}
         if service == "intake":
             extra.update(EHC_INTAKE__CASE_ID_KEY=CASE_ID_KEY,
-                         EHC_INTAKE__SOURCE_TOPICS=json.dumps({"caseflow": self.topic(CASEFLOW)}))
+                         EHC_INTAKE__SOURCE_TOPICS=json.dumps({"caseflow": self.topic(CASEFLOW)}),
+                         EHC_INTAKE__WEBHOOK_SECRETS=json.dumps({WEBHOOK_SOURCE: WEBHOOK_SECRET}))
         elif service == "deadlines":
-            extra.update(EHC_DEADLINES__TICK_SECONDS="0.5")
+            extra.update(EHC_DEADLINES__TICK_SECONDS="0.5", EHC_DEADLINES__API_TOKENS=json.dumps({API_TOKEN: "admin"}))
         elif service == "notifier":
             extra.update(
                 EHC_NOTIFIER__EMAIL_CHANNEL="notify", EHC_NOTIFIER__SMS_CHANNEL="notify",
                 EHC_NOTIFIER__NOTIFY_BASE_URL=self.notify_url, EHC_NOTIFIER__NOTIFY_API_KEY=self.notify.api_key(),
                 EHC_NOTIFIER__NOTIFY_TEMPLATES=json.dumps(notify_templates()),
-                EHC_NOTIFIER__NOTIFY_CALLBACK_TOKEN="fault-tests-callback-token-0123456789",
-                EHC_NOTIFIER__ADMIN_TOKENS=json.dumps(["fault-tests-admin-token-0123456789"]),
+                EHC_NOTIFIER__NOTIFY_CALLBACK_TOKEN=CALLBACK_TOKEN,
+                EHC_NOTIFIER__ADMIN_TOKENS=json.dumps([ADMIN_TOKEN]),
                 EHC_NOTIFIER__ENCRYPTION_KEY=self._encryption_key,
                 EHC_NOTIFIER__COUNCIL_NAME="Fault Test Council", EHC_NOTIFIER__COUNCIL_PHONE="0300 123 4043",
+                EHC_NOTIFIER__SENDIASS_CONTACT="Fault Test SENDIASS, 0300 123 4000",
                 # texts at any hour of the run, and as many to one family as its case calls for
                 EHC_NOTIFIER__QUIET_HOURS_START="00:00", EHC_NOTIFIER__QUIET_HOURS_END="00:00",
                 EHC_NOTIFIER__TEXTS_PER_NUMBER_PER_HOUR="1000")
