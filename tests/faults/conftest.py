@@ -85,6 +85,12 @@ def markdown(figures: list[dict[str, Any]]) -> str:
             outstanding = "" if fault["caught_up"] else f" ({'; '.join(fault['outstanding'])[:120]})"
             lines.append(f"| {f['test']} | {fault['fault']} | {fault['recovery_s']} | "
                          f"{'yes' if fault['caught_up'] else 'NO' + outstanding} | {detail} |")
+    api = [f for f in figures if "api_cases" in f]
+    if api:
+        lines += ["", "| test | API requests generated | operations | server errors | seconds |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {f['test']} | {f['api_cases']} | {f['api_operations']} | {f['api_server_errors']} | "
+                  f"{f['api_seconds']} |" for f in api]
     for f in figures:
         if f.get("problems"):
             lines += ["", f"## {f['test']}: problems", *(f"- {p}" for p in f["problems"])]

@@ -219,7 +219,7 @@ class Pipeline:
                 EHC_NOTIFIER__TEXTS_PER_NUMBER_PER_HOUR="1000")
         return service_env(self.settings, **extra)
 
-    async def start(self, service: str, replicas: int = 1, timeout: float = 90.0) -> float:
+    async def start(self, service: str, replicas: int = 1, timeout: float = 180.0) -> float:
         """Start ``replicas`` more processes of ``service`` and wait until each is ready; the seconds it took."""
         t0 = time.monotonic()
         started = []
@@ -234,7 +234,7 @@ class Pipeline:
         await asyncio.gather(*(self.wait_ready(r, timeout) for r in started))
         return time.monotonic() - t0
 
-    async def restart(self, replica: Replica, timeout: float = 90.0) -> float:
+    async def restart(self, replica: Replica, timeout: float = 180.0) -> float:
         t0 = time.monotonic()
         await replica.process.start()
         await self.wait_ready(replica, timeout)
@@ -487,12 +487,19 @@ class Pipeline:
                     and _digits(n.to)[-10:] != _digits(workload.by_case()[rows[n.reference]["case_id"]].phone)[-10:]]
         same_text = Counter((n.to, n.body) for n in texts)
         missing = sorted(required - set(sent))
+        planned = {(r["case_id"], r["deadline_id"], r["kind"]) for r in rows.values()
+                   if r["recipient_kind"] == "family"}
+        figures["texts_never_planned"] = sum(1 for m in missing if m not in planned)
+        figures["family_contacts_stored"] = await self.count("notifier", "contacts")
         unexpected = sorted(set(sent) - required)
         duplicates = sum(n - 1 for n in sent.values() if n > 1) + sum(n - 1 for n in same_text.values() if n > 1)
         figures.update(texts_required=len(required), texts_sent=sum(sent.values()), texts_missing=len(missing),
                        texts_unexpected=len(unexpected), texts_duplicated=duplicates)
         if missing:
-            problems.append(f"{len(missing)} of {len(required)} required family texts not sent, e.g. {missing[:3]}")
+            problems.append(f"{len(missing)} of {len(required)} required family texts not sent "
+                            f"({figures['texts_never_planned']} never planned; contacts of "
+                            f"{figures['family_contacts_stored']} of {len(workload.cases)} cases stored), "
+                            f"e.g. {missing[:3]}")
         if unexpected:
             problems.append(f"{len(unexpected)} family texts sent that no deadline event called for, "
                             f"e.g. {unexpected[:3]}")
