@@ -13,9 +13,11 @@ After each, the pipeline must catch up on its own; at the end the invariants hol
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
+from tests.faults.pipeline import Pipeline
 from tests.faults.scenario import conclude, events_in, workload_for
 from tests.faults.workload import chunks
 
@@ -29,33 +31,11 @@ async def test_broker_and_database_restarts_and_a_notifier_outage(pipeline) -> N
         parts = list(chunks(w.stream(), 5))
         await p.start_all()
 
-        async def stored_more_than(n: int) -> bool:
-            return await p.count("deadlines", "case_events") > n
-
-        # 1. broker restart in the middle of the first part
-        await p.send(parts[0])
-        expected = events_in(parts[0])
-        await p.wait_for("the first events stored", lambda: stored_more_than(0))
-        t_down = time.monotonic()
-        await p.infra.stop_kafka()
-        await p.infra.start_kafka()
-        t = time.monotonic()
-        await p.send(parts[1])
-        expected += events_in(parts[1])
-        await p.recover("Kafka broker restart", t, expected, broker_away_s=round(t - t_down, 1))
-
-        # 2. PostgreSQL restart in the middle of the third part
-        before = await p.count("deadlines", "case_events")
-        await p.send(parts[2])
-        expected += events_in(parts[2])
-        await p.wait_for("the third part being stored", lambda: stored_more_than(before))
-        t_down = time.monotonic()
-        await p.infra.stop_postgres()
-        await p.infra.start_postgres()
-        t = time.monotonic()
-        await p.send(parts[3])
-        expected += events_in(parts[3])
-        await p.recover("PostgreSQL restart", t, expected, database_away_s=round(t - t_down, 1))
+        # 1. the broker, then 2. PostgreSQL, each stopped and started while a part is being worked through
+        expected = await restart_mid_stream(p, "Kafka broker restart", p.infra.stop_kafka, p.infra.start_kafka,
+                                            parts[0], parts[1], 0)
+        expected = await restart_mid_stream(p, "PostgreSQL restart", p.infra.stop_postgres, p.infra.start_postgres,
+                                            parts[2], parts[3], expected)
 
         # 3. the notifier away while the fifth part flows; started again with the backlog waiting
         notifier = await p.stop("notifier")
@@ -72,3 +52,25 @@ async def test_broker_and_database_restarts_and_a_notifier_outage(pipeline) -> N
         await p.restart(notifier)
         await p.recover("notifier outage with a backlog", t, expected, backlog_deadline_events=backlog)
         await conclude(p, w)
+
+
+async def restart_mid_stream(p: Pipeline, fault: str, stop: Any, start: Any, during: list[tuple[bytes, bytes]],
+                             after: list[tuple[bytes, bytes]], expected: int) -> int:
+    """Send ``during``; once the deadlines service stores some of it, stop and start a component;
+    send ``after``; record the time from the restart until the pipeline has caught up."""
+    stored = await p.count("deadlines", "case_events")
+    await p.send(during)
+    expected += events_in(during)
+
+    async def storing() -> bool:
+        return await p.count("deadlines", "case_events") > stored
+
+    await p.wait_for(f"{fault}: the part being stored", storing)
+    t_down = time.monotonic()
+    await stop()
+    await start()
+    t = time.monotonic()
+    await p.send(after)
+    expected += events_in(after)
+    await p.recover(fault, t, expected, away_s=round(t - t_down, 1))
+    return expected
