@@ -78,7 +78,9 @@ class FaultInfra:
         t0 = time.monotonic()
         with self.here():
             await asyncio.to_thread(kafka_infra.start)
-            await kafka_infra.wait_ready(120)
+            # by address, not by pid: a JVM just launched on a busy machine can fail the pid check
+            # (its command line not yet readable) although it is starting
+            await kafka_infra.wait_ready(120, bootstrap=self.bootstrap)
         return time.monotonic() - t0
 
     async def stop_kafka(self) -> None:

@@ -30,7 +30,7 @@ from tests.faults.pipeline import (
 )
 
 pytestmark = [pytest.mark.infra, pytest.mark.faults]
-EXAMPLES = 10  # per operation: 15 operations, 150 requests, about a minute on a busy 2-core machine
+EXAMPLES = 20  # per operation (fewer where the inputs run out): about 200 requests, 1-2 minutes
 
 # Intake reads its body itself (one event or an array), so its OpenAPI document has no body schema:
 # the canonical event's shape is given here, loosely, so that schemathesis sends near-misses too.
