@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from itertools import islice
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from shared.contracts import CASE_EVENT_TYPES
@@ -30,7 +32,8 @@ from tests.faults.pipeline import (
 )
 
 pytestmark = [pytest.mark.infra, pytest.mark.faults]
-EXAMPLES = 20  # per operation (fewer where the inputs run out): about 200 requests, 1-2 minutes
+EXAMPLES = 10  # generated per operation (fewer where the inputs run out)
+COVERAGE_CASES = 20  # schemathesis' coverage cases per operation, at most
 
 # Intake reads its body itself (one event or an array), so its OpenAPI document has no body schema:
 # the canonical event's shape is given here, loosely, so that schemathesis sends near-misses too.
@@ -74,29 +77,39 @@ def load_schema(service: str, base_url: str) -> Any:
 
 
 def exercise(service: str, base_url: str, ran: Counter[str], failures: list[str]) -> None:
+    """Every operation: schemathesis' coverage cases (boundaries, wrong types, missing and unknown
+    parameters; deterministic) and then Hypothesis-generated ones (derandomized, so a run repeats)."""
     schema = load_schema(service, base_url)
+
+    def check(case: Any, label: str) -> None:
+        if service == "intake":
+            body = json.dumps(case.body).encode() if isinstance(case.body, dict | list) else b""
+            response: Any = httpx.post(f"{base_url}{case.formatted_path}", content=body, headers=sign(body),
+                                       timeout=30)
+        else:
+            response = case.call(base_url=base_url, headers=credentials(service, case.path), timeout=30)
+        ran[label] += 1
+        try:
+            case.validate_response(response, checks=[not_a_server_error])
+        except (Exception, BaseExceptionGroup) as exc:  # report every server error (no shrinking)
+            failures.append(f"{service} {case.method} {case.formatted_path} {case.query or ''}: "
+                            f"{type(exc).__name__}: {str(exc)[:300]}")
+
     for result in schema.get_all_operations():
         operation = result.ok()
+        label = f"{service} {operation.method.upper()} {operation.path}"
+        coverage = schema.iter_coverage_cases(operation, generation_modes=list(GenerationMode),
+                                              generation_config=schema.config.generation_for(operation=operation))
+        for case in islice(coverage, COVERAGE_CASES):
+            check(case, label)
 
         @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
-        def one(case: Any) -> None:
-            if service == "intake":
-                body = b"" if case.body is None or not isinstance(case.body, dict | list) else json.dumps(
-                    case.body).encode()
-                response: Any = httpx.post(f"{base_url}{case.formatted_path}", content=body, headers=sign(body),
-                                           timeout=30)
-            else:
-                response = case.call(base_url=base_url, headers=credentials(service, case.path), timeout=30)
-            ran[f"{service} {case.method} {case.path}"] += 1
-            try:
-                case.validate_response(response, checks=[not_a_server_error])
-            except (Exception, BaseExceptionGroup) as exc:  # report every server error (no shrinking)
-                failures.append(f"{service} {case.method} {case.formatted_path}: {type(exc).__name__}: "
-                                f"{str(exc)[:300]}")
+        def generated(case: Any) -> None:
+            check(case, label)  # noqa: B023 (run at once, in this iteration)
 
-        one()
+        generated()
 
 
 async def test_no_generated_request_gets_a_server_error(pipeline) -> None:
