@@ -13,14 +13,13 @@ mapping); family texts go to the GOV.UK Notify stand-in.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,8 +33,7 @@ from pydantic import ValidationError
 
 from services.deadlines.adapters.records import record_from_event
 from services.deadlines.bootstrap import DomainEngine
-from services.notifier.domain.messages import FAMILY_DUTIES
-from services.notifier.domain.recipients import FAMILY_MILESTONES, is_council_duty
+from services.notifier.domain.recipients import Recipient, plan_for_deadline_event
 from shared import topics
 from shared.contracts import parse_case_event
 from shared.contracts.deadline_events import parse_deadline_event
@@ -142,7 +140,7 @@ class Pipeline:
         self.faults: list[FaultRecord] = []
         self.sent: dict[str, int] = Counter()  # messages handed to each input topic
         self.poison_sent: dict[str, int] = Counter()
-        self.poison_values: dict[str, list[bytes]] = {}
+        self.poison_at: dict[str, list[tuple[int, int]]] = {}  # input topic -> (partition, offset) of each
         self.started_on = london_today()
         self.t0 = time.monotonic()
         self._producer: AIOKafkaProducer | None = None
@@ -279,18 +277,19 @@ class Pipeline:
                 if r.process.proc is not None and r.process.proc.returncode not in (None, -9, 0)]
 
     # --- input -------------------------------------------------------------------------------
-    async def send(self, messages: Iterable[tuple[bytes, bytes]], topic: str = topics.INTAKE_CANONICAL) -> None:
+    async def send(self, messages: Iterable[tuple[bytes, bytes]], topic: str = topics.INTAKE_CANONICAL
+                   ) -> list[Any]:
+        """Send and wait until the broker has every message; their record metadata (partition, offset)."""
         assert self._producer is not None
         futures = [await self._producer.send(self.topic(topic), value, key=key) for key, value in messages]
-        for future in futures:
-            await future
         self.sent[topic] += len(futures)
+        return [await future for future in futures]
 
     async def send_poison(self, topic: str, records: dict[str, bytes]) -> None:
-        await self.send(((b"poison-case", value) for value in records.values()), topic)
+        sent = await self.send(((b"poison-case", value) for value in records.values()), topic)
         self.sent[topic] -= len(records)
         self.poison_sent[topic] += len(records)
-        self.poison_values.setdefault(topic, []).extend(records.values())
+        self.poison_at.setdefault(topic, []).extend((m.partition, m.offset) for m in sent)
 
     # --- observing ---------------------------------------------------------------------------
     async def count(self, service: str, table_and_condition: str) -> int:
@@ -537,12 +536,13 @@ class Pipeline:
         for service in SERVICES:
             letters = await self.read_all(self.topic(dead_letter_topic(service)))
             figures["dead_letters"][dead_letter_topic(service)] = len(letters)
-            for topic, values in self.poison_values.items():
+            parked = _positions(letters)
+            for topic, positions in self.poison_at.items():
                 if service not in PARKED_BY[topic]:
                     continue
-                unparked = [v for v in values if not _parked(v, self.topic(topic), letters)]
+                unparked = [at for at in positions if (self.topic(topic), *at) not in parked]
                 if unparked:
-                    problems.append(f"{service}: {len(unparked)} of {len(values)} poison records on {topic} not "
+                    problems.append(f"{service}: {len(unparked)} of {len(positions)} poison records on {topic} not "
                                     f"parked in {dead_letter_topic(service)}")
 
         problems.extend(f"crashed: {c}" for c in self.crashed())
@@ -583,18 +583,25 @@ class Pipeline:
 
 def required_family_texts(deadline_events: Iterable[Any], families: dict[str, Any]) -> set[tuple[str, str, str]]:
     """(case, deadline, kind) of every text a consenting family must get for the deadline events
-    published: a milestone (request received, decision made, draft plan, final plan, review due),
-    and a council duty missed that families are told about (DESIGN §6; recipients.py)."""
+    that were published, by the notifier's own rules of who is told what
+    (``recipients.plan_for_deadline_event``: milestones, a council duty missed, ...): the fault
+    tests check delivery, not that policy. Where the notifier has the rule that a text about the
+    past is recorded and never sent (``policy.is_historical``, from the notify-texts work), such a
+    text is not required."""
+    from services.notifier.domain import policy
+
+    historical = getattr(policy, "is_historical", None)
+    now = datetime.now(UTC)
     required = set()
     for event in deadline_events:
         d = event.data
-        if d.case_id not in families:
+        family = families.get(d.case_id)
+        if family is None or (historical is not None and historical(event.type, d, now)):
             continue
-        template = FAMILY_MILESTONES.get((event.type, d.rule_id))
-        if template is not None:
-            required.add((d.case_id, d.deadline_id, f"family_{template}"))
-        if event.type == "deadline.breached" and is_council_duty(d) and d.rule_id in FAMILY_DUTIES:
-            required.add((d.case_id, d.deadline_id, "family_missed"))
+        someone = Recipient("family", f"family-of-{d.case_id}", "sms", family.phone)
+        for planned in plan_for_deadline_event(event, None, [someone], [], {}):
+            if planned.recipient is someone:
+                required.add((d.case_id, d.deadline_id, planned.kind))
     return required
 
 
@@ -602,19 +609,14 @@ def _digits(text: str) -> str:
     return "".join(ch for ch in text if ch.isdigit())
 
 
-def _parked(value: bytes, topic: str, letters: list[Any]) -> bool:
-    """A dead letter holds the poison record: its original bytes (base64, as intake's do), or else
-    its topic and no other way to tell: then any dead letter naming that topic counts."""
-    wanted = base64.b64encode(value).decode()
+def _positions(letters: list[Any]) -> set[tuple[str, int, int]]:
+    """(topic, partition, offset) of the original record of each dead letter: intake's rejected input
+    and every service's parked records both name where the record was (``data.original_*``)."""
+    found = set()
     for letter in letters:
-        raw = letter.value or b""
-        if wanted.encode() in raw:
-            return True
         try:
-            data = json.loads(raw).get("data", {})
-        except (ValueError, AttributeError):
+            data = json.loads(letter.value or b"").get("data", {})
+            found.add((data["original_topic"], int(data["original_partition"]), int(data["original_offset"])))
+        except (ValueError, AttributeError, KeyError, TypeError):
             continue
-        if isinstance(data, dict) and "original_base64" not in data and data.get("original_topic") == topic:
-            return True
-    return False
-
+    return found
