@@ -80,9 +80,13 @@ def _alembic_config(migrations_dir: Path, schema: str | None, service: str) -> C
 
 
 async def migrate(engine: AsyncEngine, service: str, migrations_dir: Path, schema: str | None) -> None:
-    """Create the service's schema (PostgreSQL) and bring it to the newest migration."""
+    """Create the service's schema (PostgreSQL) and bring it to the newest migration.
+
+    Replicas starting together take turns (a transaction-scoped advisory lock per schema): two
+    concurrent ``CREATE SCHEMA IF NOT EXISTS`` or migrations would otherwise fail one of them."""
     async with engine.begin() as conn:
         if schema is not None:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"ehc-migrate:{schema}"})
             await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await conn.run_sync(_upgrade, migrations_dir, schema, service)
 

@@ -11,6 +11,10 @@ Where things live (nothing is written inside the repository):
 * ``${EHC_STATE_DIR:-~/.local/state/ehc}``: configuration, data, logs and pid files of the
   running services (``kafka/`` and ``postgres/``).
 
+Tests that stop or restart the broker or the database run a second pair of their own: inside
+``with instance(kafka_port=..., pg_port=..., state_dir=...)`` every function of both modules works
+on that pair instead of the one the environment names (see :func:`instance`).
+
 This module holds only the small helpers both components share; it imports neither of them.
 """
 
@@ -22,8 +26,9 @@ import signal
 import socket
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +38,9 @@ __all__ = [
     "Status",
     "locked",
     "cache_root",
+    "instance",
     "pid_alive",
+    "setting",
     "port_answers",
     "read_pid",
     "rss_mib",
@@ -87,6 +94,30 @@ def locked(lock_file: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+_OVERRIDES: ContextVar[Mapping[str, str] | None] = ContextVar("ehc_local_infra_overrides", default=None)
+
+
+def setting(name: str) -> str | None:
+    """An ``EHC_LOCAL_*``/``EHC_STATE_DIR`` setting: from :func:`instance` when one is active in this
+    context, else from the environment."""
+    overrides = _OVERRIDES.get() or {}
+    return overrides[name] if name in overrides else os.environ.get(name)
+
+
+@contextmanager
+def instance(*, kafka_port: int, pg_port: int, state_dir: Path) -> Iterator[None]:
+    """Within the block, ``kafka`` and ``postgres`` work on another local pair: these ports and this
+    state directory instead of the environment's. It holds for the current task and the threads it
+    starts with ``asyncio.to_thread`` (a context variable), not for the rest of the process, so a
+    test can stop its own broker while the other tests' broker keeps running."""
+    token = _OVERRIDES.set({"EHC_LOCAL_KAFKA_PORT": str(kafka_port), "EHC_LOCAL_PG_PORT": str(pg_port),
+                            "EHC_STATE_DIR": str(state_dir)})
+    try:
+        yield
+    finally:
+        _OVERRIDES.reset(token)
+
+
 def cache_root() -> Path:
     """``${EHC_CACHE_DIR:-~/.cache/ehc}``: downloads that can be thrown away."""
     return Path(os.environ.get("EHC_CACHE_DIR") or Path.home() / ".cache" / "ehc").expanduser()
@@ -94,7 +125,7 @@ def cache_root() -> Path:
 
 def state_root() -> Path:
     """``${EHC_STATE_DIR:-~/.local/state/ehc}``: configuration, data and logs of the services."""
-    return Path(os.environ.get("EHC_STATE_DIR") or Path.home() / ".local" / "state" / "ehc").expanduser()
+    return Path(setting("EHC_STATE_DIR") or Path.home() / ".local" / "state" / "ehc").expanduser()
 
 
 def read_pid(pid_file: Path) -> int | None:

@@ -36,6 +36,7 @@ from shared.local_infra import (
     port_answers,
     read_pid,
     rss_mib,
+    setting,
     state_root,
     tail,
     terminate,
@@ -87,7 +88,7 @@ def kafka_version(pom: Path = POM) -> str:
 
 def port() -> int:
     """The PLAINTEXT port: ``${EHC_LOCAL_KAFKA_PORT:-9092}`` (the controller uses the next one)."""
-    return int(os.environ.get("EHC_LOCAL_KAFKA_PORT") or DEFAULT_PORT)
+    return int(setting("EHC_LOCAL_KAFKA_PORT") or DEFAULT_PORT)
 
 
 def bootstrap_servers() -> str:

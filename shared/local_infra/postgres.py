@@ -31,6 +31,7 @@ from shared.local_infra import (
     port_answers,
     read_pid,
     rss_mib,
+    setting,
     state_root,
     tail,
 )
@@ -61,7 +62,7 @@ OS_USER = "postgres"  # runs the server when we are root (PostgreSQL refuses to 
 
 def port() -> int:
     """``${EHC_LOCAL_PG_PORT:-55432}``."""
-    return int(os.environ.get("EHC_LOCAL_PG_PORT") or DEFAULT_PORT)
+    return int(setting("EHC_LOCAL_PG_PORT") or DEFAULT_PORT)
 
 
 def database_url() -> str:

@@ -48,7 +48,7 @@ def working_days_before(calendar: Any, due_on: date, n: int) -> date:
 def plan_timers(deadline: Any, calendar: Any, reminder_offsets: list[int], now: datetime) -> list[TimerSpec]:
     """The timers a deadline needs from ``now`` on. Reminder instants already past when the deadline
     is first planned are skipped (no flood of stale reminders); the breach timer always exists for an
-    open duty, so a breach that happened while the service was down still fires."""
+    open duty the engine can breach, so a breach that happened while the service was down still fires."""
     status = str(deadline.status)
     due_on: date = deadline.due_on
     flags = set(getattr(deadline, "flags", ()) or ())
@@ -59,7 +59,9 @@ def plan_timers(deadline: Any, calendar: Any, reminder_offsets: list[int], now: 
             fire_at = london(due_on if offset == 0 else working_days_before(calendar, due_on, offset))
             if fire_at >= now:
                 specs.append(TimerSpec("reminder", offset, due_on, fire_at))
-        if kind != "guidance" and "guidance" not in flags:
+        # only a duty can be breached, and not one whose completion no event records (the engine
+        # keeps those open, flagged): a window closes, a not-before period elapses, guidance advises
+        if kind == "duty" and not flags & {"guidance", "completion_not_recorded"}:
             specs.append(TimerSpec("breach", 0, due_on, london(due_on + timedelta(days=1), time(0, 0))))
     elif status == "exception":
         first = london(london_today(now) + timedelta(days=7))
