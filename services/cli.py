@@ -86,23 +86,39 @@ def docs(out: Path = typer.Option(Path("docs/contracts"), help="Folder to write 
 
 
 @deadlines_app.command("rebuild")
-def deadlines_rebuild(batch: int = typer.Option(500, help="Events and cases per transaction.")) -> None:
+def deadlines_rebuild(
+    batch: int = typer.Option(500, help="Events and cases per transaction."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Publish and write nothing: report every deadline that "
+                                 "would be added, moved, change status or be removed, with the reason."),
+    changes_out: Path | None = typer.Option(None, "--changes", help="With --dry-run: write each change as a JSON "
+                                            "line to this file ('-' for stdout)."),
+) -> None:
     """Rebuild all state by replaying ehc.case-events from the beginning; publish only what changed."""
+    import json
+    import sys
 
     async def go() -> None:
         from services.deadlines.bootstrap import bootstrap
         from services.deadlines.entrypoints.rebuild import rebuild
 
         app_ = bootstrap(_settings())
+        out = None if changes_out is None else sys.stdout if str(changes_out) == "-" else changes_out.open("w")
+
+        def on_change(change: dict) -> None:  # type: ignore[type-arg]
+            if out is not None:
+                out.write(json.dumps(change) + "\n")
+
         await app_.start(consume=False, schedule=False)
         try:
-            report = await rebuild(app_, batch)
+            report = await rebuild(app_, batch, dry_run=dry_run, on_change=on_change)
         finally:
             await app_.stop()
-        typer.echo(f"replayed {report.read} events ({report.stored} new, {report.invalid} invalid); "
-                   f"recomputed {report.cases} cases; published {report.published} changes "
-                   f"in {report.seconds:.1f} s")
+            if out is not None and out is not sys.stdout:
+                out.close()
+        typer.echo(report.summary(), err=out is sys.stdout)
 
+    if changes_out is not None and not dry_run:
+        raise typer.BadParameter("--changes goes with --dry-run")
     asyncio.run(go())
 
 
