@@ -125,5 +125,14 @@ def compute_command(
         write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
 
 
+def _mount_what_if() -> None:
+    from services.deadlines.entrypoints.what_if_cli import what_if_app
+
+    deadlines_app.add_typer(what_if_app, name="what-if")
+
+
+_mount_what_if()
+
+
 if __name__ == "__main__":  # pragma: no cover
     deadlines_app()

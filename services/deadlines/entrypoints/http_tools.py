@@ -3,6 +3,9 @@
 - ``POST /admin/rebuild/dry-run`` (admin): what a recomputation of the stored cases with this
   deployment's rule sets and calendar would publish, deadline by deadline, with the reason;
   nothing is written or published.
+- ``GET /v1/what-if/forward``, ``/v1/what-if/backward``, ``/v1/what-if/dependents`` and
+  ``/v1/cases/{case_id}/what-if/at-risk``: the what-if calculator (domain/what_if.py), every
+  deadline explained as everywhere else (rule id, legal source, period in words).
 
 Authentication is the read API's (bearer token to role, see ``http.principal``).
 """
@@ -10,14 +13,25 @@ Authentication is the read API's (bearer token to role, see ``http.principal``).
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from services.deadlines.domain.what_if import (
+    WhatIfError,
+    at_risk,
+    backward,
+    dependents,
+    forward,
+    parse_hypothesis,
+    parse_step,
+)
 from services.deadlines.entrypoints.http import Principal, principal
 from services.deadlines.service_layer.changes import describe
 from services.deadlines.service_layer.handlers import DeadlinesService
+from services.deadlines.service_layer.timers import london_today
 
 Who = Annotated[Principal, Depends(principal)]
 
@@ -39,8 +53,53 @@ class DryRun(BaseModel):
     truncated: bool
 
 
-def build_tools_router(service: DeadlinesService, batch: int = 500) -> APIRouter:
+def build_tools_router(service: DeadlinesService, domain: Any, batch: int = 500) -> APIRouter:
+    """``domain``: the service's engine with its rule-set history and calendar (bootstrap.DomainEngine)."""
     router = APIRouter()
+
+    def answer(compute: Any) -> Any:
+        try:
+            return compute()
+        except WhatIfError as exc:
+            raise HTTPException(422, str(exc)) from None
+
+    @router.get("/v1/what-if/forward", tags=["what-if"],
+                summary="If these events happen on these dates, when is each deadline")
+    async def what_if_forward(
+        _: Who,
+        event: Annotated[list[str], Query(description="TYPE@YYYY-MM-DD[,field=value...], e.g. "
+                                          "ehc.request.received@2026-03-02")],
+        as_of: date | None = None,
+    ) -> list[dict[str, Any]]:
+        return answer(lambda: [d.to_dict() for d in forward([parse_hypothesis(e) for e in event], domain.ruleset,
+                                                              domain.calendar, as_of)])
+
+    @router.get("/v1/what-if/backward", tags=["what-if"],
+                summary="To meet a date, by when must each step happen (searched with the engine)")
+    async def what_if_backward(
+        _: Who, by: date,
+        step: Annotated[list[str], Query(description="EVENT_TYPE:RULE_ID in the order they happen, e.g. "
+                                         "ehc.amendment.proposed:amendment.final")],
+    ) -> list[dict[str, Any]]:
+        return answer(lambda: [a.to_dict() for a in backward([parse_step(s) for s in step], by, domain.ruleset,
+                                                             domain.calendar)])
+
+    @router.get("/v1/what-if/dependents", tags=["what-if"],
+                summary="The rules started by the completion of a rule (what a missed deadline delays)")
+    async def what_if_dependents(_: Who, rule_id: str) -> list[dict[str, Any]]:
+        return answer(lambda: [d.to_dict() for d in dependents(rule_id, domain.ruleset.latest)])
+
+    @router.get("/v1/cases/{case_id}/what-if/at-risk", tags=["what-if"],
+                summary="A deadline of a case is missed: the later deadlines it puts at risk")
+    async def what_if_at_risk(case_id: str, who: Who, deadline_id: str,
+                              completed_on: date | None = None) -> dict[str, Any]:
+        history, (team_id, caseworker_id) = await service.case_history(case_id)
+        if not history or (who.role == "caseworker" and who.scope != caseworker_id) or (
+                who.role == "manager" and who.scope and who.scope != team_id):
+            raise HTTPException(404, "no such case")
+        today = london_today(service.clock.now())
+        return answer(lambda: at_risk(history, deadline_id, domain.ruleset, domain.calendar, today,
+                                      completed_on).to_dict())
 
     @router.post("/admin/rebuild/dry-run", response_model=DryRun, tags=["admin"],
                  summary="What a rebuild would change, per case, with old and new values and the reason")

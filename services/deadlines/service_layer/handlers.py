@@ -160,6 +160,14 @@ class DeadlinesService:
             out.extend((case_id, c) for c in changes)
         return out
 
+    async def case_history(self, case_id: str) -> tuple[list[Any], tuple[str | None, str | None]]:
+        """A case's events as engine records, and its routing (team, caseworker)."""
+        async with self._sessions() as session:
+            repo = DeadlinesRepository(session)
+            rows = (await repo.case_events([case_id]))[case_id]
+            routing = (await repo.routing([case_id])).get(case_id, (None, None))
+        return [self._engine.record(r) for r in rows], routing
+
     async def unknown_events(self, events: Sequence[CaseEventEnvelope]) -> list[CaseEventEnvelope]:
         """The events this service has not processed yet (read only)."""
         async with self._sessions() as session:
