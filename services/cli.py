@@ -18,7 +18,7 @@ import typer
 
 from services.deadlines.entrypoints.cli import deadlines_app
 from services.intake.entrypoints.cli import intake_app
-from services.intake.entrypoints.report_cli import report_app
+from services.intake.entrypoints.report_cli import report_app, use_live_source
 from services.notifier.entrypoints.cli import subscriptions_app
 from shared.local_infra.cli import infra_app
 
@@ -32,6 +32,15 @@ app.add_typer(notifier_app, name="notifier")
 notifier_app.add_typer(subscriptions_app, name="subscriptions",
                        help="Managers' subscriptions to breach alerts and digests.")
 app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
+
+
+def _live_timeliness(year: int):  # type: ignore[no-untyped-def]
+    from services.deadlines.entrypoints.reports import live_timeliness
+
+    return live_timeliness(year, _settings())
+
+
+use_live_source(_live_timeliness)  # `ehc report timeliness` without --from-file reads the deadlines data
 
 
 def _settings():  # type: ignore[no-untyped-def]

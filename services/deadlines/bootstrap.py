@@ -152,5 +152,5 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
                                        on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
     app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock)
-    app.api.include_router(build_tools_router(service, domain))
+    app.api.include_router(build_tools_router(service, domain, sessions))
     return app

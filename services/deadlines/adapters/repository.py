@@ -70,6 +70,16 @@ class DeadlinesRepository:
                                                                   row.ruleset_version, row.rule_id)
         return result
 
+    async def issued_plan_rows(self, rule_id: str, statuses: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored deadlines of one rule in these statuses, as plain values (for reports)."""
+        d = tables.deadlines
+        e = d.c.explanation
+        q = select(d.c.case_id, d.c.rule_id, d.c.status, e["trigger_date"].as_string().label("trigger_date"),
+                   e["completed_on"].as_string().label("completed_on"),
+                   e["exception"].as_string().label("exception")
+                   ).where(and_(d.c.rule_id == rule_id, d.c.status.in_(list(statuses))))
+        return [dict(r._mapping) for r in (await self.session.execute(q)).all()]
+
     async def known_event_ids(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Which of these events the service has processed already (read only: a dry run)."""
         t = tables.processed_events

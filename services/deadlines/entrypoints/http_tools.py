@@ -3,6 +3,8 @@
 - ``POST /admin/rebuild/dry-run`` (admin): what a recomputation of the stored cases with this
   deployment's rule sets and calendar would publish, deadline by deadline, with the reason;
   nothing is written or published.
+- ``GET /v1/reports/timeliness?year=Y[&cases=true]`` (manager of all teams, admin): the DfE
+  20-week figures from the stored deadlines, with a warning for a year without plans.
 - ``GET /v1/what-if/forward``, ``/v1/what-if/backward``, ``/v1/what-if/dependents`` and
   ``/v1/cases/{case_id}/what-if/at-risk``: the what-if calculator (domain/what_if.py), every
   deadline explained as everywhere else (rule id, legal source, period in words).
@@ -18,6 +20,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.domain.what_if import (
     WhatIfError,
@@ -31,6 +34,7 @@ from services.deadlines.domain.what_if import (
 from services.deadlines.entrypoints.http import Principal, principal
 from services.deadlines.service_layer.changes import describe
 from services.deadlines.service_layer.handlers import DeadlinesService
+from services.deadlines.service_layer.reports import timeliness_report
 from services.deadlines.service_layer.timers import london_today
 
 Who = Annotated[Principal, Depends(principal)]
@@ -53,9 +57,19 @@ class DryRun(BaseModel):
     truncated: bool
 
 
-def build_tools_router(service: DeadlinesService, domain: Any, batch: int = 500) -> APIRouter:
+def build_tools_router(service: DeadlinesService, domain: Any, sessions: async_sessionmaker[AsyncSession],
+                       batch: int = 500) -> APIRouter:
     """``domain``: the service's engine with its rule-set history and calendar (bootstrap.DomainEngine)."""
     router = APIRouter()
+
+    @router.get("/v1/reports/timeliness", tags=["reports"],
+                summary="The DfE 20-week figures for plans issued in a year, from the stored deadlines")
+    async def timeliness(who: Who, year: Annotated[int, Query(ge=1990, le=2100)],
+                         cases: Annotated[bool, Query(description="List the cases behind each figure")] = False,
+                         ) -> dict[str, Any]:
+        if who.role == "caseworker" or (who.role == "manager" and who.scope):
+            raise HTTPException(403, "the figures cover the whole council: a manager (all teams) or admin token")
+        return (await timeliness_report(sessions, year)).to_dict(with_cases=cases)
 
     def answer(compute: Any) -> Any:
         try:
