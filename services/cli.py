@@ -20,6 +20,7 @@ from services.deadlines.entrypoints.cli import deadlines_app
 from services.intake.entrypoints.cli import intake_app
 from services.intake.entrypoints.report_cli import report_app, use_live_source
 from services.notifier.entrypoints.cli import subscriptions_app
+from services.reconcile import mount as mount_reconcile
 from shared.local_infra.cli import infra_app
 
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
@@ -41,6 +42,7 @@ def _live_timeliness(year: int):  # type: ignore[no-untyped-def]
 
 
 use_live_source(_live_timeliness)  # `ehc report timeliness` without --from-file reads the deadlines data
+mount_reconcile(report_app)  # `ehc report reconcile`: shadow mode, intake's importer and the deadlines engine
 
 
 def _settings():  # type: ignore[no-untyped-def]
