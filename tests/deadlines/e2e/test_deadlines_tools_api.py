@@ -131,7 +131,7 @@ async def test_timeliness_what_if_and_dry_run_on_a_live_service(isolated: Settin
             assert preview["changes"] >= 3 and preview["by_reason"] == {"ruleset": preview["changes"]}
             assert preview["truncated"] and len(preview["items"]) == 1
             item = preview["items"][0]
-            assert item["rule_id"] == "assessment.decision" and item["new"]["ruleset_version"] == "england-test.2"
+            assert item["rule_id"] == "assessment.decision" and item["new"]["ruleset_version"] == "england-bench.2"
             assert item["old"]["ruleset_version"] == "england-2014.1"
             again = (await api.post("/admin/rebuild/dry-run", headers=auth("tok-admin"))).json()
             assert again["changes"] == preview["changes"]  # a dry run changed nothing

@@ -21,14 +21,13 @@ from typing import Any
 
 import asyncpg
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.bench_engine import synthetic_case
+from bench.bench_rebuild_dry_run import amended_version
 from services.deadlines.bootstrap import bootstrap
 from services.deadlines.domain.events import CaseEventRecord
-from services.deadlines.domain.rules import RULESETS_DIR, RuleSetHistory, load_ruleset_file, parse_ruleset
 from services.deadlines.entrypoints.rebuild import RebuildReport, rebuild
 from shared import topics
 from shared.contracts import build_case_event
@@ -51,16 +50,6 @@ def wire(record: CaseEventRecord, supersedes: str | None = None, **changes: Any)
                             time=record.recorded_at, supersedes=supersedes,
                             occurred_on=data.pop("occurred_on", record.occurred_on), **data
                             ).model_dump_json(exclude_none=True).encode()
-
-
-def amended_version() -> RuleSetHistory:
-    """A made-up amendment for the test only: from 2019, 5 weeks to decide whether to assess."""
-    raw = yaml.safe_load((RULESETS_DIR / "england.yaml").read_text())
-    raw["version"], raw["effective_from"] = "england-test.2", "2019-01-01"
-    for rule in raw["rules"]:
-        if rule["rule_id"] == "assessment.decision":
-            rule["period"]["amount"] = 5
-    return RuleSetHistory.of([load_ruleset_file(RULESETS_DIR / "england.yaml"), parse_ruleset(raw, "test")])
 
 
 def mediation_case(n: int) -> list[CaseEventRecord]:
