@@ -18,13 +18,21 @@ import typer
 
 from services.deadlines.entrypoints.cli import deadlines_app
 from services.intake.entrypoints.cli import intake_app
-from services.intake.entrypoints.report_cli import report_app, use_live_source
+from services.intake.entrypoints.report_cli import LIVE_SOURCE, report_app
 from services.notifier.entrypoints.cli import subscriptions_app
 from services.reconcile import mount as mount_reconcile
 from shared.local_infra.cli import infra_app
 
+
+def _live_timeliness(year: int):  # type: ignore[no-untyped-def]
+    """`ehc report timeliness` without --from-file: the figures from the deadlines service's data."""
+    from services.deadlines.entrypoints.reports import live_timeliness
+
+    return live_timeliness(year, _settings())
+
+
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, context_settings={"obj": {LIVE_SOURCE: _live_timeliness}})
 notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra", help="Local Kafka and PostgreSQL (tests, `ehc run`).")
 app.add_typer(deadlines_app, name="deadlines", help="Deadlines engine and service.")
@@ -35,13 +43,6 @@ notifier_app.add_typer(subscriptions_app, name="subscriptions",
 app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
 
 
-def _live_timeliness(year: int):  # type: ignore[no-untyped-def]
-    from services.deadlines.entrypoints.reports import live_timeliness
-
-    return live_timeliness(year, _settings())
-
-
-use_live_source(_live_timeliness)  # `ehc report timeliness` without --from-file reads the deadlines data
 mount_reconcile(report_app)  # `ehc report reconcile`: shadow mode, intake's importer and the deadlines engine
 
 

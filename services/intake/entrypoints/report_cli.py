@@ -1,8 +1,9 @@
 """``ehc report timeliness``: the DfE 20-week figures from an SEN2 return, or from the live data.
 
 With ``--from-file`` no broker or database is needed. Without it the figures come from the
-deadlines service's stored deadlines: the project's CLI (services/cli.py) hands this module that
-live source with :func:`use_live_source`, so intake never imports the deadlines service.
+deadlines service's stored deadlines: the project's CLI (services/cli.py) hands the command that
+live source in the click context object (``{"live_timeliness": year -> report}``), so intake never
+imports the deadlines service.
 ``--cases`` lists the cases behind each figure (opaque case ids: from a file, the ids the importer
 gives with this deployment's case-id key). A year with no plans gets a warning on stderr.
 
@@ -26,13 +27,7 @@ from services.intake.domain.sen2 import Sen2FormatError
 from services.intake.domain.timeliness import TimelinessFigures, TimelinessReport, timeliness_from_file
 
 LiveSource = Callable[[int], TimelinessReport]
-_live_source: LiveSource | None = None
-
-
-def use_live_source(source: LiveSource | None) -> None:
-    """Where ``ehc report timeliness`` without ``--from-file`` reads the live figures from."""
-    global _live_source
-    _live_source = source
+LIVE_SOURCE = "live_timeliness"  # the key of the live source in the click context object
 
 
 report_app = typer.Typer(
@@ -54,6 +49,7 @@ def _fail(message: str) -> typer.Exit:
 
 @report_app.command("timeliness")
 def timeliness(
+    ctx: typer.Context,
     year: Annotated[int, typer.Option("--year", help="Calendar year in which the plans were issued.")],
     from_file: Annotated[
         Path | None,
@@ -67,10 +63,11 @@ def timeliness(
     if not 1990 <= year <= 2100:
         raise _fail(f"--year {year} is not a plausible calendar year")
     if from_file is None:
-        if _live_source is None:
+        live: LiveSource | None = (ctx.obj or {}).get(LIVE_SOURCE) if isinstance(ctx.obj, dict) else None
+        if live is None:
             raise _fail("--from-file is required (an SEN2 XML return, or a folder or .zip of the CSV export)")
         try:
-            report = _live_source(year)
+            report = live(year)
         except Exception as exc:  # no database, no schema yet: one line, never a traceback
             raise _fail(f"the deadlines service's data cannot be read ({type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
