@@ -11,6 +11,7 @@ file, a corrected import):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import uuid
@@ -194,3 +195,31 @@ async def test_each_kind_of_change_is_reported_with_its_reason(isolated: Setting
         assert c["change"] in ("added", "moved", "status", "removed")
         if c["change"] == "moved":
             assert c["old"]["due_on"] != c["new"]["due_on"]
+
+
+async def test_the_command_line_dry_run_then_rebuild(isolated: Settings, producer: Any, tmp_path: Path) -> None:
+    """`ehc deadlines rebuild --dry-run --changes FILE` with a new bank holiday, then the rebuild."""
+    from typer.testing import CliRunner
+
+    from services.cli import app as ehc
+    from tests.e2e.harness import service_env
+
+    await publish_all(producer, isolated, [(e.case_id, wire(e)) for e in mediation_case(1)])
+    runner = CliRunner()
+    env = service_env(isolated)
+    first = await asyncio.to_thread(runner.invoke, ehc, ["deadlines", "rebuild"], env=env)
+    assert first.exit_code == 0, first.output
+    assert "recomputed 1 cases; published" in first.stdout
+    overrides = tmp_path / "bank-holidays.yaml"
+    overrides.write_text("extra: [2026-03-18]\n")
+    env["EHC_DEADLINES__BANK_HOLIDAY_OVERRIDES"] = str(overrides)
+    changes = tmp_path / "changes.jsonl"
+    dry = await asyncio.to_thread(runner.invoke, ehc, ["deadlines", "rebuild", "--dry-run", "--changes",
+                                                       str(changes)], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: 1 changes would be published in 1 cases (1 moved; reasons: 1 calendar)" in dry.stdout
+    [moved] = [json.loads(line) for line in changes.read_text().splitlines()]
+    assert (moved["deadline_id"], moved["old"]["due_on"], moved["new"]["due_on"], moved["reason"]) == (
+        "case-med-1:mediation.health_notice:1", "2026-03-19", "2026-03-20", "calendar")
+    real = await asyncio.to_thread(runner.invoke, ehc, ["deadlines", "rebuild"], env=env)
+    assert real.exit_code == 0 and "published 1 changes" in real.stdout
