@@ -156,7 +156,8 @@ class DeadlinesService:
         out: list[tuple[str, Change]] = []
         for case_id in case_ids:
             rows = [*histories[case_id], *(SimpleNamespace(**r) for r in new_events.get(case_id, ()))]
-            _, changes = self._changes(rows, stored[case_id], today, case_id in new_events)
+            records = [self._engine.record(r) for r in rows]
+            _, changes = self._changes(records, stored[case_id], today, case_id in new_events)
             out.extend((case_id, c) for c in changes)
         return out
 
@@ -174,10 +175,10 @@ class DeadlinesService:
             known = await DeadlinesRepository(session).known_event_ids(CONSUMER, [e.id for e in events])
         return [e for e in events if e.id not in known]
 
-    def _changes(self, rows: Sequence[Any], stored: dict[str, Any], today: date,
+    def _changes(self, records: Sequence[Any], stored: dict[str, Any], today: date,
                  events_changed: bool) -> tuple[list[Any], list[Change]]:
         """The one computation behind both a recomputation and its dry run."""
-        computed = self._engine.compute([self._engine.record(r) for r in rows], today)
+        computed = self._engine.compute(list(records), today)
         return computed, diff(stored, computed, events_changed)
 
     async def _recompute(self, session: AsyncSession, repo: DeadlinesRepository, case_ids: list[str],
@@ -198,7 +199,7 @@ class DeadlinesService:
             rows = histories[case_id]
             routing = routing_of(rows)
             team_id, caseworker_id, area_id = routing
-            computed, changes = self._changes(rows, stored[case_id], today,
+            computed, changes = self._changes([self._engine.record(r) for r in rows], stored[case_id], today,
                                               events_changed is None or case_id in events_changed)
             version = computed[0].ruleset_version if computed else None
             case_rows.append({"case_id": case_id, "team_id": team_id, "caseworker_id": caseworker_id,
