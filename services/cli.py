@@ -19,13 +19,22 @@ import typer
 
 from services.deadlines.entrypoints.cli import deadlines_app
 from services.intake.entrypoints.cli import intake_app
-from services.intake.entrypoints.report_cli import report_app
+from services.intake.entrypoints.report_cli import LIVE_SOURCE, report_app
 from services.notifier.entrypoints.cli import subscriptions_app
+from services.reconcile import mount as mount_reconcile
 from shared.dead_letters_cli import dead_letters_app
 from shared.local_infra.cli import infra_app
 
+
+def _live_timeliness(year: int):  # type: ignore[no-untyped-def]
+    """`ehc report timeliness` without --from-file: the figures from the deadlines service's data."""
+    from services.deadlines.entrypoints.reports import live_timeliness
+
+    return live_timeliness(year, _settings())
+
+
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+                  pretty_exceptions_enable=False, context_settings={"obj": {LIVE_SOURCE: _live_timeliness}})
 notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", no_args_is_help=True)
 web_app = typer.Typer(help="The web front: pages for caseworkers, managers and families.", no_args_is_help=True)
 app.add_typer(infra_app, name="infra", help="Local Kafka and PostgreSQL (tests, `ehc run`).")
@@ -50,6 +59,7 @@ def _held_records(service: str):  # type: ignore[no-untyped-def]
 for _name, _app in (("intake", intake_app), ("deadlines", deadlines_app), ("notifier", notifier_app)):
     _app.add_typer(dead_letters_app(_name, _held_records(_name)), name="dead-letters",
                    help="Records this service parked (could not decode or handle): list, show, replay.")
+mount_reconcile(report_app)  # `ehc report reconcile`: shadow mode, intake's importer and the deadlines engine
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -120,23 +130,39 @@ def docs(out: Path = typer.Option(Path("docs/contracts"), help="Folder to write 
 
 
 @deadlines_app.command("rebuild")
-def deadlines_rebuild(batch: int = typer.Option(500, help="Events and cases per transaction.")) -> None:
+def deadlines_rebuild(
+    batch: int = typer.Option(500, help="Events and cases per transaction."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Publish and write nothing: report every deadline that "
+                                 "would be added, moved, change status or be removed, with the reason."),
+    changes_out: Path | None = typer.Option(None, "--changes", help="With --dry-run: write each change as a JSON "
+                                            "line to this file ('-' for stdout)."),
+) -> None:
     """Rebuild all state by replaying ehc.case-events from the beginning; publish only what changed."""
+    import json
+    import sys
 
     async def go() -> None:
         from services.deadlines.bootstrap import bootstrap
         from services.deadlines.entrypoints.rebuild import rebuild
 
         app_ = bootstrap(_settings())
+        out = None if changes_out is None else sys.stdout if str(changes_out) == "-" else changes_out.open("w")
+
+        def on_change(change: dict) -> None:  # type: ignore[type-arg]
+            if out is not None:
+                out.write(json.dumps(change) + "\n")
+
         await app_.start(consume=False, schedule=False)
         try:
-            report = await rebuild(app_, batch)
+            report = await rebuild(app_, batch, dry_run=dry_run, on_change=on_change)
         finally:
             await app_.stop()
-        typer.echo(f"replayed {report.read} events ({report.stored} new, {report.invalid} invalid); "
-                   f"recomputed {report.cases} cases; published {report.published} changes "
-                   f"in {report.seconds:.1f} s")
+            if out is not None and out is not sys.stdout:
+                out.close()
+        typer.echo(report.summary(), err=out is sys.stdout)
 
+    if changes_out is not None and not dry_run:
+        raise typer.BadParameter("--changes goes with --dry-run")
     asyncio.run(go())
 
 

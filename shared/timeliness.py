@@ -1,21 +1,26 @@
-"""The DfE 20-week timeliness figures, as the DfE counts them, from any source of issued plans
-(an SEN2 return in intake, the deadlines service's plan.final deadlines on the web dashboard).
+"""The DfE 20-week timeliness measure, whatever the data comes from (an SEN2 return read by
+intake, or the deadlines service's own records of requests and issued plans).
+
+As the DfE publishes it (see the SEN2 FORMAT notes):
 
 - population: plans issued (AssessmentOutcome = Y) whose issue date falls in the calendar year;
-- within 20 weeks: issue date - received date <= 140 days;
-- excluding exceptions: plans under an exception (SEN2 Week20 = 1) leave numerator and denominator;
+- within 20 weeks: issue date - request received date <= 140 days;
+- excluding exceptions: plans with an exception (SEN2 Week20 = 1) leave numerator and denominator;
 - a plan with no usable received date (missing, unreadable, or after the issue date) stays in the
   denominator and never counts as within 20 weeks, nor in a band or the mean;
 - bands: over 20 weeks up to 52 weeks (141 to 364 days) and over 52 weeks (365 days or more);
 - mean weeks to issue: mean of (issue date - received date) / 7 over plans with a usable date.
 
-Percentages and means are rounded half up to one decimal place.
+Percentages and means are rounded half up to one decimal place. Each figure keeps the cases
+behind it (opaque case ids, never names), and a year with no plans says so, naming the years
+that do hold plans (the SEN2 return called "2024" reports plans issued in 2023).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -35,6 +40,16 @@ def round_half_up(value: Fraction, places: int = 1) -> float:
     return float(decimal.quantize(quantum, rounding=ROUND_HALF_UP))
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedPlan:
+    """One issued plan as the measure needs it."""
+
+    case_ref: str | None  # an opaque case id (or a position in a file); never a name or a UPN
+    received_on: date | None
+    issued_on: date | None  # None: issued, but the date is unusable
+    exception: bool
+
+
 @dataclass(frozen=True)
 class TimelinessFigures:
     """One population's figures (all plans, or plans without an exception)."""
@@ -44,7 +59,8 @@ class TimelinessFigures:
     over_20_up_to_52_weeks: int
     over_52_weeks: int
     no_usable_received_date: int
-    total_days: int  # over plans with a usable ReceivedDate
+    total_days: int  # over plans with a usable received date
+    cases: dict[str, list[str]] = field(default_factory=dict, compare=False)  # figure -> case refs
 
     @property
     def percent_within_20_weeks(self) -> float | None:
@@ -73,11 +89,32 @@ class TimelinessReport:
     lea: str | None
     including_exceptions: TimelinessFigures
     excluding_exceptions: TimelinessFigures
-    exceptions: int  # plans issued in the year with Week20 = 1
-    unusable_issue_dates: int  # AssessmentOutcome Y without a readable AssessmentOutcomeDate
+    exceptions: int  # plans issued in the year with an exception (Week20 = 1)
+    unusable_issue_dates: int  # plans issued without a usable issue date (any year)
+    exception_cases: list[str] = field(default_factory=list, compare=False)
+    unusable_issue_date_cases: list[str] = field(default_factory=list, compare=False)
+    plans_by_year: dict[int, int] = field(default_factory=dict, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def warnings(self) -> list[str]:
+        if self.including_exceptions.plans:
+            return []
+        held = ", ".join(f"{y} ({n:,})" for y, n in sorted(self.plans_by_year.items()))
+        hint = f"; the data holds plans issued in {held}" if held else "; the data holds no issued plans at all"
+        return [f"no plans were issued in {self.year}{hint} (an SEN2 return reports the plans issued in the "
+                f"calendar year before its collection year: the 2024 return holds plans issued in 2023)"]
+
+    def cases(self) -> dict[str, Any]:
+        """The cases behind each figure."""
         return {
+            "including_exceptions": self.including_exceptions.cases,
+            "excluding_exceptions": self.excluding_exceptions.cases,
+            "exceptions": self.exception_cases,
+            "plans_with_unusable_issue_date": self.unusable_issue_date_cases,
+        }
+
+    def to_dict(self, with_cases: bool = False) -> dict[str, Any]:
+        out = {
             "year": self.year,
             "lea": self.lea,
             "including_exceptions": self.including_exceptions.to_dict(),
@@ -85,48 +122,72 @@ class TimelinessReport:
             "exceptions": self.exceptions,
             "plans_with_unusable_issue_date": self.unusable_issue_dates,
         }
+        if self.warnings:
+            out["warnings"] = self.warnings
+        if with_cases:
+            out["cases"] = self.cases()
+        return out
 
 
 class _Tally:
     def __init__(self) -> None:
         self.plans = self.within = self.band_52 = self.over_52 = self.untimed = self.days = 0
+        self.cases: dict[str, list[str]] = {"plans": [], "within_20_weeks": [], "over_20_up_to_52_weeks": [],
+                                            "over_52_weeks": [], "no_usable_received_date": []}
 
-    def add(self, received: date | None, issued: date) -> None:
+    def add(self, ref: str | None, received: date | None, issued: date) -> None:
         self.plans += 1
+        ref = ref or "?"
+        self.cases["plans"].append(ref)
         if received is None or received > issued:
             self.untimed += 1
+            self.cases["no_usable_received_date"].append(ref)
             return
         days = (issued - received).days
         self.days += days
         if days <= WITHIN_DAYS:
             self.within += 1
+            self.cases["within_20_weeks"].append(ref)
         elif days <= BAND_52_DAYS:
             self.band_52 += 1
+            self.cases["over_20_up_to_52_weeks"].append(ref)
         else:
             self.over_52 += 1
+            self.cases["over_52_weeks"].append(ref)
 
     def figures(self) -> TimelinessFigures:
-        return TimelinessFigures(self.plans, self.within, self.band_52, self.over_52, self.untimed, self.days)
+        return TimelinessFigures(self.plans, self.within, self.band_52, self.over_52, self.untimed, self.days,
+                                 self.cases)
+
+
+def timeliness(plans: Iterable[IssuedPlan], year: int, lea: str | None = None) -> TimelinessReport:
+    """The 20-week figures for plans issued in calendar ``year``."""
+    everyone, without_exceptions = _Tally(), _Tally()
+    exceptions: list[str] = []
+    unusable: list[str] = []
+    by_year: Counter[int] = Counter()
+    for plan in plans:
+        if plan.issued_on is None:
+            unusable.append(plan.case_ref or "?")
+            continue
+        by_year[plan.issued_on.year] += 1
+        if plan.issued_on.year != year:
+            continue
+        everyone.add(plan.case_ref, plan.received_on, plan.issued_on)
+        if plan.exception:
+            exceptions.append(plan.case_ref or "?")
+        else:
+            without_exceptions.add(plan.case_ref, plan.received_on, plan.issued_on)
+    return TimelinessReport(year, lea, everyone.figures(), without_exceptions.figures(), len(exceptions),
+                            len(unusable), exceptions, unusable, dict(by_year))
 
 
 def timeliness_of(plans: Iterable[tuple[date | None, date | None, bool]], year: int,
                   lea: str | None = None) -> TimelinessReport:
-    """The figures for plans issued in calendar ``year``, from (received on, issued on, under an
-    exception) of each issued plan; an issue date of None is an unusable issue date."""
-    everyone, without_exceptions = _Tally(), _Tally()
-    exceptions = unusable = 0
-    for received_on, issued_on, exception in plans:
-        if issued_on is None:
-            unusable += 1
-            continue
-        if issued_on.year != year:
-            continue
-        everyone.add(received_on, issued_on)
-        if exception:
-            exceptions += 1
-        else:
-            without_exceptions.add(received_on, issued_on)
-    return TimelinessReport(year, lea, everyone.figures(), without_exceptions.figures(), exceptions, unusable)
+    """``timeliness`` from (received on, issued on, under an exception) of each issued plan, when the
+    cases behind the figures are not wanted; an issue date of None is an unusable issue date."""
+    return timeliness((IssuedPlan(None, received, issued, exception) for received, issued, exception in plans),
+                      year, lea)
 
 
 def monthly_figures(plans: Iterable[tuple[date | None, date | None, bool]],
@@ -135,7 +196,7 @@ def monthly_figures(plans: Iterable[tuple[date | None, date | None, bool]],
     tallies = {m: _Tally() for m in months}
     for received_on, issued_on, _ in plans:
         if issued_on is not None and (tally := tallies.get((issued_on.year, issued_on.month))) is not None:
-            tally.add(received_on, issued_on)
+            tally.add(None, received_on, issued_on)
     return [(y, m, tallies[(y, m)].figures()) for y, m in months]
 
 

@@ -25,6 +25,7 @@ from services.deadlines.domain.events import CaseEventRecord
 from services.deadlines.domain.model import Deadline
 from services.deadlines.domain.rules import RuleSetHistory, load_ruleset_history
 from services.deadlines.entrypoints.http import build_api
+from services.deadlines.entrypoints.http_tools import build_tools_router
 from services.deadlines.entrypoints.kafka import build_router
 from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_due
 from services.deadlines.service_layer.handlers import BatchResult, Clock, DeadlinesService, SystemClock
@@ -160,4 +161,5 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
     app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock,
                         settings.http_max_body_bytes)
+    app.api.include_router(build_tools_router(service, domain, sessions))
     return app

@@ -60,6 +60,14 @@ class DeadlineData(Contract):
     completed_on: date | None = None
     previous_due_on: date | None = Field(default=None, description="deadline.changed: the date before.")
     previous_status: Status | None = Field(default=None, description="deadline.changed: the status before.")
+    change_reason: Literal["events", "ruleset", "calendar", "time"] | None = Field(
+        default=None,
+        description="Why a recomputation changed this deadline: the case's events changed, the rule-set version "
+                    "changed, the working-day calendar changed (a bank holiday), or time passed.",
+        examples=["calendar"])
+    change_detail: str | None = Field(default=None, max_length=200,
+                                      description="The reason in plain words (no personal data).",
+                                      examples=["the rule set changed: england-2014.1 -> england-2014.2"])
     reminder_offset_days: int | None = Field(
         default=None, description="deadline.due_soon: working days before the due date (0 = due today)."
     )

@@ -58,13 +58,17 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._idle = idle_seconds
         self._wakeup = asyncio.Event()
-        self._lock_id = zlib.crc32(f"outbox:{outbox.schema}".encode())
         self._local = asyncio.Lock()  # one relay pass at a time within a process (SQLite has no advisory lock)
         self.published = 0
         self.retention = retention
         self._prune_every = prune_every_seconds
         self._pruned_at = float("-inf")
         self.pruned = 0
+
+    def _lock_key(self, session: AsyncSession) -> int:
+        """The advisory lock of this outbox table: one relay at a time per table (its real schema)."""
+        translate = session.bind.get_execution_options().get("schema_translate_map") or {}
+        return zlib.crc32(f"outbox:{translate.get(self._outbox.schema, self._outbox.schema)}".encode())
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -77,7 +81,8 @@ class OutboxRelay:
     async def _publish_batch(self) -> int:
         async with self._sessions() as session, session.begin():
             if session.bind.dialect.name == "postgresql":
-                got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": self._lock_id})
+                got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                           {"k": self._lock_key(session)})
                 if not got:
                     return 0
             rows = (

@@ -64,14 +64,33 @@ class DeadlinesRepository:
     # --- deadlines ---------------------------------------------------------------------------
     async def stored_deadlines(self, case_ids: Sequence[str],
                                lock: bool = True) -> dict[str, dict[str, StoredDeadline]]:
-        q = select(tables.deadlines.c.deadline_id, tables.deadlines.c.case_id, tables.deadlines.c.due_on,
-                   tables.deadlines.c.status).where(tables.deadlines.c.case_id.in_(case_ids))
+        d = tables.deadlines
+        q = select(d.c.deadline_id, d.c.case_id, d.c.due_on, d.c.status, d.c.rule_id,
+                   d.c.explanation["ruleset_version"].as_string().label("ruleset_version")
+                   ).where(d.c.case_id.in_(case_ids))
         if lock and self._pg:
             q = q.with_for_update()
         result: dict[str, dict[str, StoredDeadline]] = {c: {} for c in case_ids}
         for row in (await self.session.execute(q)).all():
-            result[row.case_id][row.deadline_id] = StoredDeadline(row.deadline_id, row.due_on, row.status)
+            result[row.case_id][row.deadline_id] = StoredDeadline(row.deadline_id, row.due_on, row.status,
+                                                                  row.ruleset_version, row.rule_id)
         return result
+
+    async def issued_plan_rows(self, rule_id: str, statuses: Sequence[str]) -> list[dict[str, Any]]:
+        """The stored deadlines of one rule in these statuses, as plain values (for reports)."""
+        d = tables.deadlines
+        e = d.c.explanation
+        q = select(d.c.case_id, d.c.rule_id, d.c.status, e["trigger_date"].as_string().label("trigger_date"),
+                   e["completed_on"].as_string().label("completed_on"),
+                   e["exception"].as_string().label("exception")
+                   ).where(and_(d.c.rule_id == rule_id, d.c.status.in_(list(statuses))))
+        return [dict(r._mapping) for r in (await self.session.execute(q)).all()]
+
+    async def known_event_ids(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of these events the service has processed already (read only: a dry run)."""
+        t = tables.processed_events
+        q = select(t.c.event_id).where(and_(t.c.consumer == consumer, t.c.event_id.in_(list(event_ids))))
+        return set((await self.session.scalars(q)).all())
 
     async def upsert_deadlines(self, rows: list[dict[str, Any]]) -> None:
         if not rows:

@@ -150,5 +150,14 @@ def compute_command(
             typer.echo(f"{w.severity}: case {case_id}: {w.code}: {w.message}", err=True)
 
 
+def _mount_what_if() -> None:
+    from services.deadlines.entrypoints.what_if_cli import what_if_app
+
+    deadlines_app.add_typer(what_if_app, name="what-if")
+
+
+_mount_what_if()
+
+
 if __name__ == "__main__":  # pragma: no cover
     deadlines_app()

@@ -15,9 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -72,6 +73,7 @@ class BatchResult:
     duplicates: int = 0
     cases: int = 0
     published: dict[str, int] = field(default_factory=dict)
+    changed_cases: set[str] = field(default_factory=set)  # cases that got new events
 
     def count(self, event_type: str) -> None:
         self.published[event_type] = self.published.get(event_type, 0) + 1
@@ -137,6 +139,7 @@ class DeadlinesService:
                 new_ids.discard(event.id)  # a repeat within the batch counts as a duplicate
                 fresh.append(event)
         result.events += len(fresh)
+        result.changed_cases.update(e.subject for e in fresh)
         result.duplicates += len(events) - len(fresh)
         await repo.add_events([event_row(e) for e in fresh])
         return fresh
@@ -145,15 +148,61 @@ class DeadlinesService:
         async with self._sessions() as session:
             return await DeadlinesRepository(session).all_case_ids()
 
-    async def recompute_cases(self, case_ids: Sequence[str]) -> BatchResult:
-        """Recompute cases without new events (a new rule set, a rebuild): publishes only changes."""
+    async def recompute_cases(self, case_ids: Sequence[str], events_changed: Collection[str] = ()) -> BatchResult:
+        """Recompute cases (a new rule set, a calendar change, a rebuild): publishes only changes.
+        ``events_changed``: the cases whose history changed since they were last computed (a
+        rebuild's replay stored new events for them); only for the reason each change gives."""
         result = BatchResult()
         async with self._sessions() as session, session.begin():
-            await self._recompute(session, DeadlinesRepository(session), list(case_ids), result)
+            await self._recompute(session, DeadlinesRepository(session), list(case_ids), result,
+                                  set(events_changed))
         return result
 
+    async def preview_cases(self, case_ids: Sequence[str], new_events: Mapping[str, Sequence[Any]] | None = None
+                            ) -> list[tuple[str, Change]]:
+        """What :meth:`recompute_cases` would publish for these cases, writing nothing (a dry run).
+        ``new_events``: event rows (as :func:`event_row` gives) that a rebuild would store first."""
+        new_events = new_events or {}
+        today = london_today(self.clock.now())
+        async with self._sessions() as session:
+            repo = DeadlinesRepository(session)
+            histories = await repo.case_events(case_ids)
+            stored = await repo.stored_deadlines(case_ids, lock=False)
+        out: list[tuple[str, Change]] = []
+        for case_id in case_ids:
+            rows = [*histories[case_id], *(SimpleNamespace(**r) for r in new_events.get(case_id, ()))]
+            records = [self._engine.record(r) for r in rows]
+            if date_problem(records) is not None:
+                continue  # a recomputation keeps such a case's deadlines as they are: no change to preview
+            try:
+                _, changes = self._changes(records, stored[case_id], today, case_id in new_events)
+            except DateOutOfRange:
+                continue
+            out.extend((case_id, c) for c in changes)
+        return out
+
+    async def case_history(self, case_id: str) -> tuple[list[Any], tuple[str | None, str | None]]:
+        """A case's events as engine records, and its routing (team, caseworker)."""
+        async with self._sessions() as session:
+            repo = DeadlinesRepository(session)
+            rows = (await repo.case_events([case_id]))[case_id]
+            routing = (await repo.routing([case_id])).get(case_id, (None, None))
+        return [self._engine.record(r) for r in rows], routing
+
+    async def unknown_events(self, events: Sequence[CaseEventEnvelope]) -> list[CaseEventEnvelope]:
+        """The events this service has not processed yet (read only)."""
+        async with self._sessions() as session:
+            known = await DeadlinesRepository(session).known_event_ids(CONSUMER, [e.id for e in events])
+        return [e for e in events if e.id not in known]
+
+    def _changes(self, records: Sequence[Any], stored: dict[str, Any], today: date,
+                 events_changed: bool) -> tuple[list[Any], list[Change]]:
+        """The one computation behind both a recomputation and its dry run."""
+        computed = self._engine.compute(list(records), today)
+        return computed, diff(stored, computed, events_changed)
+
     async def _recompute(self, session: AsyncSession, repo: DeadlinesRepository, case_ids: list[str],
-                         result: BatchResult) -> None:
+                         result: BatchResult, events_changed: set[str] | None = None) -> None:
         """Recompute cases and write everything back in a handful of multi-row statements."""
         now = self.clock.now()
         today = london_today(now)
@@ -180,8 +229,8 @@ class DeadlinesService:
             changes: list[Change] = []
             if problem is None:
                 try:
-                    computed = self._engine.compute(records, today)
-                    changes = diff(stored[case_id], computed)
+                    computed, changes = self._changes(records, stored[case_id], today,
+                                                      events_changed is None or case_id in events_changed)
                     changed_ids = {c.deadline.deadline_id if c.deadline else c.previous.deadline_id  # type: ignore[union-attr]
                                    for c in changes}
                     for d in computed:
@@ -239,8 +288,9 @@ class DeadlinesService:
         if change.previous is not None:
             data = data.model_copy(update={"previous_due_on": change.previous.due_on,
                                            "previous_status": change.previous.status})
+        data = data.model_copy(update={"change_reason": change.reason, "change_detail": change.detail or None})
         result.count(change.event_type)
-        return self._event(change.event_type, data, now, discriminator=str(change.previous))
+        return self._event(change.event_type, data, now, discriminator=_discriminator(change.previous))
 
     def _data_quality_event(self, case_id: str, rows: Sequence[Any], warnings: list[dict[str, Any]],
                             routing: tuple[str | None, str | None, str | None], now: datetime,
@@ -334,6 +384,14 @@ class DeadlinesService:
         status = "due_soon" if timer.offset_days <= self._due_soon else row.status
         return ("deadline.due_soon",
                 base.model_copy(update={"status": status, "reminder_offset_days": timer.offset_days}), status)
+
+
+def _discriminator(previous: Any) -> str:
+    """The previous state as it entered event ids before StoredDeadline grew more fields (stable ids)."""
+    if previous is None:
+        return "None"
+    return (f"StoredDeadline(deadline_id={previous.deadline_id!r}, due_on={previous.due_on!r}, "
+            f"status={previous.status!r})")
 
 
 def deadline_data(explained: dict[str, Any], team_id: str | None, caseworker_id: str | None,

@@ -872,9 +872,12 @@ class AssessmentRecord:
     outcome: str
     outcome_on: date | None
     week20: bool
+    # The case it belongs to: the opaque case id the importer gives it (with the case-id key), or
+    # else its place in the file ("person 12"); never a name or a pupil number.
+    case_ref: str | None = None
 
 
-def _assessment_records(person: Node) -> Iterator[AssessmentRecord]:
+def _assessment_records(person: Node, case_ref: str) -> Iterator[AssessmentRecord]:
     for request in person.all("requests"):
         assessment = request.child("assessment")
         if assessment is None:
@@ -888,12 +891,25 @@ def _assessment_records(person: Node) -> Iterator[AssessmentRecord]:
             outcome=assessment.get("assessmentoutcome").upper(),
             outcome_on=_lenient_date(assessment.get("assessmentoutcomedate")),
             week20=week20,
+            case_ref=case_ref,
         )
 
 
-def read_assessment_records(path: str | os.PathLike[str]) -> tuple[Sen2Header | None, list[AssessmentRecord]]:
+def _case_ref(person: Node, index: int, key: bytes | None, lea: str | None) -> str:
+    """The importer's case id for this person when the key and the LA are known, else "person N"."""
+    if key and lea:
+        try:
+            return opaque_case_id(key, f"sen2/{lea}", _person_reference(person))
+        except _Problem:
+            pass
+    return f"person {index}"
+
+
+def read_assessment_records(path: str | os.PathLike[str], case_id_key: bytes | None = None,
+                            lea: str | None = None) -> tuple[Sen2Header | None, list[AssessmentRecord]]:
     """Every assessment of an SEN2 return (either format), strictly: a malformed file raises
-    :class:`Sen2FormatError` (figures from part of a file would be wrong)."""
+    :class:`Sen2FormatError` (figures from part of a file would be wrong). With ``case_id_key``
+    each record names its case by the id the importer gives it (``lea`` overrides the header's)."""
     target = Path(path)
     if target.is_dir() or (target.is_file() and zipfile.is_zipfile(target)):
         openers = _csv_openers(target)
@@ -908,7 +924,8 @@ def read_assessment_records(path: str | os.PathLike[str]) -> tuple[Sen2Header | 
             header = Sen2Header.from_node(unit.node)
         elif isinstance(unit, _PersonUnit):
             persons += 1
-            records.extend(_assessment_records(unit.node))
+            ref = _case_ref(unit.node, unit.index, case_id_key, lea or (header.lea if header else None))
+            records.extend(_assessment_records(unit.node, ref))
         elif isinstance(unit, _NoteUnit):
             continue
         elif unit.location and ".csv" in unit.location:
