@@ -134,14 +134,24 @@ async def test_intake_isolates_poison_records_between_good_ones(isolated: Settin
         await producer.send_and_wait(topic, request("ok-3", "case-ok-3"), key=b"case-ok-3",
                                      headers=[("trace", b"\xff\xfe not utf-8")])  # a header FastStream cannot read
         published = await values_on(settings, topics.CASE_EVENTS,
-                                     lambda es: {e["id"] for e in es} >= {"ok-1", "ok-2", "ok-3"})
-        letters = await parked(settings, "intake", 3)
-    assert {e["id"] for e in published} == {"ok-1", "ok-2", "ok-3"}
-    nested, nul, held = sorted(letters, key=order)
-    assert "nested deeper" in nested.data.reason
-    assert nul.data.reason.startswith("database refused it") and nul.data.attempts == settings.dead_letters.max_attempts
-    assert held.data.held_behind == nul.id
-    assert app.dead_letters.original(nul).value == json.dumps(nul_source).encode()  # type: ignore[union-attr]
+                                     lambda es: {e["id"] for e in es} >= {"ok-1", "ok-2", "ok-3", "nul-2"})
+        letters = await parked(settings, "intake", 1)
+        rejected = await rejections(settings, 3)
+    # nul-2 follows a record that was rejected as invalid (not one that failed), so its case is not held
+    assert {e["id"] for e in published} == {"ok-1", "ok-2", "ok-3", "nul-2"}
+    [nested] = letters
+    assert "nested deeper" in nested.data.reason and nested.data.held_behind is None
+    reasons = sorted(r["data"]["reason"] for r in rejected)
+    assert any("control character" in r for r in reasons), reasons  # the NUL source, dead-lettered alone
+    assert len(reasons) == 3  # the NUL source, the malformed JSON and the body that is not UTF-8
+
+
+async def rejections(settings: Settings, n: int) -> list[dict]:
+    """Input rejected as invalid (``ehc.intake.rejected``) on intake's dead-letter topic."""
+    topic = settings.kafka.topic(topics.DEAD_LETTER_TOPICS["intake"])
+    records = await read_topic(settings.kafka.bootstrap_servers, topic,
+                               lambda rs: len([r for r in rs if b"ehc.intake.rejected" in r.value]) >= n, 60)
+    return [json.loads(r.value) for r in records if b"ehc.intake.rejected" in r.value]
 
 
 async def test_notifier_isolates_poison_contacts_and_deadline_events(isolated: Settings, producer) -> None:

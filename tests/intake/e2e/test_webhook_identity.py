@@ -5,7 +5,6 @@ batch sizes are bounded, and the replay table is pruned."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from services.intake.adapters import tables
 from services.intake.bootstrap import bootstrap
 from services.intake.entrypoints.http import sign
 from shared import topics
+from shared.dead_letters import dead_letter_cipher, original_value
 from shared.settings import Settings
 from tests.conftest import read_topic
 from tests.e2e.harness import case_event, running
@@ -91,7 +91,7 @@ async def test_a_nul_in_one_events_source_dead_letters_that_event_only(isolated:
                                      lambda rs: len(rs) >= 2)
     assert sorted(json.loads(r.value)["id"] for r in published) == ["ok-1", "ok-2"]
     letter = json.loads(dead[0].value)["data"]
-    assert json.loads(base64.b64decode(letter["original_base64"]))["id"] == "nul-1"
+    assert json.loads(original_value(letter, dead_letter_cipher(settings)))["id"] == "nul-1"
     assert letter["location"] == "item 1" and "control character" in letter["reason"]
 
 
