@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -24,7 +25,15 @@ from services.notifier.adapters.crypto import Crypto
 from services.notifier.adapters.notify import DeliveryReceipt
 from services.notifier.domain.digests import WorkingDays, case_url
 from services.notifier.domain.policy import RateLimiter, RetryPolicy
-from services.notifier.domain.recipients import FAMILY_MILESTONES, Recipient, is_council_duty, plan_for_deadline_event
+from services.notifier.domain.recipients import (
+    CURRENT_EVENTS,
+    FAMILY_MILESTONES,
+    Recipient,
+    family_notifications,
+    is_council_duty,
+    is_historical,
+    plan_for_deadline_event,
+)
 from services.notifier.service_layer.digests import DigestJobs
 from services.notifier.service_layer.notifications import (
     ChannelRoute,
@@ -33,6 +42,7 @@ from services.notifier.service_layer.notifications import (
     caseworker_recipients,
     family_recipients,
     insert_stmt,
+    lock_cases,
     plan_notifications,
     upsert_stmt,
 )
@@ -106,18 +116,65 @@ class NotifierService:
                 n += 1
         return n
 
-    async def handle_contacts(self, items: Sequence[tuple[str, ContactsUpdated | None]]) -> None:
+    async def handle_contacts(self, items: Sequence[tuple[str, ContactsUpdated | None]]) -> int:
         """Store contacts encrypted; a tombstone (None) erases them (and nothing more goes to the family:
-        the sender checks consent again before every send)."""
+        the sender checks consent again before every send).
+
+        Contacts may reach the notifier after the deadline events of their case (a council records
+        them after the request, or the notifier was down or behind): the family milestones still
+        current in the notifier's projection are planned now, under the same idempotency keys as
+        the events plan them, so whichever arrives first, each text is planned once. Returns how
+        many notifications were planned."""
+        stored: set[str] = set()
         async with self._sessions() as session, session.begin():
+            await lock_cases(session, {case_id for case_id, _ in items})
             for case_id, update_ in items:
                 if update_ is None:
                     await session.execute(delete(tables.contacts).where(tables.contacts.c.case_id == case_id))
+                    stored.discard(case_id)
                     continue
                 blob = self._crypto.encrypt_json(update_.data.model_dump(mode="json"))
                 await session.execute(upsert_stmt(session, tables.contacts,
                                                   {"case_id": case_id, "payload_encrypted": blob,
                                                    "updated_at": self.clock()}, ["case_id"]))
+                stored.add(case_id)
+            planned = len(await plan_notifications(session, self.deps, await self._current_milestones(session,
+                                                                                                     stored)))
+        if planned:
+            self.wakeup.set()
+        return planned
+
+    async def _current_milestones(self, session: AsyncSession, case_ids: set[str]) -> list[PlanItem]:
+        """The family texts of the cases' deadlines as the projection has them now (see CURRENT_EVENTS)."""
+        families = await self._families(session, case_ids)
+        if not families:
+            return []
+        v = tables.deadline_view
+        rows = (await session.execute(select(v).where(v.c.case_id.in_(list(families)))
+                                      .order_by(v.c.case_id, v.c.deadline_id))).all()
+        items: list[PlanItem] = []
+        for row in rows:
+            deadline = _ProjectedDeadline.of(row)
+            family, sendiass = families[row.case_id]
+            for event_type in CURRENT_EVENTS.get(row.status, ()):
+                items.extend(self._family_items(event_type, deadline, self._family_if_current(family, row.event_time),
+                                                sendiass))
+        return items
+
+    def _family_if_current(self, family: list[Recipient], happened_at: datetime) -> list[Recipient]:
+        """Who may hear of a milestone now: nobody if it is history (first seen well after it happened).
+        Both ways a family text is planned (the deadline event, the contacts) go through here."""
+        stale_after = timedelta(days=self._cfg.family_milestone_stale_days)
+        if happened_at.tzinfo is None:  # SQLite gives back the UTC instant it was given, without its offset
+            happened_at = happened_at.replace(tzinfo=UTC)
+        return [] if is_historical(happened_at, self.clock(), stale_after) else family
+
+    def _family_items(self, event_type: str, deadline: Any, family: list[Recipient],
+                      sendiass: str | None) -> list[PlanItem]:
+        context = self._context(deadline, sendiass)
+        return [PlanItem(item.idempotency_key(deadline.deadline_id), deadline.case_id, deadline.deadline_id,
+                         item.kind, item.recipient, item.template, item.context)
+                for item in family_notifications(event_type, deadline, family, context)]
 
     async def set_caseworker_email(self, caseworker_id: str, email: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -132,6 +189,7 @@ class NotifierService:
         if not events:
             return 0
         async with self._sessions() as session, session.begin():
+            await lock_cases(session, {e.data.case_id for e in events})
             fresh = await mark_processed_many(session, tables.processed_events, CONSUMER, [e.id for e in events])
             events = [e for e in dict((e.id, e) for e in events).values() if e.id in fresh]
             if not events:
@@ -140,15 +198,16 @@ class NotifierService:
             await self._project(session, events, cases)
             caseworkers = await caseworker_recipients(
                 session, self._crypto, (_assignment(e.data, cases.get(e.data.case_id))[0] for e in events))
-            families = await self._families(session, [e for e in events if _may_tell_family(e)])
+            families = await self._families(session, {e.data.case_id for e in events if _may_tell_family(e)})
             breach_subs = await self._breach_subscriptions(session, events)
             items: list[PlanItem] = []
             for event in events:
                 d = event.data
                 caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
                 family, sendiass = families.get(d.case_id, ([], None)) if _may_tell_family(event) else ([], None)
+                family = self._family_if_current(family, event.time)
                 managers = self._managers(event, breach_subs, team_id, area_id)
-                context = self._context(event, sendiass)
+                context = self._context(d, sendiass)
                 for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
                                                     context, self._cfg.caseworker_reminders):
                     items.append(PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind,
@@ -196,9 +255,9 @@ class NotifierService:
         await session.execute(stmt.on_conflict_do_update(index_elements=["deadline_id"], set_=changed,
                                                          where=v.c.event_time <= stmt.excluded.event_time), values)
 
-    async def _families(self, session: AsyncSession, events: list[DeadlineEvent]
+    async def _families(self, session: AsyncSession, case_ids: set[str]
                         ) -> dict[str, tuple[list[Recipient], str | None]]:
-        case_ids = {e.data.case_id for e in events}
+        """case_id -> (the family members who consent, the SENDIASS contact) of the cases with contacts."""
         if not case_ids:
             return {}
         c = tables.contacts
@@ -232,10 +291,10 @@ class NotifierService:
                                           scope_name=name)
         return list(managers.values())
 
-    def _context(self, event: DeadlineEvent, sendiass: str | None = None) -> dict[str, Any]:
-        """Template variables: dates, rule, legal source, council links: never names or contact details.
-        Each template takes only the fields its spec allows (a family text fewer still)."""
-        d = event.data
+    def _context(self, d: Any, sendiass: str | None = None) -> dict[str, Any]:
+        """Template variables of a deadline (an event's data, or the projection's): dates, rule, legal
+        source, council links: never names or contact details. Each template takes only the fields
+        its spec allows (a family text fewer still)."""
         cfg = self._cfg
         return {"case_id": d.case_id, "rule_id": d.rule_id, "due_on": d.due_on.isoformat(), "status": d.status,
                 "legal_source": d.legal_source, "period_text": d.period_text, "flags": list(d.flags),
@@ -272,6 +331,30 @@ def _assignment(data: Any, routing: tuple[Any, Any, Any] | None) -> tuple[str | 
     """The case's caseworker, team and area: the latest ehc.case.assigned, else the deadline event's."""
     caseworker_id, team_id, area_id = routing or (None, None, None)
     return caseworker_id or data.caseworker_id, team_id or data.team_id, area_id or data.area_id
+
+
+@dataclass(frozen=True)
+class _ProjectedDeadline:
+    """A deadline as the notifier's projection (``deadline_view``) has it, with the attribute names of
+    an event's data that planning and the templates' context read."""
+
+    case_id: str
+    deadline_id: str
+    rule_id: str
+    due_on: date
+    status: str
+    responsible: str
+    flags: list[str]
+    legal_source: str
+    trigger_date: date | None
+    period_text: str = ""
+    exception: str | None = None
+    reminder_offset_days: int | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> _ProjectedDeadline:
+        return cls(row.case_id, row.deadline_id, row.rule_id, row.due_on, row.status, row.responsible,
+                   list(row.flags or []), row.legal_source, row.opened_on)
 
 
 class _WeekdaysOnly:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.adapters import tables
@@ -82,6 +82,18 @@ class Deps:
 def is_postgres(session: AsyncSession) -> bool:
     """PostgreSQL (FOR UPDATE SKIP LOCKED, row locks) or SQLite (one writer at a time, no locks needed)."""
     return bool(session.get_bind().dialect.name == "postgresql")
+
+
+async def lock_cases(session: AsyncSession, case_ids: Iterable[str]) -> None:
+    """Hold the cases until the transaction ends (PostgreSQL advisory locks, taken in one order).
+    Deadline events and contacts of one case are handled by different consumers: each must see what
+    the other committed, or a family text is planned by neither. (SQLite has one writer at a time.)"""
+    ids = sorted({c for c in case_ids if c})
+    if not ids or not is_postgres(session):
+        return
+    await session.execute(text(
+        "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(c, 0) AS k "
+        "FROM unnest(CAST(:ids AS text[])) AS c ORDER BY k) AS keys"), {"ids": ids})
 
 
 def insert_stmt(session: AsyncSession, table: Any) -> Any:
@@ -359,6 +371,7 @@ __all__ = [
     "family_recipients",
     "insert_stmt",
     "is_postgres",
+    "lock_cases",
     "plan_notification",
     "plan_notifications",
     "safe_reason",
