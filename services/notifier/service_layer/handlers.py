@@ -85,7 +85,8 @@ class NotifierService:
                          audit_topic=kafka.topic(topics.NOTIFICATION_EVENTS), route=ChannelRoute.from_settings(cfg),
                          retry=retry or RetryPolicy(), wakeup=self.wakeup)
         self.sender = Sender(self.deps, channels, render, limits or limits_from_settings(cfg, clock),
-                             batch=cfg.sender_batch, concurrency=cfg.sender_concurrency, workers=cfg.sender_workers)
+                             batch=cfg.sender_batch, concurrency=cfg.sender_concurrency, workers=cfg.sender_workers,
+                             lease_seconds=cfg.sender_lease_seconds, sweep_seconds=cfg.sender_sweep_seconds)
         self.digests = DigestJobs(self.deps, calendar if calendar is not None else _WeekdaysOnly())
         self.subscriptions = SubscriptionService(sessions, crypto, clock)
         self._sessions = sessions
@@ -317,6 +318,9 @@ class NotifierService:
 
     async def run_sender(self, idle_seconds: float = 0.5) -> None:
         await self.sender.run(idle_seconds)
+
+    async def stop_sender(self) -> None:
+        await self.sender.stop(self._cfg.sender_stop_seconds)
 
     async def run_morning(self, now: datetime | None = None, *, catch_up: bool = False) -> int:
         return await self.digests.run_morning(now, catch_up=catch_up)
