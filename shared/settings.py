@@ -149,9 +149,9 @@ class NotifierSettings(BaseModel):
                                     "(with 2 workers, as many as the 20 connections kept to GOV.UK Notify).")
     sender_workers: int = Field(default=2, description="Sender passes at once (one claims while another waits).")
     smtp_pool_size: int = Field(default=4, description="SMTP connections kept open and reused (0: one per email).")
-    family_milestone_stale_days: float = Field(
-        default=2, description="A family milestone first seen more than this many days after it happened "
-        "(a backlog, contacts recorded late) is history: the family is not texted about it.")
+    historical_after_days: int = Field(
+        default=2, ge=0, description="A milestone first seen more than this many days after it happened is "
+        "recorded as historical and nobody is told (backfills, imports, a service down for days).")
     sender_lease_seconds: float = Field(
         default=60, description="A claimed notification's lease: a send is abandoned (and never retried) before it "
         "ends; a row still 'sending' after it was interrupted (a crash) and is swept to technical-failure, "

@@ -158,14 +158,17 @@ class NotifierService:
             deadline = _ProjectedDeadline.of(row)
             family, sendiass = families[row.case_id]
             for event_type in CURRENT_EVENTS.get(row.status, ()):
-                items.extend(self._family_items(event_type, deadline, self._family_if_current(family, row.event_time),
-                                                sendiass))
+                current = self._family_if_current(family, event_type, deadline, row.event_time)
+                items.extend(self._family_items(event_type, deadline, current, sendiass))
         return items
 
-    def _family_if_current(self, family: list[Recipient], happened_at: datetime) -> list[Recipient]:
-        """Who may hear of a milestone now: nobody if it is history (first seen well after it happened).
-        Both ways a family text is planned (the deadline event, the contacts) go through here."""
-        stale_after = timedelta(days=self._cfg.family_milestone_stale_days)
+    def _family_if_current(self, family: list[Recipient], event_type: str, deadline: Any,
+                           happened_at: datetime) -> list[Recipient]:
+        """Who may hear of a milestone (``event_type`` of ``deadline``, an event's data or the
+        projection's) now: nobody if it is history, first seen well after it happened (here: after
+        the deadline event that told of it). Both ways a family text is planned (the deadline event,
+        the contacts arriving later) go through here."""
+        stale_after = timedelta(days=self._cfg.historical_after_days)
         if happened_at.tzinfo is None:  # SQLite gives back the UTC instant it was given, without its offset
             happened_at = happened_at.replace(tzinfo=UTC)
         return [] if is_historical(happened_at, self.clock(), stale_after) else family
@@ -206,7 +209,7 @@ class NotifierService:
                 d = event.data
                 caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
                 family, sendiass = families.get(d.case_id, ([], None)) if _may_tell_family(event) else ([], None)
-                family = self._family_if_current(family, event.time)
+                family = self._family_if_current(family, event.type, d, event.time)
                 managers = self._managers(event, breach_subs, team_id, area_id)
                 context = self._context(d, sendiass)
                 for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
@@ -351,6 +354,7 @@ class _ProjectedDeadline:
     flags: list[str]
     legal_source: str
     trigger_date: date | None
+    completed_on: date | None
     period_text: str = ""
     exception: str | None = None
     reminder_offset_days: int | None = None
@@ -358,7 +362,7 @@ class _ProjectedDeadline:
     @classmethod
     def of(cls, row: Any) -> _ProjectedDeadline:
         return cls(row.case_id, row.deadline_id, row.rule_id, row.due_on, row.status, row.responsible,
-                   list(row.flags or []), row.legal_source, row.opened_on)
+                   list(row.flags or []), row.legal_source, row.opened_on, row.completed_on)
 
 
 class _WeekdaysOnly:
