@@ -332,10 +332,13 @@ def safe_reason(reason: str, address: str | None) -> str:
 
 
 async def alert_caseworker_of_failure(session: AsyncSession, deps: Deps, row: Any, reason: str,
-                                      address: str | None) -> bool:
+                                      address: str | None, *, interrupted: bool = False) -> bool:
     """A family's or a manager's message about a case could not be delivered: tell the case's
-    caseworker (once per failed notification; the email names the message, never the address)."""
-    if row.recipient_kind not in ("family", "manager") or not row.case_id:
+    caseworker (once per failed notification; the email names the message, never the address).
+    An ``interrupted`` send to the caseworker themselves (a breach alert cut off by a crash) is
+    reported to them too: their address works, the message may not have arrived."""
+    told = ("family", "manager", "caseworker") if interrupted else ("family", "manager")
+    if row.recipient_kind not in told or row.kind == "caseworker_delivery_failed" or not row.case_id:
         return False
     caseworker = await caseworker_recipient(session, deps.crypto, await caseworker_of_case(session, row.case_id))
     if caseworker is None:

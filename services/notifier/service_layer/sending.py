@@ -303,7 +303,7 @@ class Sender:
                                         for r in swept])
             for r in swept:
                 log.warning("notifier.stuck_notification", notification_id=r.notification_id, kind=r.kind)
-                await alert_caseworker_of_failure(session, deps, r, INTERRUPTED, None)
+                await alert_caseworker_of_failure(session, deps, r, INTERRUPTED, None, interrupted=True)
         return len(swept)
 
     async def run(self, idle_seconds: float = 0.5) -> None:
