@@ -81,3 +81,23 @@ async def test_contacts_after_a_backlog_of_deadline_events_get_every_current_mil
     assert set(per_address.values()) == {1}
     ids = [str(m["Message-ID"]) for m in smtp_server.messages]
     assert len(ids) == len(set(ids))
+
+
+async def test_an_exception_nudge_with_the_longest_event_id_does_not_stop_the_alerts_after_it(
+    isolated, smtp_server: Mailbox, notify: NotifyStub, notify_url: str, producer, captured_logs,
+) -> None:
+    """With caseworker_reminders=immediate, PostgreSQL refused the nudge's kind on every retry and
+    the notifier stopped consuming: no breach alert went out after it."""
+    settings = e2e_settings(isolated, smtp_server, notify, notify_url, caseworker_reminders="immediate")
+    notifier = bootstrap(settings, clock=FakeClock(london(2026, 3, 10, 10, 0)))
+    async with running(notifier):
+        await publish(producer, settings,
+                      deadline_event("deadline.exception", "case-x", due_on=date(2026, 4, 21), exception="E3",
+                                     event_id="x" * 200),
+                      deadline_event("deadline.breached", "case-x", "plan.final", due_on=date(2026, 3, 9)))
+
+        async def both_sent() -> bool:
+            found = {r.kind: r.status for r in await rows(notifier, case_id="case-x")}
+            return found == {f"caseworker_exception_{'x' * 200}": "sent", "breach_alert": "sent"}
+
+        await eventually(both_sent, 60, "the nudge and the breach alert after it sent")
