@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from services.notifier.adapters import tables
 from services.notifier.adapters.channels import Channel, OutgoingMessage, PermanentSendError, SendError, SendResult
@@ -124,35 +124,49 @@ class Sender:
         self._sweep_seconds = sweep_seconds
         self._stopping = asyncio.Event()
         self._running: asyncio.Future[Any] | None = None
+        self._task: asyncio.Task[Any] | None = None
         self._in_flight: dict[str, _Claimed] = {}
 
     # --- one pass ------------------------------------------------------------------------------
     async def send_due(self, limit: int | None = None) -> int:
-        """Claim a few due notifications, send them, record each outcome as its send ends. Returns
+        """Claim a few due notifications, send them, record each outcome as soon as its send ends
+        (those that end while an earlier outcome is being written are recorded together). Returns
         how many rows the claim looked at (0: nothing is due)."""
         claimed, count = await self._claim(min(limit or self._claim_size, self._claim_size))
-        if claimed:
-            await asyncio.gather(*(self._send_and_record(c) for c in claimed))
+        if not claimed:
+            return count
+        for item in claimed:
+            self._in_flight[item.row.notification_id] = item
+        running = {asyncio.create_task(self._send_bounded(item)) for item in claimed}
+        try:
+            while running:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                outcomes = [t.result() for t in done]
+                ended = [o for o in outcomes if not isinstance(o[2], _Interrupted)]
+                cut_off = [o[0].row.notification_id for o in outcomes if isinstance(o[2], _Interrupted)]
+                try:
+                    if ended:
+                        await self._record(ended)  # type: ignore[arg-type]
+                    if cut_off:
+                        await self.sweep_stuck(cut_off)
+                except Exception as exc:  # the database failed us: the rows stay 'sending', the sweep settles them
+                    log.error("notifier.outcome_not_recorded", count=len(outcomes), error=type(exc).__name__)
+                for item, _, _ in outcomes:
+                    self._in_flight.pop(item.row.notification_id, None)
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()
+            raise
         return count
 
-    async def _send_and_record(self, item: _Claimed) -> None:
-        nid = item.row.notification_id
-        self._in_flight[nid] = item
+    async def _send_bounded(self, item: _Claimed) -> tuple[_Claimed, SendResult | None, SendError | Exception | None]:
+        """Send, within the lease: a send that outlives it is cut off (its outcome is unknown)."""
         try:
-            try:
-                async with asyncio.timeout(self._send_timeout):
-                    result, error = await self._send_one(item)
-            except TimeoutError:
-                log.warning("notifier.send_outlived_lease", notification_id=nid, kind=item.row.kind)
-                await self.sweep_stuck([nid])
-                return
-            await self._record([(item, result, error)])
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the database failed us: the row stays 'sending' and the sweep settles it
-            log.error("notifier.outcome_not_recorded", notification_id=nid, error=type(exc).__name__)
-        finally:
-            self._in_flight.pop(nid, None)
+            async with asyncio.timeout(self._send_timeout):
+                return (item, *(await self._send_one(item)))
+        except TimeoutError:
+            log.warning("notifier.send_outlived_lease", notification_id=item.row.notification_id, kind=item.row.kind)
+            return item, None, _Interrupted()
 
     async def _claim(self, limit: int) -> tuple[list[_Claimed], int]:
         deps = self._deps
@@ -311,6 +325,7 @@ class Sender:
         sends' answers, another claims and sends), and sweep interrupted sends periodically."""
         self._stopping.clear()
         self._running = asyncio.get_running_loop().create_future()
+        self._task = asyncio.current_task()
         workers = [asyncio.create_task(self._work(idle_seconds), name=f"notifier-sender-{i}")
                    for i in range(self._workers)]
         sweeper = asyncio.create_task(self._sweep_periodically(), name="notifier-sweeper")
@@ -335,6 +350,9 @@ class Sender:
         except TimeoutError:
             left = list(self._in_flight)
             log.warning("notifier.stopped_with_sends_in_flight", count=len(left))
+            if self._task is not None:
+                self._task.cancel()
+            await asyncio.wait([self._running], timeout=5)
             await self.sweep_stuck(left)
 
     async def _sweep_periodically(self) -> None:
@@ -367,23 +385,35 @@ class Sender:
 
 
 async def _apply(session: Any, changes: list[_Change], now: Any) -> set[str]:
-    """Write the decided changes, each guarded by the status and attempt count its row was read with
-    (on PostgreSQL the rows are locked too); returns the ids of the rows that did change."""
+    """Write the decided changes, each guarded by the status and attempt count its row was read with;
+    returns the ids of the rows that did change. On PostgreSQL the rows are locked by this
+    transaction, so the guard always holds: one executemany. On SQLite (no row locks; another
+    worker may have read the same rows) each row is written alone and its row count says."""
+    if not changes:
+        return set()
     n = tables.notifications
-    applied: set[str] = set()
+    values = []
     for c in changes:
         row = c.row
-        old_status = c.old_status if c.old_status is not None else str(row.status)
-        old_attempts = c.old_attempts if c.old_attempts is not None else row.attempts
-        result = await session.execute(
-            update(n).where(n.c.notification_id == row.notification_id, n.c.status == old_status,
-                            n.c.attempts == old_attempts)
-            .values(status=str(c.status), next_attempt_at=c.next_attempt_at, attempts=c.attempts,
-                    last_error=c.error, provider_reference=c.provider_reference or row.provider_reference,
-                    lease_until=c.lease_until, updated_at=now),
-            execution_options={"synchronize_session": False})
-        if result.rowcount:
-            applied.add(row.notification_id)
+        values.append({"b_id": row.notification_id, "b_status": str(c.status), "b_next": c.next_attempt_at,
+                       "b_attempts": c.attempts, "b_error": c.error,
+                       "b_ref": c.provider_reference or row.provider_reference, "b_lease": c.lease_until,
+                       "b_now": now, "b_old_status": c.old_status if c.old_status is not None else str(row.status),
+                       "b_old_attempts": c.old_attempts if c.old_attempts is not None else row.attempts})
+    stmt = (update(n).where(n.c.notification_id == bindparam("b_id"), n.c.status == bindparam("b_old_status"),
+                            n.c.attempts == bindparam("b_old_attempts"))
+            .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next"),
+                    attempts=bindparam("b_attempts"), last_error=bindparam("b_error"),
+                    provider_reference=bindparam("b_ref"), lease_until=bindparam("b_lease"),
+                    updated_at=bindparam("b_now")))
+    options = {"synchronize_session": False}
+    if is_postgres(session):
+        await session.execute(stmt, values, execution_options=options)
+        return {v["b_id"] for v in values}
+    applied: set[str] = set()
+    for v in values:
+        if (await session.execute(stmt, v, execution_options=options)).rowcount:
+            applied.add(v["b_id"])
     return applied
 
 
