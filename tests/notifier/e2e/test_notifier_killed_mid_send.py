@@ -9,6 +9,8 @@ import asyncio
 import json
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date
 from email import message_from_bytes
 from typing import Any
@@ -39,9 +41,11 @@ class SlowHandler(CollectingHandler):
         return await super().handle_DATA(server, session, envelope)
 
 
-async def test_a_notifier_killed_mid_send_settles_every_notification_within_two_minutes(
-    isolated: Settings, producer, tmp_path,
-) -> None:
+@asynccontextmanager
+async def sending_slowly(isolated: Settings, producer: Any, tmp_path: Any) -> AsyncIterator[tuple[ServiceProcess,
+                                                                                                 SlowHandler]]:
+    """`ehc notifier serve` as a process, emailing through a slow SMTP server; yields once it is in
+    the middle of sending a breach alert and a family email for each of CASES cases."""
     handler = SlowHandler()
     smtp_port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=smtp_port)
@@ -71,6 +75,28 @@ async def test_a_notifier_killed_mid_send_settles_every_notification_within_two_
                     and await _count(schema, "notifications WHERE status = 'sending'") >= 1)
 
         await eventually(mid_batch, 60, "sends in flight")
+        yield service, handler
+    finally:
+        await service.terminate()
+        controller.stop()
+
+
+async def test_a_notifier_stopped_mid_send_finishes_its_sends_first(isolated: Settings, producer, tmp_path) -> None:
+    schema = isolated.schema_for("notifier")
+    async with sending_slowly(isolated, producer, tmp_path) as (service, handler):
+        await service.terminate()  # SIGTERM: a graceful stop
+        assert await _count(schema, "notifications WHERE status = 'sending'") == 0
+        assert await _count(schema, "notifications WHERE status = 'technical-failure'") == 0
+        sent = await _count(schema, "notifications WHERE status = 'sent'")
+    ids = Counter(str(message_from_bytes(m.content)["X-EHC-Notification-Id"]) for m in handler.messages)
+    assert len(ids) == sent and set(ids.values()) == {1}  # every email that went is recorded as sent
+
+
+async def test_a_notifier_killed_mid_send_settles_every_notification_within_two_minutes(
+    isolated: Settings, producer, tmp_path,
+) -> None:
+    schema = isolated.schema_for("notifier")
+    async with sending_slowly(isolated, producer, tmp_path) as (service, handler):
         await service.kill()
         interrupted = await _count(schema, "notifications WHERE status = 'sending'")
         assert interrupted >= 1
@@ -92,10 +118,6 @@ async def test_a_notifier_killed_mid_send_settles_every_notification_within_two_
 
         await eventually(settled, 120, "every notification sent, or settled with the caseworker told")
         took = time.monotonic() - restarted
-    finally:
-        await service.terminate()
-        controller.stop()
-
     assert took < 120
     failed = await _count(schema, "notifications WHERE status = 'technical-failure'")
     assert failed >= 1  # the sends in flight at the kill: never sent again
