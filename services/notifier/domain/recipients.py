@@ -15,7 +15,6 @@ goes at once, to the caseworker, the managers subscribed to breach alerts and th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from services.notifier.domain.messages import FAMILY_DUTIES
@@ -30,16 +29,6 @@ FAMILY_MILESTONES: dict[tuple[str, str], str] = {
     ("deadline.opened", "draft.representations"): "family_draft_plan_issued",
     ("deadline.met", "plan.final"): "family_plan_issued",
     ("deadline.due_soon", "review.annual"): "family_review_due",
-}
-
-#: For a deadline's current status (the notifier's projection), the deadline events whose family
-#: texts are still the news: contacts that reach the notifier after the events get these.
-CURRENT_EVENTS: dict[str, tuple[str, ...]] = {
-    "open": ("deadline.opened",),
-    "due_soon": ("deadline.opened", "deadline.due_soon"),
-    "met": ("deadline.met",),
-    "met_late": ("deadline.met",),
-    "breached": ("deadline.breached",),
 }
 
 CaseworkerReminders = Literal["digest", "immediate"]
@@ -86,27 +75,12 @@ def plan_for_deadline_event(event: Any, caseworker: Recipient | None, family: li
     if event.type == "deadline.breached" and council:
         planned.extend(PlannedNotification("breach_alert", m, "manager_breach", {**context, "scope_name": m.scope_name})
                        for m in managers)
-    planned.extend(family_notifications(event.type, data, family, context))
-    return planned
-
-
-def family_notifications(event_type: str, data: Any, family: list[Recipient],
-                         context: dict[str, Any]) -> list[PlannedNotification]:
-    """A family's texts for a deadline event, or for a deadline's current state (``CURRENT_EVENTS``):
-    its milestone, or a council duty missed. The same kinds either way, so the same idempotency keys."""
-    planned: list[PlannedNotification] = []
-    if event_type == "deadline.breached" and is_council_duty(data) and data.rule_id in FAMILY_DUTIES:
-        # only what a family can be told in plain words
-        planned.extend(PlannedNotification("family_missed", f, "family_deadline_missed", context) for f in family)
-    template = FAMILY_MILESTONES.get((event_type, data.rule_id))
+        if data.rule_id in FAMILY_DUTIES:  # only what a family can be told in plain words
+            planned.extend(PlannedNotification("family_missed", f, "family_deadline_missed", context) for f in family)
+    template = FAMILY_MILESTONES.get((event.type, data.rule_id))
     if template is not None:
         planned.extend(PlannedNotification(f"family_{template}", f, template, context) for f in family)
     return planned
-
-
-def is_historical(happened_at: datetime, now: datetime, stale_after: timedelta) -> bool:
-    """A milestone first seen well after it happened is history: the family is not texted about it."""
-    return now - happened_at > stale_after
 
 
 def _immediate_caseworker(event: Any, caseworker: Recipient, context: dict[str, Any]) -> list[PlannedNotification]:
@@ -119,3 +93,19 @@ def _immediate_caseworker(event: Any, caseworker: Recipient, context: dict[str, 
         return [PlannedNotification(f"caseworker_exception_{event.id}", caseworker, "caseworker_exception_nudge",
                                     context)]
     return []
+
+
+# --------------------------------------------------------------------------------------------
+# Contacts that arrive after the deadline events
+# --------------------------------------------------------------------------------------------
+
+#: For a deadline's current status (the notifier's projection), the deadline events whose family
+#: texts are still the news: contacts that reach the notifier after the events get these (planned
+#: by plan_for_deadline_event, so under the same idempotency keys as the events plan them).
+CURRENT_EVENTS: dict[str, tuple[str, ...]] = {
+    "open": ("deadline.opened",),
+    "due_soon": ("deadline.opened", "deadline.due_soon"),
+    "met": ("deadline.met",),
+    "met_late": ("deadline.met",),
+    "breached": ("deadline.breached",),
+}

@@ -29,9 +29,7 @@ from services.notifier.domain.recipients import (
     CURRENT_EVENTS,
     FAMILY_MILESTONES,
     Recipient,
-    family_notifications,
     is_council_duty,
-    is_historical,
     plan_for_deadline_event,
 )
 from services.notifier.service_layer.digests import DigestJobs
@@ -146,7 +144,8 @@ class NotifierService:
         return planned
 
     async def _current_milestones(self, session: AsyncSession, case_ids: set[str]) -> list[PlanItem]:
-        """The family texts of the cases' deadlines as the projection has them now (see CURRENT_EVENTS)."""
+        """The family texts of the cases' deadlines as the projection has them now (see CURRENT_EVENTS),
+        planned as the deadline events that told of them plan them (family recipients only)."""
         families = await self._families(session, case_ids)
         if not families:
             return []
@@ -158,8 +157,10 @@ class NotifierService:
             deadline = _ProjectedDeadline.of(row)
             family, sendiass = families[row.case_id]
             for event_type in CURRENT_EVENTS.get(row.status, ()):
+                event = _ProjectedEvent(event_type, deadline)
                 current = self._family_if_current(family, event_type, deadline, row.event_time)
-                items.extend(self._family_items(event_type, deadline, current, sendiass))
+                if current:
+                    items.extend(self._plan_items(event, None, current, [], self._context(deadline, sendiass)))
         return items
 
     def _family_if_current(self, family: list[Recipient], event_type: str, deadline: Any,
@@ -168,17 +169,18 @@ class NotifierService:
         projection's) now: nobody if it is history, first seen well after it happened (here: after
         the deadline event that told of it). Both ways a family text is planned (the deadline event,
         the contacts arriving later) go through here."""
-        stale_after = timedelta(days=self._cfg.historical_after_days)
         if happened_at.tzinfo is None:  # SQLite gives back the UTC instant it was given, without its offset
             happened_at = happened_at.replace(tzinfo=UTC)
-        return [] if is_historical(happened_at, self.clock(), stale_after) else family
+        stale = self.clock() - happened_at > timedelta(days=self._cfg.historical_after_days)
+        return [] if stale else family
 
-    def _family_items(self, event_type: str, deadline: Any, family: list[Recipient],
-                      sendiass: str | None) -> list[PlanItem]:
-        context = self._context(deadline, sendiass)
-        return [PlanItem(item.idempotency_key(deadline.deadline_id), deadline.case_id, deadline.deadline_id,
-                         item.kind, item.recipient, item.template, item.context)
-                for item in family_notifications(event_type, deadline, family, context)]
+    def _plan_items(self, event: Any, caseworker: Recipient | None, family: list[Recipient],
+                    managers: list[Recipient], context: dict[str, Any]) -> list[PlanItem]:
+        d = event.data
+        return [PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind, item.recipient,
+                         item.template, item.context)
+                for item in plan_for_deadline_event(event, caseworker, family, managers, context,
+                                                    self._cfg.caseworker_reminders)]
 
     async def set_caseworker_email(self, caseworker_id: str, email: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -212,10 +214,7 @@ class NotifierService:
                 family = self._family_if_current(family, event.type, d, event.time)
                 managers = self._managers(event, breach_subs, team_id, area_id)
                 context = self._context(d, sendiass)
-                for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
-                                                    context, self._cfg.caseworker_reminders):
-                    items.append(PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind,
-                                          item.recipient, item.template, item.context))
+                items.extend(self._plan_items(event, caseworkers.get(caseworker_id or ""), family, managers, context))
             planned = len(await plan_notifications(session, self.deps, items))
         if planned:
             self.wakeup.set()
@@ -363,6 +362,18 @@ class _ProjectedDeadline:
     def of(cls, row: Any) -> _ProjectedDeadline:
         return cls(row.case_id, row.deadline_id, row.rule_id, row.due_on, row.status, row.responsible,
                    list(row.flags or []), row.legal_source, row.opened_on, row.completed_on)
+
+
+@dataclass(frozen=True)
+class _ProjectedEvent:
+    """What a deadline event would say of a deadline's current state: planning reads its type and data."""
+
+    type: str
+    data: _ProjectedDeadline
+
+    @property
+    def id(self) -> str:  # only an exception nudge's kind uses it, and CURRENT_EVENTS has none
+        return f"{self.data.deadline_id}:{self.type}"
 
 
 class _WeekdaysOnly:
