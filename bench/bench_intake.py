@@ -190,7 +190,8 @@ async def bench_webhook(n: int, batch: int, clients: int) -> dict[str, Any]:
     tag = "bw" + uuid.uuid4().hex[:8]
     secret = "bench-webhook-secret"
     port = free_port()
-    settings = settings_for(tag, webhook_secrets={"cms-bench": SecretStr(secret)}, http_port=port)
+    settings = settings_for(tag, webhook_secrets={"cms-bench": SecretStr(secret)},
+                            webhook_sources={"cms-bench": ["cms/bench"]}, http_port=port)
     bodies = [canonical_batch(start, min(batch, n - start)) for start in range(0, n, batch)]
     intake = bootstrap(settings)
     await intake.start(consume=False)

@@ -4,6 +4,7 @@
     ehc deadlines compute|serve|rebuild
     ehc intake serve|import
     ehc notifier serve|subscriptions
+    ehc intake|deadlines|notifier dead-letters list|show|replay
     ehc report timeliness
     ehc run                           the whole pipeline on one machine
     ehc docs                          JSON Schema of the contracts and AsyncAPI of each service
@@ -20,6 +21,7 @@ from services.deadlines.entrypoints.cli import deadlines_app
 from services.intake.entrypoints.cli import intake_app
 from services.intake.entrypoints.report_cli import report_app
 from services.notifier.entrypoints.cli import subscriptions_app
+from shared.dead_letters_cli import dead_letters_app
 from shared.local_infra.cli import infra_app
 
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
@@ -34,34 +36,57 @@ notifier_app.add_typer(subscriptions_app, name="subscriptions",
 app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
 
 
+def _held_records(service: str):  # type: ignore[no-untyped-def]
+    def load():  # type: ignore[no-untyped-def]  # imported when a command runs, not at start-up
+        from importlib import import_module
+
+        return import_module(f"services.{service}.adapters.tables").held_records
+
+    return load
+
+
+for _name, _app in (("intake", intake_app), ("deadlines", deadlines_app), ("notifier", notifier_app)):
+    _app.add_typer(dead_letters_app(_name, _held_records(_name)), name="dead-letters",
+                   help="Records this service parked (could not decode or handle): list, show, replay.")
+
+
 def _settings():  # type: ignore[no-untyped-def]
     from shared.logging import configure_logging
-    from shared.settings import Settings
+    from shared.settings import load_settings
 
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.logging.level, settings.logging.json_output)
     return settings
 
 
-async def _serve(bootstrap) -> None:  # type: ignore[no-untyped-def]
+def _serve(service: str, bootstrap) -> None:  # type: ignore[no-untyped-def]
+    """Run one service; unusable settings stop it with one line and exit status 2 (never a traceback)."""
     from shared.runtime import serve
+    from shared.settings import SettingsError
 
-    # Kafka clients must be created inside the running event loop.
-    await serve(bootstrap(_settings()).runtime())
+    async def run() -> None:
+        # Kafka clients must be created inside the running event loop.
+        await serve(bootstrap(_settings()).runtime())
+
+    try:
+        asyncio.run(run())
+    except SettingsError as exc:
+        typer.echo(f"ehc {service} serve: {' '.join(str(exc).split())}", err=True)
+        raise typer.Exit(2) from None
 
 
 @deadlines_app.command("serve")
 def deadlines_serve() -> None:
     """Run the deadlines service: case events, timers, read API."""
     from services.deadlines.bootstrap import bootstrap
-    asyncio.run(_serve(bootstrap))
+    _serve("deadlines", bootstrap)
 
 
 @notifier_app.command("serve")
 def notifier_serve() -> None:
     """Run the notifier: deadline events in, emails and texts out."""
     from services.notifier.bootstrap import bootstrap
-    asyncio.run(_serve(bootstrap))
+    _serve("notifier", bootstrap)
 
 
 @app.command("run")

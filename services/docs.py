@@ -13,7 +13,7 @@ from typing import Any
 from faststream.specification import AsyncAPI
 from pydantic import TypeAdapter
 
-from shared.contracts import ContactsUpdated, DeadlineEvent, IntakeRejected, NotificationEvent
+from shared.contracts import ContactsUpdated, DeadlineEvent, IntakeRejected, NotificationEvent, RecordParked
 from shared.contracts.case_events import CaseEvent
 from shared.settings import Settings
 
@@ -24,6 +24,7 @@ def contract_schemas() -> dict[str, Any]:
         "deadline-event.schema.json": DeadlineEvent.model_json_schema(),
         "contacts.schema.json": ContactsUpdated.model_json_schema(),
         "dead-letter.schema.json": IntakeRejected.model_json_schema(),
+        "parked-record.schema.json": RecordParked.model_json_schema(),
         "notification-event.schema.json": NotificationEvent.model_json_schema(),
     }
 
@@ -43,8 +44,20 @@ async def _asyncapi_documents() -> dict[str, Any]:  # Kafka clients are built in
         service = build(settings)
         spec = AsyncAPI(service.broker, title=f"EHC {name}", version="1",
                         description=(service.__doc__ or "").strip().splitlines()[0] if service.__doc__ else None)
-        docs[f"asyncapi-{name}.json"] = spec.to_specification().to_jsonable()
+        docs[f"asyncapi-{name}.json"] = _with_input_payloads(spec.to_specification().to_jsonable())
     return docs
+
+
+def _with_input_payloads(doc: dict[str, Any]) -> dict[str, Any]:
+    """Subscribers that read raw records (to dead-letter bad bytes) show no payload: give the canonical
+    input topic the canonical event's schema, as the case-events publisher declares it."""
+    components = doc.get("components", {})
+    message = components.get("messages", {}).get("on_canonical:SubscribeMessage")
+    if message is not None and "to_case_events:Message:Payload" in components.get("schemas", {}):
+        message["payload"] = {"$ref": "#/components/schemas/to_case_events:Message:Payload"}
+        if "#/components/schemas/EmptyPayload" not in json.dumps(doc):
+            components["schemas"].pop("EmptyPayload", None)
+    return doc
 
 
 def render_all() -> dict[str, str]:

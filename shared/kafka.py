@@ -196,9 +196,9 @@ async def consumer_lag(cfg: KafkaSettings, group: str, topic: str) -> dict[int, 
     """Messages not yet committed by ``group``, per partition of ``topic``."""
     admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap_servers, **aiokafka_security(cfg))
     consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap_servers, group_id=None, **aiokafka_security(cfg))
-    await admin.start()
-    await consumer.start()
-    try:
+    try:  # started inside: a broker that is down leaves nothing open behind
+        await admin.start()
+        await consumer.start()
         committed = await admin.list_consumer_group_offsets(group)
         tps = await topic_partitions(cfg, topic)
         ends = await consumer.end_offsets(tps) if tps else {}

@@ -11,7 +11,7 @@ from typing import Any
 
 import uvicorn
 
-from shared.logging import get_logger
+from shared.logging import get_logger, kafka_connection_state
 
 log = get_logger(__name__)
 
@@ -70,9 +70,11 @@ async def prepare_service(settings: Any, service: str, engine: Any, migrations: 
 
     from shared.db import is_sqlite, migrate
     from shared.kafka import ensure_topics, recent_event_ids
+    from shared.topics import topic_specs
 
     if settings.kafka.create_topics:
-        await ensure_topics(settings.kafka)
+        await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, settings.kafka.partitions,
+                                                        settings.dead_letters.retention_days))
     await migrate(engine, service, migrations, None if is_sqlite(engine) else settings.schema_for(service))
     await producer.start()
     await relay.reconcile(partial(recent_event_ids, settings.kafka))
@@ -92,4 +94,6 @@ async def readiness_checks(engine: Any, broker: Any) -> dict[str, bool]:
         checks["kafka"] = bool(await broker.ping(timeout=2))
     except Exception:
         checks["kafka"] = False
+    if checks["kafka"]:
+        kafka_connection_state.mark_up()
     return checks

@@ -6,13 +6,19 @@ Examples: ``EHC_KAFKA__BOOTSTRAP_SERVERS=broker:9092``, ``EHC_DATABASE_URL=postg
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "EHC_"
+ENVIRONMENTS = ("local", "test", "staging", "production")
+
+
+class SettingsError(ValueError):
+    """Settings a service cannot start with; the message is one line naming the setting (never a secret)."""
 
 
 class KafkaSettings(BaseModel):
@@ -43,6 +49,19 @@ class LoggingSettings(BaseModel):
     json_output: bool = Field(default=True, description="JSON lines (true) or human-readable (false).")
 
 
+class DeadLetterSettings(BaseModel):
+    encryption_key: SecretStr | None = Field(
+        default=None, description="Fernet key encrypting the original records kept on the dead-letter topics "
+        "(they may hold personal data); required in production. Replay needs the same key.")
+    retention_days: int = Field(default=30, ge=1, description="How long dead letters are kept (and can be "
+                                "replayed): the retention of the dead-letter topics the services create.")
+    max_attempts: int = Field(default=3, ge=1, description="Tries of a record that fails before it is parked.")
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, description="Wait before the first retry; doubles "
+                                         "each time.")
+    max_record_bytes: int = Field(default=1_000_000, description="A bigger record is parked undecoded.")
+    max_json_depth: int = Field(default=64, description="Deeper JSON nesting is parked undecoded.")
+
+
 class IntakeSettings(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = 8001
@@ -52,6 +71,12 @@ class IntakeSettings(BaseModel):
     )
     webhook_max_body_bytes: int = 1_000_000
     webhook_max_skew_seconds: int = 300
+    webhook_max_events: int = Field(default=1000, ge=1, description="Events in one webhook batch at most (413).")
+    webhook_sources: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="webhook source -> the CloudEvents `source` values it may publish (each one exactly, or "
+        "followed by `/...`); default: its own name, e.g. EHC_INTAKE__WEBHOOK_SOURCES='{\"cms-a\":[\"cms/capita\"]}'",
+    )
     webhook_mappings: dict[str, str] = Field(
         default_factory=dict,
         description="webhook source -> the mapping its messages are read with (default: canonical events), "
@@ -79,7 +104,8 @@ class DeadlinesSettings(BaseModel):
     http_port: int = 8002
     ruleset: str = "england"
     tick_seconds: float = Field(default=2.0, description="How often due timers are claimed.")
-    reminder_working_days: list[int] = Field(default=[10, 3, 0], description="Reminder offsets before due.")
+    reminder_working_days: list[int] = Field(default=[10, 5, 3, 1, 0], description="Reminder offsets before due "
+                                             "(5 and 1 remind families of their own deadlines).")
     due_soon_working_days: int = 10
     bank_holiday_overrides: Path | None = None
     term_calendar: Path | None = None
@@ -149,9 +175,31 @@ class NotifierSettings(BaseModel):
                                     "(with 2 workers, as many as the 20 connections kept to GOV.UK Notify).")
     sender_workers: int = Field(default=2, description="Sender passes at once (one claims while another waits).")
     smtp_pool_size: int = Field(default=4, description="SMTP connections kept open and reused (0: one per email).")
+    # --- what the messages say and when (issue 9) ---
     historical_after_days: int = Field(
         default=2, ge=0, description="A milestone first seen more than this many days after it happened is "
         "recorded as historical and nobody is told (backfills, imports, a service down for days).")
+    family_link_base: str = Field(
+        default="", description="The short link at the end of every text to a family (the family page, e.g. "
+        "https://herts.gov.uk/ehc/family; at most 30 characters so a text fits one SMS); info_url when empty.")
+    family_reminder_days: list[int] = Field(
+        default=[5, 1], description="Working days before a family's own deadline (draft plan comments, mediation "
+        "adviser, appeal) that they are reminded; each must be one of EHC_DEADLINES__REMINDER_WORKING_DAYS.")
+    decision_hold_seconds: int = Field(
+        default=120, ge=0, description="A decision text waits this long for the deadlines the same notice starts "
+        "(appeal, mediation adviser, the plan's due date), so it can name them.")
+    use_child_first_name: bool = Field(
+        default=False, description="Emails to families may use the child's first name where the contacts carry it "
+        "(never texts; kept encrypted until the email is made).")
+    manager_quiet_hours_start: str = Field(default="20:00", description="Breach alerts to managers in these hours "
+                                           "(Europe/London) wait for the morning roll-up, unless the subscription "
+                                           "is breach_immediate.")
+    manager_quiet_hours_end: str = "08:00"
+    team_names: dict[str, str] = Field(default_factory=dict, description="team_id -> name shown to staff, "
+                                       "e.g. EHC_NOTIFIER__TEAM_NAMES='{\"team-north\": \"North SEN team\"}'")
+    area_names: dict[str, str] = Field(default_factory=dict, description="area_id -> name shown to staff.")
+    digest_max_items: int = Field(default=25, ge=1, description="Items per list in a caseworker's daily digest "
+                                  "(most urgent first; the rest are counted and linked).")
     sender_lease_seconds: float = Field(
         default=60, description="A claimed notification's lease: a send is abandoned (and never retried) before it "
         "ends; a row still 'sending' after it was interrupted (a crash) and is swept to technical-failure, "
@@ -166,7 +214,8 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", env_file=".env", extra="ignore"
     )
 
-    environment: str = Field(default="local", description="local | test | production")
+    environment: str = Field(default="local", description="local | test | staging | production (any case); "
+                             "production makes the secrets mandatory")
     database_url: str = Field(
         default="sqlite+aiosqlite:///var/ehc-{service}.db",
         description="SQLAlchemy async URL. `{service}` is replaced by the service name (one SQLite file "
@@ -178,6 +227,23 @@ class Settings(BaseSettings):
     intake: IntakeSettings = IntakeSettings()
     deadlines: DeadlinesSettings = DeadlinesSettings()
     notifier: NotifierSettings = NotifierSettings()
+    dead_letters: DeadLetterSettings = DeadLetterSettings()
+    http_max_body_bytes: int = Field(default=1_000_000, ge=1, description="Largest request body any HTTP "
+                                     "endpoint reads (413 beyond; intake's webhook has its own limit).")
+    outbox_retention_days: float = Field(default=7, ge=0, description="Published outbox rows (which can hold "
+                                         "contact details) are deleted this long after publication.")
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _known_environment(cls, value: object) -> object:
+        normalised = str(value).strip().lower()
+        if normalised not in ENVIRONMENTS:
+            raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)} (any case), got {str(value)[:40]!r}")
+        return normalised
+
+    @property
+    def outbox_retention(self) -> timedelta:
+        return timedelta(days=self.outbox_retention_days)
 
     def database_url_for(self, service: str) -> str:
         return self.database_url.replace("{service}", service)
@@ -196,3 +262,18 @@ def known_env_vars(model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX) 
         else:
             names.add(f"{prefix}{name.upper()}")
     return names
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; :class:`SettingsError` with one line naming the variable
+    (e.g. ``EHC_ENVIRONMENT: must be one of ...``) when they are unusable."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("; ".join(problems)) from None

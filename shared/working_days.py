@@ -22,10 +22,25 @@ import yaml
 # The table is built for these years up front and widened on demand for dates outside it.
 _DEFAULT_FIRST_YEAR = 2000
 _DEFAULT_LAST_YEAR = 2060
+# The years the calendar knows: the holidays library has Good Friday up to 2100.
+CALENDAR_YEARS = range(1900, 2101)
+# The furthest a deadline or its reminders fall after the dates that start it (12 months for an annual
+# review, then working days and reminders): events must leave this much of the calendar after them.
+DEADLINE_HORIZON_YEARS = 2
+# The years an event's dates may have: intake refuses others as typing errors, the deadlines service
+# records them as a data-quality problem on the case. One range for both, so what intake accepts the
+# engine can compute.
+ACCEPTED_YEARS = range(CALENDAR_YEARS.start, CALENDAR_YEARS.stop - DEADLINE_HORIZON_YEARS)
 
 
 class CalendarError(ValueError):
     """A calendar cannot be built (bad override file, a library without Good Friday, ...)."""
+
+
+class DateOutOfRange(CalendarError):
+    """A date beyond the years the calendar knows (CALENDAR_YEARS): a data problem, not a crash."""
+
+    safe_to_show = True  # names a date, never a person
 
 
 def parse_date(value: Any, where: str) -> date:
@@ -129,9 +144,13 @@ class WorkingDayCalendar:
         # of its configuration: results never depend on which dates were asked first.
         if self._first_year < day.year < self._last_year:
             return
-        first = min(self._first_year, day.year - margin_years)
-        last = max(self._last_year, day.year + margin_years)
-        self._build(max(first, 1), min(last, 9998))
+        if day.year not in CALENDAR_YEARS:
+            raise DateOutOfRange(f"{day} is beyond the working-day calendar (years {CALENDAR_YEARS.start} to "
+                                 f"{CALENDAR_YEARS.stop - 1})")
+        first = max(min(self._first_year, day.year - margin_years), CALENDAR_YEARS.start)
+        last = min(max(self._last_year, day.year + margin_years), CALENDAR_YEARS.stop - 1)
+        if (first, last) != (self._first_year, self._last_year):
+            self._build(first, last)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -157,8 +176,11 @@ class WorkingDayCalendar:
         o = start.toordinal()
         i = bisect_left(self._ordinals, o) if beginning_with else bisect_right(self._ordinals, o)
         j = i + n - 1
-        if j >= len(self._ordinals):  # pragma: no cover - _cover's margin makes this unreachable
-            self._build(self._first_year, self._last_year + 2 + n // 200)
+        if j >= len(self._ordinals):  # past the table: widen it, up to the calendar's last year
+            if self._last_year >= CALENDAR_YEARS.stop - 1:
+                raise DateOutOfRange(f"{n} working days from {start} fall beyond the working-day calendar "
+                                     f"(years {CALENDAR_YEARS.start} to {CALENDAR_YEARS.stop - 1})")
+            self._build(self._first_year, min(self._last_year + 2 + n // 200, CALENDAR_YEARS.stop - 1))
             return self.add_working_days(start, n, beginning_with)
         return date.fromordinal(self._ordinals[j])
 

@@ -30,8 +30,9 @@ from services.deadlines.entrypoints.scheduler import build_scheduler, fire_all_d
 from services.deadlines.service_layer.handlers import BatchResult, Clock, DeadlinesService, SystemClock
 from shared import topics
 from shared.db import create_engine_for, session_factory
+from shared.dead_letters import DeadLetters
 from shared.kafka import build_broker, build_producer, consumer_lag
-from shared.logging import get_logger
+from shared.logging import get_logger, kafka_connection_state
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime, prepare_service, readiness_checks
 from shared.settings import DeadlinesSettings, Settings
@@ -43,6 +44,8 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 EVENTS_PROCESSED = Counter("ehc_deadlines_case_events_total", "Case events processed", ["outcome"])
 DEADLINE_EVENTS = Counter("ehc_deadlines_published_total", "Deadline events published", ["type"])
 DEADLINES_BY_STATUS = Gauge("ehc_deadlines_by_status", "Stored deadlines by status", ["status"])
+CASE_PROBLEMS = Counter("ehc_deadlines_case_problems_total", "Recomputations stopped by a case's data-quality "
+                        "problem (shown by /v1/problems)")
 TIMERS_FIRED = Counter("ehc_deadlines_timers_fired_total", "Timers fired")
 CONSUMER_LAG = Gauge("ehc_deadlines_consumer_lag", "Case events not yet consumed", ["partition"])
 
@@ -78,6 +81,7 @@ class Deadlines:
     scheduler: AsyncIOScheduler
     api: FastAPI
     domain: DomainEngine
+    dead_letters: DeadLetters | None = None
 
     async def start(self, *, consume: bool = True, schedule: bool = True) -> None:
         await prepare_service(self.settings, SERVICE, self.engine, MIGRATIONS, self.producer, self.relay)
@@ -104,6 +108,8 @@ class Deadlines:
             async with self.sessions() as session:
                 for status, n in (await DeadlinesRepository(session).count_by_status()).items():
                     DEADLINES_BY_STATUS.labels(status).set(n)
+            if self.dead_letters is not None:
+                await self.dead_letters.refresh_gauge()
         return checks
 
     async def watch_lag(self, every_seconds: float = 15.0) -> None:
@@ -115,7 +121,8 @@ class Deadlines:
                 for partition, n in lag.items():
                     CONSUMER_LAG.labels(str(partition)).set(n)
             except Exception as exc:  # metrics must never take the service down
-                log.warning("deadlines.lag_unavailable", error=type(exc).__name__)
+                if not kafka_connection_state.down:  # an outage is said once (shared.logging)
+                    log.warning("deadlines.lag_unavailable", error=type(exc).__name__)
             await asyncio.sleep(every_seconds)
 
     def runtime(self) -> ServiceRuntime:
@@ -136,9 +143,10 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer)
+    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
     service = DeadlinesService(sessions, settings.kafka, domain, clock or SystemClock(), cfg.reminder_working_days,
-                               cfg.due_soon_working_days, on_published=lambda t: DEADLINE_EVENTS.labels(t).inc())
+                               cfg.due_soon_working_days, on_published=lambda t: DEADLINE_EVENTS.labels(t).inc(),
+                               on_problem=CASE_PROBLEMS.inc)
     broker = build_broker(settings.kafka, SERVICE)
     app = Deadlines(settings, engine, sessions, producer, relay, service, broker,
                     scheduler=AsyncIOScheduler(), api=FastAPI(), domain=domain)
@@ -146,9 +154,10 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     async def after_batch() -> None:
         await relay.drain()
 
-    broker.include_router(build_router(settings.kafka, service, after_batch,
-                                       on_invalid=lambda: EVENTS_PROCESSED.labels("invalid").inc(),
+    app.dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
+    broker.include_router(build_router(settings.kafka, service, after_batch, app.dead_letters, settings.dead_letters,
                                        on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
-    app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock)
+    app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock,
+                        settings.http_max_body_bytes)
     return app

@@ -24,6 +24,7 @@ from services.intake.entrypoints.http import build_webhook_app
 from services.intake.entrypoints.kafka import build_router
 from services.intake.service_layer.handlers import Converter, IntakeService, mapping_converter
 from shared.db import create_engine_for, session_factory
+from shared.dead_letters import DeadLetters, dead_letter_cipher
 from shared.kafka import build_broker, build_producer
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceRuntime, prepare_service, readiness_checks
@@ -43,6 +44,12 @@ def configured_sources(settings: Settings) -> tuple[dict[str, tuple[str, Convert
     cfg = settings.intake
     if settings.environment == "production":
         case_id_key(settings)  # required in production, whatever the sources: fail at start, not at the first file
+    for source, owned in cfg.webhook_sources.items():
+        if source not in cfg.webhook_secrets:
+            raise ConfigError(f"EHC_INTAKE__WEBHOOK_SOURCES: webhook source {source!r} has no secret in "
+                              "EHC_INTAKE__WEBHOOK_SECRETS")
+        if not owned or not all(value.strip() for value in owned):
+            raise ConfigError(f"EHC_INTAKE__WEBHOOK_SOURCES: webhook source {source!r} has an empty source")
     if not cfg.source_topics and not cfg.webhook_mappings:
         return {}, {}
     try:
@@ -77,6 +84,7 @@ class Intake:
     webhook: FastAPI
     producer: object
     sources: dict[str, tuple[str, Converter]] = field(default_factory=dict)
+    dead_letters: DeadLetters | None = None
     consuming: bool = False
 
     async def start(self, *, consume: bool = True) -> None:
@@ -94,7 +102,10 @@ class Intake:
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, bool]:
-        return await readiness_checks(self.engine, self.broker)
+        checks = await readiness_checks(self.engine, self.broker)
+        if checks["database"] and self.dead_letters is not None:
+            await self.dead_letters.refresh_gauge()
+        return checks
 
     def runtime(self) -> ServiceRuntime:
         cfg = self.settings.intake
@@ -112,11 +123,13 @@ def bootstrap(settings: Settings, sources: dict[str, tuple[str, Converter]] | No
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH)
-    service = IntakeService(sessions, settings.kafka)
+    relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH,
+                        retention=settings.outbox_retention)
+    service = IntakeService(sessions, settings.kafka, dead_letter_cipher(settings))
     broker = build_broker(settings.kafka, SERVICE)
-    broker.include_router(build_router(settings, service, relay, topic_sources))
+    dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
+    broker.include_router(build_router(settings, service, relay, dead_letters, topic_sources))
     intake = Intake(settings, engine, sessions, relay, service, broker, webhook=FastAPI(), producer=producer,
-                    sources=topic_sources)
+                    sources=topic_sources, dead_letters=dead_letters)
     intake.webhook = build_webhook_app(settings.intake, service, relay, sessions, intake.readiness, webhook_sources)
     return intake

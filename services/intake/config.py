@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from services.intake.domain.mapping import EXAMPLES_DIR, SourceMapping, load_mappings
 from shared.logging import get_logger
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 
 log = get_logger(__name__)
 
@@ -16,7 +16,7 @@ DEV_CASE_ID_KEY = b"ehc-development-case-id-key-do-not-use-in-production"
 MIN_KEY_BYTES = 16
 
 
-class ConfigError(ValueError):
+class ConfigError(SettingsError):
     """Intake's settings cannot work; the message says which setting and why (never a secret)."""
 
 

@@ -3,10 +3,11 @@ Nothing connects at import; tests pass their own channels, clock, calendar and r
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,14 +23,15 @@ from services.notifier.adapters.notify import NotifyClient
 from services.notifier.adapters.sms_gateway import SmsGatewayChannel
 from services.notifier.adapters.smtp import SmtpChannel
 from services.notifier.domain.digests import WorkingDays
-from services.notifier.domain.messages import render
+from services.notifier.domain.messages import FIELD_HARD_MAX_LENGTHS, FIELD_MAX_LENGTHS, TEMPLATES, render
 from services.notifier.domain.policy import RetryPolicy
 from services.notifier.entrypoints.http import build_router as build_http_router
 from services.notifier.entrypoints.kafka import build_router
 from services.notifier.entrypoints.scheduler import build_scheduler
 from services.notifier.service_layer.handlers import NotifierService
 from shared.db import create_engine_for, session_factory
-from shared.http_ops import ops_router
+from shared.dead_letters import DeadLetters
+from shared.http_ops import RequestLimits, ops_router
 from shared.kafka import build_broker, build_producer
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
@@ -57,12 +59,61 @@ class LazyWorkingDayCalendar:
         return self._calendar.is_working_day(day)
 
 
+class ConfigurationError(RuntimeError):
+    """The settings would make messages fail when they are sent: refused at start-up in production."""
+
+
+#: Template variables that come from settings: the variable -> (the setting's variable, its value).
+def _template_settings(cfg: NotifierSettings) -> dict[str, tuple[str, str]]:
+    return {
+        "council_name": ("EHC_NOTIFIER__COUNCIL_NAME", cfg.council_name),
+        "council_phone": ("EHC_NOTIFIER__COUNCIL_PHONE", cfg.council_phone),
+        "sendiass_contact": ("EHC_NOTIFIER__SENDIASS_CONTACT", cfg.sendiass_contact),
+        "info_url": ("EHC_NOTIFIER__INFO_URL", cfg.info_url),
+        "link": ("EHC_NOTIFIER__FAMILY_LINK_BASE", cfg.family_link_base or cfg.info_url),
+        "case_url": ("EHC_NOTIFIER__CASE_URL_BASE", cfg.case_url_base),
+    }
+
+
+def template_setting_problems(cfg: NotifierSettings) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about the settings the templates read. An error: a template needs a variable
+    whose setting is empty (every such message would fail when sent), or a value longer than a text
+    takes. A warning: a value longer than one SMS fragment allows (texts go, in more fragments)."""
+    values = _template_settings(cfg)
+    errors, warnings = [], []
+    for variable, (env, value) in values.items():
+        needing = sorted(name for name, spec in TEMPLATES.items() if variable in spec.required)
+        if needing and not value.strip():
+            errors.append(f"{env} is empty, but {', '.join(needing)} must show it: each such message would fail "
+                          "when sent")
+        hard, soft = FIELD_HARD_MAX_LENGTHS.get(variable), FIELD_MAX_LENGTHS.get(variable)
+        if hard is not None and len(value) > hard:
+            errors.append(f"{env} is longer than {hard} characters: texts to families would be refused")
+        elif soft is not None and len(value) > soft:
+            warnings.append(f"{env} is longer than {soft} characters ({len(value)}): texts to families take more "
+                            "SMS fragments than they need (set EHC_NOTIFIER__FAMILY_LINK_BASE to a short link)"
+                            if variable == "link" else
+                            f"{env} is longer than {soft} characters ({len(value)}): texts to families take more "
+                            "SMS fragments than they need")
+    return errors, warnings
+
+
+def check_template_settings(cfg: NotifierSettings, environment: str,
+                            say: Callable[[str], None] | None = None) -> None:
+    """At start-up: refuse to start in production when messages would fail at send time; elsewhere say
+    so loudly (an error line each), and the warnings."""
+    errors, warnings = template_setting_problems(cfg)
+    if errors and environment == "production":
+        raise ConfigurationError("the notifier's settings would make messages fail: " + "; ".join(errors))
+    for problem in errors:
+        (say or (lambda text: log.error("notifier.configuration_error", problem=text)))(problem)
+    for problem in warnings:
+        (say or (lambda text: log.warning("notifier.configuration", problem=text)))(problem)
+
+
 def configuration_warnings(cfg: NotifierSettings) -> list[str]:
     """Settings that leave part of the service unable to work, said once at start-up."""
     warnings = []
-    if not cfg.council_phone:
-        warnings.append("EHC_NOTIFIER__COUNCIL_PHONE is empty: a family cannot be told that a deadline was missed "
-                        "(the message must say whom to call), so each such message fails and the caseworker is told")
     if "notify" in (cfg.email_channel, cfg.sms_channel) and cfg.notify_callback_token is None:
         warnings.append("EHC_NOTIFIER__NOTIFY_CALLBACK_TOKEN is not set: GOV.UK Notify's delivery receipts are "
                         "refused, so statuses stay at 'sent'")
@@ -70,6 +121,23 @@ def configuration_warnings(cfg: NotifierSettings) -> list[str]:
         warnings.append("EHC_NOTIFIER__ADMIN_TOKENS is empty: the subscriptions API refuses every request "
                         "(the command line and the subscriptions file still work)")
     return warnings
+
+
+SEALED_SUFFIX = "_encrypted"
+
+
+def opening_render(crypto: Any, render_: Callable[..., Any] = render) -> Callable[..., Any]:
+    """``render`` that first opens a stored context's sealed fields (``case_reference_encrypted`` ->
+    ``case_reference``): what must not be stored in clear is in clear only while a message is made."""
+
+    def render_opened(template: str, language: str, channel_kind: str, context: Mapping[str, Any]) -> Any:
+        opened = {k: v for k, v in context.items() if not k.endswith(SEALED_SUFFIX)}
+        for key, token in context.items():
+            if key.endswith(SEALED_SUFFIX) and token:
+                opened[key[:-len(SEALED_SUFFIX)]] = crypto.decrypt_json(str(token).encode())
+        return render_(template, language, channel_kind, opened)
+
+    return render_opened
 
 
 def build_channels(cfg: NotifierSettings, overrides: dict[str, Channel] | None = None) -> dict[str, Channel]:
@@ -103,9 +171,11 @@ class Notifier:
     api: FastAPI
     channels: dict[str, Channel]
     scheduler: AsyncIOScheduler
+    dead_letters: DeadLetters | None = None
 
     async def start(self, *, consume: bool = True) -> None:
         cfg = self.settings.notifier
+        check_template_settings(cfg, self.settings.environment)
         for warning in configuration_warnings(cfg):
             log.warning("notifier.configuration", problem=warning)
         await prepare_service(self.settings, SERVICE, self.engine, MIGRATIONS, self.producer, self.relay)
@@ -139,7 +209,10 @@ class Notifier:
         await self.engine.dispose()
 
     async def readiness(self) -> dict[str, bool]:
-        return await readiness_checks(self.engine, self.broker)
+        checks = await readiness_checks(self.engine, self.broker)
+        if checks["database"] and self.dead_letters is not None:
+            await self.dead_letters.refresh_gauge()
+        return checks
 
     async def send_loop(self) -> None:
         await self.service.run_sender()
@@ -155,26 +228,31 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
               clock: Callable[[], datetime] | None = None, calendar: WorkingDays | None = None,
               retry: RetryPolicy | None = None) -> Notifier:
     cfg = settings.notifier
+    # first: a missing or bad key stops the start before anything is opened
+    crypto = crypto_from_settings(cfg.encryption_key.get_secret_value() if cfg.encryption_key else None,
+                                  settings.environment, Path("var") / "notifier.key")
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer)
-    crypto = crypto_from_settings(cfg.encryption_key.get_secret_value() if cfg.encryption_key else None,
-                                  settings.environment, Path("var") / "notifier.key")
+    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
     built = build_channels(cfg, channels)
     clock = clock or (lambda: datetime.now(UTC))
-    service = NotifierService(sessions, settings.kafka, cfg, crypto, built, render, clock=clock, retry=retry,
+    service = NotifierService(sessions, settings.kafka, cfg, crypto, built, opening_render(crypto), clock=clock,
+                              retry=retry,
                               calendar=calendar or LazyWorkingDayCalendar(cfg.bank_holiday_overrides))
     broker = build_broker(settings.kafka, SERVICE)
 
     async def after_batch() -> None:
         await relay.drain()
 
-    broker.include_router(build_router(settings.kafka, service, after_batch))
+    dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
+    broker.include_router(build_router(settings.kafka, service, after_batch, dead_letters, settings.dead_letters))
     scheduler = build_scheduler(service.run_morning, cfg.digest_time)
     notifier = Notifier(settings, engine, sessions, producer, relay, service, broker, FastAPI(), built, scheduler)
     api = FastAPI(title="EHC notifier", version="1")
+    api.add_middleware(RequestLimits, max_body_bytes=settings.http_max_body_bytes)
     api.include_router(ops_router(notifier.readiness))
     api.include_router(build_http_router(service, cfg.admin_tokens, cfg.notify_callback_token))
     notifier.api = api
+    notifier.dead_letters = dead_letters
     return notifier

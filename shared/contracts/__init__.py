@@ -9,7 +9,7 @@ from shared.contracts.case_events import (
     parse_case_event,
 )
 from shared.contracts.contacts import Contact, ContactsData, ContactsUpdated, parse_contacts
-from shared.contracts.dead_letter import IntakeRejected, RejectedData
+from shared.contracts.dead_letter import IntakeRejected, ParkedData, RecordParked, RejectedData
 from shared.contracts.deadline_events import (
     DEADLINE_EVENT_TYPES,
     DeadlineData,
@@ -23,6 +23,7 @@ from shared.contracts.notification_events import NotificationData, NotificationE
 __all__ = [
     "CASE_EVENT_TYPES", "DEADLINE_EVENT_TYPES", "EVENT_MODELS", "CaseEvent", "CaseEventEnvelope", "Contact",
     "ContactsData", "ContactsUpdated", "DeadlineData", "DeadlineEvent", "Envelope", "EventData",
-    "IntakeRejected", "NotificationData", "NotificationEvent", "RejectedData", "build_case_event",
+    "IntakeRejected", "NotificationData", "NotificationEvent", "ParkedData", "RecordParked", "RejectedData",
+    "build_case_event",
     "describe_validation_error", "parse_case_event", "parse_contacts", "parse_deadline_event", "utcnow",
 ]

@@ -37,6 +37,16 @@ class ContactsData(Contract):
     sendiass_contact: str | None = Field(
         default=None, description="The local SEND information, advice and support service (name and phone)."
     )
+    case_reference: Annotated[str, Field(max_length=50)] | None = Field(
+        default=None,
+        description="The council's own reference for the case (its CMS or SEN2 id), so staff can tell cases apart. "
+        "Personal data: only on this topic, shown to staff only, never to families or in logs.",
+        examples=["HRT-2025-0142"],
+    )
+    child_first_name: Annotated[str, Field(max_length=50)] | None = Field(
+        default=None, description="The child's or young person's first name, where the council allows messages to "
+        "families to use it (never texts).",
+    )
 
 
 class ContactsUpdated(Envelope):

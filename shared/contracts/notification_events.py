@@ -10,7 +10,7 @@ from shared.contracts.envelope import Contract, Envelope
 
 NotificationStatus = Literal[
     "pending", "deferred", "sending", "sent", "delivered", "temporary-failure", "permanent-failure",
-    "technical-failure", "failed",
+    "technical-failure", "failed", "historical",
 ]
 
 

@@ -4,22 +4,27 @@ The relay publishes rows in id order with acks=all and marks them published. On 
 transaction-scoped advisory lock makes one replica at a time the relay, which keeps the order
 of each case's messages; a crash between publish and mark re-publishes (at-least-once), and
 consumers de-duplicate by event id.
+
+Published rows are kept for ``retention`` (a week by default, ``EHC_OUTBOX_RETENTION_DAYS``) and then
+deleted by the relay's loop (every ``prune_every_seconds``): an outbox row can hold personal data
+(intake's contact updates), which must not outlive its use in plaintext.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts.envelope import Envelope
-from shared.logging import get_logger
+from shared.logging import get_logger, kafka_connection_state
 
 log = get_logger(__name__)
 
@@ -45,7 +50,8 @@ async def add_to_outbox(session: AsyncSession, outbox: Table, topic: str, event:
 
 class OutboxRelay:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Table, producer: Producer,
-                 *, batch_size: int = 500, idle_seconds: float = 0.2) -> None:
+                 *, batch_size: int = 500, idle_seconds: float = 0.2, retention: timedelta = timedelta(days=7),
+                 prune_every_seconds: float = 600.0) -> None:
         self._sessions = sessions
         self._outbox = outbox
         self._producer = producer
@@ -55,6 +61,10 @@ class OutboxRelay:
         self._lock_id = zlib.crc32(f"outbox:{outbox.schema}".encode())
         self._local = asyncio.Lock()  # one relay pass at a time within a process (SQLite has no advisory lock)
         self.published = 0
+        self.retention = retention
+        self._prune_every = prune_every_seconds
+        self._pruned_at = float("-inf")
+        self.pruned = 0
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -86,6 +96,7 @@ class OutboxRelay:
                 headers = [(k, v.encode()) for k, v in (row.headers or {}).items()] or None
                 futures.append(await self._producer.send(row.topic, row.value, key=row.key, headers=headers))
             await asyncio.gather(*futures)  # every message acknowledged (acks=all) before marking
+            kafka_connection_state.mark_up()
             await session.execute(
                 update(self._outbox)
                 .where(self._outbox.c.id.in_([r.id for r in rows]))
@@ -116,6 +127,22 @@ class OutboxRelay:
                 log.warning("outbox.reconciled", rows=len(found))
         return len(found)
 
+    async def prune(self, now: datetime | None = None) -> int:
+        """Delete the rows published more than ``retention`` ago; returns how many."""
+        before = (now or datetime.now(UTC)) - self.retention
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(delete(self._outbox).where(self._outbox.c.published_at < before))
+        deleted = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        self.pruned += deleted
+        if deleted:
+            log.info("outbox.pruned", rows=deleted, older_than_days=self.retention / timedelta(days=1))
+        return deleted
+
+    async def _prune_when_due(self) -> None:
+        if time.monotonic() - self._pruned_at >= self._prune_every:
+            self._pruned_at = time.monotonic()
+            await self.prune()
+
     async def drain(self) -> int:
         total = 0
         while n := await self.publish_pending():
@@ -135,6 +162,7 @@ class OutboxRelay:
         while True:
             try:
                 n = await self.publish_pending()
+                await self._prune_when_due()
                 backoff = 0.5
             except asyncio.CancelledError:
                 raise

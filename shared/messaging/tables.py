@@ -23,6 +23,26 @@ def processed_events_table(metadata: MetaData, schema: str) -> Table:
     )
 
 
+def held_records_table(metadata: MetaData, schema: str) -> Table:
+    """Records parked on the service's dead-letter topic and not yet re-driven. A case (hashed key)
+    with a row here is held: its later records are parked behind the first, in order, until a
+    replay re-drives them (shared.consumer)."""
+    return Table(
+        "held_records",
+        metadata,
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("consumer", String(100), nullable=False),
+        Column("dead_letter_id", String(100), nullable=False, unique=True),
+        Column("case_key_sha256", String(64), nullable=True, index=True),
+        Column("topic", String(250), nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        Column("reason", String(500), nullable=False),
+        Column("parked_at", UtcDateTime(), nullable=False, server_default=func.now()),
+        schema=schema,
+    )
+
+
 def outbox_table(metadata: MetaData, schema: str) -> Table:
     return Table(
         "outbox",

@@ -4,7 +4,6 @@ and the original bytes; good events in the same batch are published."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from datetime import date
@@ -16,11 +15,13 @@ from pydantic import SecretStr
 from services.intake.bootstrap import bootstrap as intake_bootstrap
 from services.intake.entrypoints.http import sign
 from shared import topics
+from shared.dead_letters import dead_letter_cipher, original_value
 from shared.settings import Settings
 from tests.conftest import read_topic
 from tests.e2e.harness import case_event, running
 
 pytestmark = pytest.mark.infra
+CIPHER = dead_letter_cipher(Settings(environment="test"))  # what the services use without a key
 SECRET = "s3cret-for-tests"
 
 
@@ -46,7 +47,7 @@ async def test_invalid_events_on_the_intake_topic_go_to_the_dead_letter_topic(is
         published = await read_topic(isolated.kafka.bootstrap_servers, isolated.kafka.topic(topics.CASE_EVENTS),
                                      lambda rs: len(rs) >= 1)
     assert [json.loads(r.value)["id"] for r in published] == ["ok-1"]
-    by_original = {base64.b64decode(d["original_base64"]): d for d in letters(dead)}
+    by_original = {original_value(d, CIPHER): d for d in letters(dead)}
     assert set(by_original) == set(bad)
     for raw, expected in bad.items():
         letter = by_original[raw]
@@ -58,7 +59,8 @@ async def test_invalid_events_on_the_intake_topic_go_to_the_dead_letter_topic(is
 
 async def test_webhook_signed_unsigned_stale_replayed_malformed_oversized(isolated: Settings) -> None:
     settings = isolated.model_copy(update={"intake": isolated.intake.model_copy(update={
-        "webhook_secrets": {"cms-a": SecretStr(SECRET)}, "webhook_max_body_bytes": 20_000})})
+        "webhook_secrets": {"cms-a": SecretStr(SECRET)}, "webhook_sources": {"cms-a": ["cms/test"]},
+        "webhook_max_body_bytes": 20_000})})
     intake = intake_bootstrap(settings)
 
     def headers(body: bytes, ts: int | None = None, secret: str = SECRET) -> dict[str, str]:
@@ -103,5 +105,5 @@ async def test_webhook_signed_unsigned_stale_replayed_malformed_oversized(isolat
         published = await read_topic(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS),
                                      lambda rs: len(rs) >= 3)
     assert sorted(json.loads(r.value)["id"] for r in published) == ["wh-0", "wh-1", "wh-2"]  # none twice
-    assert [base64.b64decode(d["original_base64"]) for d in letters(dead)] == [malformed]
+    assert [original_value(d, CIPHER) for d in letters(dead)] == [malformed]
     assert letters(dead)[0]["channel"] == "webhook" and letters(dead)[0]["input_source"] == "cms-a"

@@ -28,12 +28,12 @@ SECRET = "3d844edf-8d35-48ac-975b-e847b4f122b0"
 SMS_TEMPLATE = StubTemplate(
     id="f33517ff-2a88-4f6e-b855-c550268ce08a",
     type="sms",
-    body="((council_name)) has received the request. The council must tell you by ((due_on)). ((info_url))",
+    body="((council_name)) has received the request. The council must tell you by ((due_on)). ((link))",
 )
 SMS_TEMPLATE_CY = StubTemplate(
     id="0b5bfd5b-6d23-4c8b-9d3a-0e4b2c1f2a11",
     type="sms",
-    body="Mae ((council_name)) wedi cael y cais. Erbyn ((due_on)). ((info_url))",
+    body="Mae ((council_name)) wedi cael y cais. Erbyn ((due_on)). ((link))",
 )
 EMAIL_TEMPLATE = StubTemplate(
     id="a1b2c3d4-e5f6-4a5b-8c9d-0e1f2a3b4c5d",

@@ -92,6 +92,21 @@ def deadline_event(type_: str, case_id: str, rule_id: str = "assessment.decision
                  "caseworker_id": caseworker_id, "team_id": team_id, "area_id": area_id, **data}})
 
 
+def history_of_a_2025_case(case_id: str) -> list[DeadlineEvent]:
+    """What the deadlines service publishes when a 2025 case is loaded late: milestones long past."""
+    return [
+        deadline_event("deadline.opened", case_id, "assessment.decision", due_on=date(2025, 8, 12),
+                       trigger_date=date(2025, 7, 1)),
+        deadline_event("deadline.met", case_id, "assessment.decision", due_on=date(2025, 8, 12),
+                       trigger_date=date(2025, 7, 1), completed_on=date(2025, 8, 5)),
+        deadline_event("deadline.opened", case_id, "draft.representations", due_on=date(2025, 10, 20),
+                       trigger_date=date(2025, 10, 5), responsible="family"),
+        deadline_event("deadline.met", case_id, "plan.final", due_on=date(2025, 11, 18),
+                       trigger_date=date(2025, 7, 1), completed_on=date(2025, 11, 10)),
+        deadline_event("deadline.breached", case_id, "review.annual", due_on=date(2026, 6, 1)),
+    ]
+
+
 def contacts_event(case_id: str, *contacts: dict[str, Any], sendiass: str | None = "Herts SENDIASS 01992 555847",
                    ) -> ContactsUpdated:
     return ContactsUpdated.model_validate({

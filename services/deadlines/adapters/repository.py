@@ -52,7 +52,7 @@ class DeadlinesRepository:
             stmt = self._insert(tables.cases)
             stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={
                 c: getattr(stmt.excluded, c) for c in ("team_id", "caseworker_id", "area_id", "ruleset_version",
-                                                       "updated_at")})
+                                                       "problem", "updated_at")})
             await self.session.execute(stmt, rows)
 
     # --- deadlines ---------------------------------------------------------------------------
@@ -134,6 +134,11 @@ class DeadlinesRepository:
         q = (select(t).where(and_(t.c.deadline_id.in_(list(deadline_ids)), t.c.fired_at.is_(None), t.c.fire_at <= now))
              .order_by(t.c.deadline_id, t.c.fire_at, t.c.id))
         return list((await self.session.execute(q)).all())
+
+    async def has_due_timers(self, now: datetime) -> bool:
+        t = tables.timers
+        q = select(t.c.id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now)).limit(1)
+        return (await self.session.scalar(q)) is not None
 
     async def orphan_timers(self, now: datetime, limit: int) -> list[int]:
         """Due timers whose deadline row does not exist (never expected; kept from piling up)."""

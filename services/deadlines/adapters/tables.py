@@ -17,12 +17,13 @@ from sqlalchemy import (
 )
 
 from shared.db import UtcDateTime
-from shared.messaging.tables import outbox_table, processed_events_table
+from shared.messaging.tables import held_records_table, outbox_table, processed_events_table
 
 SCHEMA = "deadlines"
 metadata = MetaData()
 processed_events = processed_events_table(metadata, SCHEMA)
 outbox = outbox_table(metadata, SCHEMA)
+held_records = held_records_table(metadata, SCHEMA)
 
 # Each case's history, as received: the engine recomputes the case from it every time.
 case_events = Table(
@@ -49,6 +50,8 @@ cases = Table(
     Column("caseworker_id", String(200), nullable=True, index=True),
     Column("area_id", String(200), nullable=True),
     Column("ruleset_version", String(50), nullable=True),
+    # A data-quality problem that stops the case's deadlines being computed (shown by /v1/problems).
+    Column("problem", String(500), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False, server_default=func.now()),
     schema=SCHEMA,
 )

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -66,6 +66,18 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=EXIT_INVALID)
 
 
+def _uncomputable(events: list[CaseEventRecord], first_line: dict[str, int],
+                  run: Callable[[list[CaseEventRecord]], Any]) -> str:
+    """Which case could not be computed, named by the line of its first event."""
+    for case_id, line_no in sorted(first_line.items(), key=lambda item: item[1]):
+        try:
+            run([e for e in events if e.case_id == case_id])
+        except (ValueError, ArithmeticError) as exc:
+            problem = "a date beyond the calendar (year 9999)" if isinstance(exc, OverflowError) else str(exc)
+            return f"line {line_no}: cannot compute the deadlines of case {case_id}: {problem}"
+    return "cannot compute the deadlines of these events"
+
+
 @deadlines_app.callback()
 def _deadlines() -> None:
     """Statutory EHC deadlines (England)."""
@@ -103,6 +115,7 @@ def compute_command(
         raise _fail(str(exc)) from None
 
     events: list[CaseEventRecord] = []
+    first_line: dict[str, int] = {}  # case id -> the line of its first event, to name in an error
     for line_no, line in enumerate(_stdin_lines(), start=1):
         if not line.strip():
             continue
@@ -114,12 +127,16 @@ def compute_command(
             raise _fail(f"line {line_no}: not valid UTF-8") from None
         except InputError as exc:
             raise _fail(str(exc)) from None
+        first_line.setdefault(events[-1].case_id, line_no)
+
+    def run(chosen: list[CaseEventRecord]) -> list[Any]:
+        return compute_cases(chosen, history, calendar, as_of_date, terms=term_calendar,
+                             due_soon_working_days=due_soon_days)
+
     try:
-        deadlines = compute_cases(
-            events, history, calendar, as_of_date, terms=term_calendar, due_soon_working_days=due_soon_days
-        )
-    except ValueError as exc:  # a history the engine cannot compute (should not pass parse_line)
-        raise _fail(f"cannot compute: {exc}") from None
+        deadlines = run(events)
+    except (ValueError, ArithmeticError):  # a history the engine cannot compute (a date near year 9999)
+        raise _fail(_uncomputable(events, first_line, run)) from None
     write = sys.stdout.write
     for d in deadlines:
         write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")

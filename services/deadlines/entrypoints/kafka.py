@@ -1,47 +1,46 @@
-"""The deadlines service's Kafka subscriber: ``ehc.case-events`` in, ``ehc.deadline-events`` out."""
+"""The deadlines service's Kafka subscriber: ``ehc.case-events`` in, ``ehc.deadline-events`` out.
+
+Each record is decoded here (with limits) and handled in batches; a record that cannot be decoded
+or handled is parked on ``ehc.deadlines.dead-letter`` and its case held (shared.consumer)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
-from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
 
 from services.deadlines.service_layer.handlers import BatchResult, DeadlinesService
 from shared import topics
-from shared.consumer import BATCH_SUBSCRIBER, raw_records
-from shared.contracts import DeadlineEvent, describe_validation_error, parse_case_event
-from shared.logging import get_logger
-from shared.settings import KafkaSettings
+from shared.consumer import BATCH_SUBSCRIBER, Isolated, check_json, isolated_batch
+from shared.contracts import CaseEventEnvelope, DeadlineEvent, RecordParked, parse_case_event
+from shared.dead_letters import DeadLetters
+from shared.settings import DeadLetterSettings, KafkaSettings
 
-log = get_logger(__name__)
+CONSUMER = "deadlines"
 
 
 def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: Callable[[], Awaitable[None]],
-                 on_invalid: Callable[[], None] = lambda: None,
+                 dead_letters: DeadLetters, limits: DeadLetterSettings,
                  on_batch: Callable[[BatchResult], None] = lambda _r: None) -> KafkaRouter:
     router = KafkaRouter()
     # Outgoing messages go through the outbox; this declaration documents them in AsyncAPI.
     router.publisher(kafka.topic(topics.DEADLINE_EVENTS), schema=DeadlineEvent, title="to_deadline_events",
                      description="deadline.opened/changed/due_soon/breached/met/exception/cancelled, key = case_id")
+    router.publisher(kafka.topic(topics.DEADLINES_DEAD_LETTER), schema=RecordParked, title="to_dead_letter",
+                     description="Case events that could not be decoded or handled, and those held behind them")
 
-    @router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"),
-                       description="Canonical case events (docs/contracts/case-event.schema.json), key = case_id",
-                       **BATCH_SUBSCRIBER)
-    async def on_case_events(message: KafkaMessage) -> None:
-        events = []
-        for record in raw_records(message):
-            try:
-                events.append(parse_case_event(record.value or b""))
-            except ValidationError as exc:
-                # Intake validates everything it publishes; anything else on the topic is logged
-                # with its position (never its content) and counted, so an operator can look.
-                log.error("deadlines.invalid_case_event", partition=record.partition, offset=record.offset,
-                          reason=describe_validation_error(exc))
-                on_invalid()
-        if events:
-            on_batch(await service.handle_case_events(events))
+    def decode(record: ConsumerRecord[bytes, bytes]) -> CaseEventEnvelope:
+        value = record.value or b""
+        check_json(value, limits)
+        return parse_case_event(value)
+
+    async def handle(items: Sequence[tuple[ConsumerRecord[bytes, bytes], CaseEventEnvelope]]) -> None:
+        on_batch(await service.handle_case_events([event for _, event in items]))
         await after_batch()
 
+    consumer = Isolated(CONSUMER, dead_letters, decode, handle, limits)
+    router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"), title="on_case_events",
+                      description="Canonical case events (docs/contracts/case-event.schema.json), key = case_id",
+                      **BATCH_SUBSCRIBER)(isolated_batch(consumer))
     return router

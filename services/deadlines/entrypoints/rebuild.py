@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from services.deadlines.bootstrap import Deadlines
 from shared import topics
+from shared.consumer import Undecodable, check_json
 from shared.contracts import parse_case_event
 from shared.kafka import aiokafka_security, topic_partitions
 from shared.logging import get_logger
@@ -66,8 +67,9 @@ async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int
                         continue
                     report.read += 1
                     try:
+                        check_json(record.value or b"", app.settings.dead_letters)
                         events.append(parse_case_event(record.value or b""))
-                    except ValidationError:
+                    except (ValidationError, Undecodable):  # the consumer parked these: skip them here too
                         report.invalid += 1
                     if record.offset + 1 >= remaining[tp]:
                         remaining.pop(tp)

@@ -6,6 +6,7 @@ runs at start-up, so timers that fell due while the service was down fire at onc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -18,11 +19,24 @@ log = get_logger(__name__)
 
 
 async def fire_all_due(service: DeadlinesService, after_batch: Callable[[], Awaitable[None]],
-                       batch: int = 1000) -> int:
+                       batch: int = 1000, patience_s: float = 30.0) -> int:
+    """Fire due timers in batches until none is due. A claim that finds nothing (every due deadline
+    locked by another replica, or fired by it since the claim's snapshot) does not end the loop while
+    due timers remain: it waits a moment and claims again, giving up only after ``patience_s`` without
+    progress (the next tick goes on)."""
     total = 0
-    while n := await service.fire_due_timers(batch):
-        total += n
-        await after_batch()
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience_s
+    while True:
+        n = await service.fire_due_timers(batch)
+        if n:
+            total += n
+            await after_batch()
+            give_up = loop.time() + patience_s
+            continue
+        if not await service.has_due_timers() or loop.time() > give_up:
+            break
+        await asyncio.sleep(0.05)  # rows another replica holds: it fires them, or we do once it lets go
     if total:
         log.info("deadlines.timers_fired", count=total)
     return total

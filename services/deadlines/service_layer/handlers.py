@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
 from services.deadlines.adapters.repository import DeadlinesRepository
+from services.deadlines.domain.quality import date_problem
 from services.deadlines.service_layer.changes import Change, diff
 from services.deadlines.service_layer.timers import TimerSpec, london, london_today, plan_timers
 from shared import topics
@@ -28,6 +29,7 @@ from shared.logging import get_logger
 from shared.messaging.inbox import mark_processed_many
 from shared.messaging.outbox import add_many_to_outbox, add_to_outbox
 from shared.settings import KafkaSettings
+from shared.working_days import DateOutOfRange
 
 log = get_logger(__name__)
 CONSUMER = "deadlines"
@@ -86,7 +88,8 @@ def routing_of(rows: Sequence[Any]) -> tuple[str | None, str | None, str | None]
 class DeadlinesService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings, engine: Engine,
                  clock: Clock, reminder_offsets: list[int], due_soon_working_days: int = 10,
-                 on_published: Callable[[str], None] | None = None) -> None:
+                 on_published: Callable[[str], None] | None = None,
+                 on_problem: Callable[[], None] | None = None) -> None:
         self._sessions = sessions
         self._topic = kafka.topic(topics.DEADLINE_EVENTS)
         self._engine = engine
@@ -94,6 +97,7 @@ class DeadlinesService:
         self._reminders = reminder_offsets
         self._due_soon = due_soon_working_days
         self._on_published = on_published or (lambda _t: None)
+        self._on_problem = on_problem or (lambda: None)
 
     # --- case events -------------------------------------------------------------------------
     async def handle_case_events(self, events: Sequence[CaseEventEnvelope]) -> BatchResult:
@@ -155,21 +159,38 @@ class DeadlinesService:
             rows = histories[case_id]
             routing = routing_of(rows)
             team_id, caseworker_id, area_id = routing
-            computed = self._engine.compute([self._engine.record(r) for r in rows], today)
+            records = [self._engine.record(r) for r in rows]
+            problem = date_problem(records)
+            case_upserts: list[dict[str, Any]] = []
+            case_timers: list[tuple[str, str, TimerSpec]] = []
+            computed: list[Any] = []
+            changes: list[Change] = []
+            if problem is None:
+                try:
+                    computed = self._engine.compute(records, today)
+                    changes = diff(stored[case_id], computed)
+                    changed_ids = {c.deadline.deadline_id if c.deadline else c.previous.deadline_id  # type: ignore[union-attr]
+                                   for c in changes}
+                    for d in computed:
+                        if d.deadline_id in changed_ids or d.deadline_id not in stored[case_id]:
+                            case_upserts.append(self._deadline_row(d, team_id, caseworker_id, now))
+                            case_timers.extend((d.deadline_id, case_id, t)
+                                               for t in plan_timers(d, self._engine.calendar, self._reminders, now))
+                except DateOutOfRange as exc:  # valid input the calendar cannot reach: the case's problem
+                    problem = str(exc)
+            if problem is not None:
+                # The case keeps the deadlines it had; the problem is recorded and shown, nothing stops.
+                log.warning("deadlines.case_data_problem", case_id=case_id, problem=problem)
+                self._on_problem()
+                computed, changes, case_upserts, case_timers = [], [], [], []
             version = computed[0].ruleset_version if computed else None
             case_rows.append({"case_id": case_id, "team_id": team_id, "caseworker_id": caseworker_id,
-                              "area_id": area_id, "ruleset_version": version, "updated_at": now})
+                              "area_id": area_id, "ruleset_version": version, "problem": problem, "updated_at": now})
             if case_id in routing_before and routing_before[case_id] != (team_id, caseworker_id):
                 rerouted.append((case_id, team_id, caseworker_id))
-            changes = diff(stored[case_id], computed)
-            changed_ids = {c.deadline.deadline_id if c.deadline else c.previous.deadline_id  # type: ignore[union-attr]
-                           for c in changes}
-            for d in computed:
-                if d.deadline_id in changed_ids or d.deadline_id not in stored[case_id]:
-                    upserts.append(self._deadline_row(d, team_id, caseworker_id, now))
-                    retimed.append(d.deadline_id)
-                    new_timers.extend((d.deadline_id, case_id, t)
-                                      for t in plan_timers(d, self._engine.calendar, self._reminders, now))
+            upserts.extend(case_upserts)
+            retimed.extend(row["deadline_id"] for row in case_upserts)
+            new_timers.extend(case_timers)
             pending.extend((change, case_id, routing) for change in changes)
             result.cases += 1
         await repo.upsert_cases(case_rows)
@@ -257,6 +278,11 @@ class DeadlinesService:
             await repo.mark_fired(fired, now)
             await repo.add_timers(follow_ups)
             return len(fired)
+
+    async def has_due_timers(self) -> bool:
+        """Whether any timer is due and not yet fired (whoever holds it)."""
+        async with self._sessions() as session:
+            return await DeadlinesRepository(session).has_due_timers(self.clock.now())
 
     def _timer_event(self, timer: Any, row: Any) -> tuple[str, DeadlineData, str | None] | None:
         if row.due_on != timer.due_on:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy import Column, MetaData, String, Table, func
 
 from shared.db import UtcDateTime
-from shared.messaging.tables import outbox_table, processed_events_table
+from shared.messaging.tables import held_records_table, outbox_table, processed_events_table
 
 SCHEMA = "intake"
 metadata = MetaData()
 
 processed_events = processed_events_table(metadata, SCHEMA)
 outbox = outbox_table(metadata, SCHEMA)
+held_records = held_records_table(metadata, SCHEMA)
 
 # De-duplication by (source, event id): a record seen once is never published twice.
 

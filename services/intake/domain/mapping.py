@@ -82,6 +82,8 @@ KEY_PATH = "$key"
 ValueKind = Literal["text", "date", "datetime", "bool", "list"]
 
 
+CASE_REFERENCE_MAX = 50  # the longest case reference ehc.contacts carries
+
 class MappingError(ValueError):
     """A mapping file that cannot be used; the message names the file and every problem."""
 
@@ -242,12 +244,16 @@ class ContactsSpec(_Spec):
     people: list[ContactSpec] = Field(min_length=1, max_length=10)
     local_offer_url: FieldSpec | None = None
     sendiass_contact: FieldSpec | None = None
+    child_first_name: FieldSpec | None = Field(
+        default=None, description="The child's first name (personal data: only on ehc.contacts).")
 
     def paths(self) -> set[str]:
         found: set[str] = set()
         for person in self.people:
             for spec in person.specs().values():
                 found |= spec.paths()
+        if self.child_first_name is not None:
+            found |= self.child_first_name.paths()
         return found
 
 
@@ -546,7 +552,10 @@ class SourceMapping(BaseModel):
             if not people:
                 return []
             data: dict[str, Any] = {"contacts": people}
-            for name in ("local_offer_url", "sendiass_contact"):
+            reference = self._case_reference(record, key)
+            if reference is not None:  # staff tell cases apart by it; it goes nowhere but ehc.contacts
+                data["case_reference"] = reference
+            for name in ("local_offer_url", "sendiass_contact", "child_first_name"):
                 spec = getattr(self.contacts, name)
                 value = MISSING if spec is None else self._value(spec, record, key, "text", required=False)
                 if value is not MISSING:
@@ -561,6 +570,13 @@ class SourceMapping(BaseModel):
         except ValidationError as exc:
             return [Rejection(reason=describe_safely(exc, prefix="contacts not imported: "), original=original,
                               location=location)]
+
+    def _case_reference(self, record: Mapping[str, Any], key: bytes | None) -> str | None:
+        """The council's own case reference (what the opaque case id was hashed from), when it fits."""
+        if self.case_id is None or not self.case_id.hash:
+            return None
+        reference = _text(self.case_id.from_, _lookup(record, self.case_id.from_, key))
+        return reference.strip() if reference and len(reference.strip()) <= CASE_REFERENCE_MAX else None
 
     def _contact(self, spec: ContactSpec, record: Mapping[str, Any], key: bytes | None) -> dict[str, Any] | None:
         values = {}

@@ -779,6 +779,7 @@ class Sen2Import(Iterator[IntakeItem]):
     def __init__(self, units: Callable[[], Iterator[_Unit]], *, case_id_key: bytes, lea: str | None = None) -> None:
         self.header: Sen2Header | None = None
         self.counts = Sen2Counts()
+        self.stopped: str | None = None  # why and where the XML stopped being readable (the rest was not read)
         self._converter = _Converter(case_id_key=case_id_key, counts=self.counts, lea=lea)
         self._items = self._run(units)
 
@@ -801,6 +802,7 @@ class Sen2Import(Iterator[IntakeItem]):
             if isinstance(unit, _ErrorUnit):
                 reason = unit.reason
                 if unit.location and unit.location.startswith("line "):  # the XML stopped here
+                    self.stopped = f"{reason} at {unit.location}"
                     reason += "; the rest of the file was not read"
                 items: list[IntakeItem] = [Rejection(reason, unit.original, unit.location)]
             else:

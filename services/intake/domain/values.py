@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from datetime import date, datetime, tzinfo
 from zoneinfo import ZoneInfo
 
+from shared.working_days import ACCEPTED_YEARS
+
 LONDON = ZoneInfo("Europe/London")
 
 _MONTHS = {name: i for i, name in enumerate(
@@ -23,8 +25,9 @@ _BLADE = re.compile(r"^(\d{4})-([A-Za-z]{3})-(\d{1,2})" + _TIME + "$", re.ASCII)
 # Some hand-made files: 28/09/2022
 _UK = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
 
-# Dates outside these years are typing errors (0202, 9999) that would break date arithmetic downstream.
-PLAUSIBLE_YEARS = range(1900, 2100)
+# Dates outside these years are typing errors (0202, 9999) that would break date arithmetic downstream:
+# the years the deadlines engine can compute for (shared.working_days).
+PLAUSIBLE_YEARS = ACCEPTED_YEARS
 TRUE_TEXT = frozenset({"1", "true", "t", "y", "yes"})
 FALSE_TEXT = frozenset({"0", "false", "f", "n", "no"})
 

@@ -7,6 +7,11 @@ records to ehc.intake.dead-letter), in batches, each one in Kafka before the nex
 ``--dry-run`` prints the canonical events as JSON lines on stdout instead and needs no broker or
 database. Progress and the summary go to stderr with ``--dry-run``, the summary to stdout otherwise.
 
+An SEN2 XML return is all or nothing: it is read whole first, and a file that stops being readable
+(a bad byte, cut short) publishes nothing and exits 2 naming the line; ``--skip-bad`` publishes the
+records before that point instead (the unread rest goes to the dead-letter topic) and the summary
+says where reading stopped. A record that is readable but invalid is dead-lettered either way.
+
 Exit codes: 0 done (rejected records are in the dead-letter topic, not lost); 1 Kafka or the
 database failed (every batch counted in the summary is in Kafka; importing again finishes the job
 and publishes nothing twice); 2 bad arguments, settings or a file that cannot be read; 130 interrupted.
@@ -36,7 +41,7 @@ from services.intake.domain.sen2 import Sen2FormatError, Sen2Import, iter_sen2_c
 from services.intake.entrypoints.progress import ImportProgress
 from services.intake.service_layer.handlers import Converted, IntakeOutcome
 from shared.contracts import ContactsUpdated
-from shared.settings import Settings
+from shared.settings import Settings, SettingsError
 
 intake_app = typer.Typer(help="Intake: case events from councils' systems.", no_args_is_help=True)
 
@@ -54,8 +59,9 @@ class ImportFileError(Exception):
 
 def _settings() -> Settings:
     from shared.logging import configure_logging
+    from shared.settings import load_settings
 
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.logging.level, settings.logging.json_output)
     return settings
 
@@ -70,7 +76,6 @@ def _fail(command: str, message: str, code: int = 2) -> typer.Exit:
 @intake_app.command("serve")
 def serve() -> None:
     """Run intake: source topics, the webhook and the outbox relay."""
-    settings = _settings()
 
     async def run() -> None:
         from services.intake.bootstrap import bootstrap
@@ -80,8 +85,9 @@ def serve() -> None:
         await serve_runtime(bootstrap(settings).runtime())
 
     try:
+        settings = _settings()
         asyncio.run(run())
-    except (ConfigError, MappingError) as exc:
+    except (SettingsError, MappingError) as exc:
         raise _fail("serve", str(exc)) from None
 
 
@@ -223,6 +229,23 @@ def _not_sen2_check(path: Path, imported: Sen2Import) -> Iterator[Converted]:
     return chain([first], imported)
 
 
+def readable_to_the_end(source: ImportSource) -> ImportSource | None:
+    """An SEN2 XML return is read whole before anything is published: ImportFileError when it stops
+    being readable (nothing was published); ``None`` when there is nothing to check (other formats,
+    whose bad records are dead-lettered one by one), otherwise the (now used) source."""
+    if source.sen2 is None or source.reader is None:
+        return None
+    try:
+        for _ in source.items:
+            pass
+    finally:
+        source.close()
+    if source.sen2.stopped is not None:
+        raise ImportFileError(f"{source.name}: {source.sen2.stopped}; nothing was published (correct the file, or "
+                              "publish the records before that point with --skip-bad)")
+    return source
+
+
 def _dry_run(source: ImportSource, progress: ImportProgress, out: TextIO, batch: int) -> IntakeOutcome:
     outcome = IntakeOutcome()
     pending = 0
@@ -288,6 +311,8 @@ def summary_lines(source: ImportSource, outcome: IntakeOutcome, seconds: float, 
     if len(outcome.reasons) > len(common):
         others = sum(outcome.reasons.values()) - sum(count for _, count in common)
         lines.append(f"    {others:>8,}  (other reasons: {len(outcome.reasons) - len(common)})")
+    if source.sen2 is not None and source.sen2.stopped is not None:
+        lines.append(f"  The file stopped being readable: {source.sen2.stopped}; nothing after it was read")
     if source.sen2 is not None:
         counts = source.sen2.counts
         lines.append(f"  SEN2: {counts.persons:,} persons ({counts.persons_rejected:,} rejected), "
@@ -308,17 +333,28 @@ def import_file(
                                           "publish nothing (no broker or database needed).")] = False,
     lea: Annotated[str | None, typer.Option("--lea", help="SEN2: the 3-digit LA number, if the header "
                                             "lacks it or is wrong.")] = None,
+    skip_bad: Annotated[bool, typer.Option("--skip-bad", help="SEN2 XML: publish the records before the point "
+                                           "where a damaged file stops being readable, instead of nothing.")] = False,
 ) -> None:
     """Convert a file into canonical case events and publish them (or print them with --dry-run)."""
-    settings = _settings()
     from shared.logging import configure_logging
 
+    try:
+        settings = _settings()
+    except SettingsError as exc:
+        raise _fail("import", str(exc)) from None
     # Progress and the summary speak for the import; only warnings and errors are logged.
     level = settings.logging.level if settings.logging.level in ("WARNING", "ERROR") else "WARNING"
     configure_logging(level, settings.logging.json_output)
     try:
         key = case_id_key(settings, warn=lambda message: typer.echo(f"warning: {message}", err=True))
-        source = open_source(file, format_, key=key, mapping_name=mapping, lea=lea, settings=settings)
+
+        def opened() -> ImportSource:
+            return open_source(file, format_, key=key, mapping_name=mapping, lea=lea, settings=settings)
+
+        source = opened()
+        if not skip_bad and readable_to_the_end(source) is not None:
+            source = opened()
     except (ImportFileError, ConfigError, MappingError) as exc:
         raise _fail("import", str(exc)) from None
     started = time.monotonic()

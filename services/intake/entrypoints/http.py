@@ -1,13 +1,23 @@
 """Intake's HTTP webhook: councils POST one event or a batch (a JSON array), signed per source.
 
 Signature: ``X-EHC-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>`` with
-``X-EHC-Timestamp`` (Unix seconds) and ``X-EHC-Source``. Stale timestamps and replayed
-signatures are refused. A source sends canonical events, or its own messages read through the
-mapping named for it in ``EHC_INTAKE__WEBHOOK_MAPPINGS``. The answer is 202 only once every
-accepted event (and every dead letter) is durably in Kafka (acks=all); 422 when some events were
-rejected (the others are accepted; the rejected ones are in the dead-letter topic); 413, 401 and
-409 for oversized, unsigned or stale, and replayed requests; 503 when the database or Kafka is
-down (the same request may be sent again).
+``X-EHC-Timestamp`` (Unix seconds, at most 12 digits) and ``X-EHC-Source``. Stale timestamps and
+replayed signatures are refused; the replay table is pruned of signatures older than the allowed
+skew as requests come (at most once a minute).
+
+A source sends canonical events, or its own messages read through the mapping named for it in
+``EHC_INTAKE__WEBHOOK_MAPPINGS``. Identity binds to data: a source sending canonical events may only
+publish the CloudEvents ``source`` values it owns (``EHC_INTAKE__WEBHOOK_SOURCES``: each value
+exactly or followed by ``/...``; by default its own name, e.g. ``cms-a`` or ``cms-a/herts``); an
+event with another ``source`` is rejected, and de-duplication is keyed on the authenticated source
+(so no sender can suppress another's events).
+
+The answer is 202 only once every accepted event (and every dead letter) is durably in Kafka
+(acks=all); 422 when some events were rejected (each one is in the dead-letter topic with its
+reason, ``errors`` says which item and why; the others are accepted, ``accepted`` counts them);
+413 for a body over ``webhook_max_body_bytes`` or more than ``webhook_max_events`` events; 401 for
+unsigned or stale requests; 409 for a replayed one; 503 when the database or Kafka is down (the
+same request may be sent again).
 """
 
 from __future__ import annotations
@@ -15,8 +25,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -24,14 +36,18 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.intake.adapters import tables
-from services.intake.service_layer.handlers import Converter, IntakeService, RawInput, canonical_converter
+from services.intake.domain.results import Rejection
+from services.intake.entrypoints.webhook_docs import WEBHOOK_DESCRIPTION, WEBHOOK_OPENAPI
+from services.intake.service_layer.handlers import Converted, Converter, IntakeService, RawInput, canonical_converter
 from shared.db import upsertable_insert
-from shared.http_ops import ReadinessCheck, ops_router
+from shared.http_ops import ReadinessCheck, RequestLimits, ops_router
 from shared.logging import get_logger
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import IntakeSettings
 
 log = get_logger(__name__)
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")  # Unix seconds; anything longer is no time worth parsing
+PRUNE_EVERY_SECONDS = 60.0
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -53,10 +69,18 @@ def build_webhook_app(
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     app = FastAPI(title="EHC intake webhook", version="1")
+    app.add_middleware(RequestLimits, max_body_bytes=cfg.webhook_max_body_bytes)
     app.include_router(ops_router(readiness))
     converters = converters or {}
+    pruned_at = [float("-inf")]
 
-    @app.post("/v1/events", status_code=202, summary="Submit one case event or a JSON array of them")
+    @app.post("/v1/events", status_code=202, summary="Submit one case event or a JSON array of them",
+              description=WEBHOOK_DESCRIPTION, openapi_extra=WEBHOOK_OPENAPI,
+              responses={401: {"description": "Unsigned, badly signed or stale (X-EHC-Timestamp) request"},
+                         409: {"description": "This signed request was already received"},
+                         413: {"description": "Body or batch over the limits"},
+                         422: {"description": "Some events rejected (dead-lettered); the others accepted"},
+                         503: {"description": "Database or Kafka unavailable; send the same request again"}})
     async def post_events(request: Request) -> JSONResponse:
         source = request.headers.get("x-ehc-source", "")
         timestamp = request.headers.get("x-ehc-timestamp", "")
@@ -73,14 +97,22 @@ def build_webhook_app(
         expected = sign(secret.get_secret_value(), timestamp, body)
         if not hmac.compare_digest(expected, signature):
             return _error(401, "bad_signature", "the signature does not match the body and timestamp")
-        if not timestamp.isdigit() or abs(clock() - int(timestamp)) > cfg.webhook_max_skew_seconds:
+        if not _TIMESTAMP.fullmatch(timestamp) or abs(clock() - int(timestamp)) > cfg.webhook_max_skew_seconds:
             return _error(401, "stale_timestamp", f"timestamp outside ±{cfg.webhook_max_skew_seconds} s")
+        inputs = _split(body, source)
+        if len(inputs) > cfg.webhook_max_events:
+            return _error(413, "too_many_events", f"more than {cfg.webhook_max_events} events in one request: "
+                          "send smaller batches")
+        if time.monotonic() - pruned_at[0] >= PRUNE_EVERY_SECONDS:
+            pruned_at[0] = time.monotonic()
+            await _prune_signatures(sessions, timedelta(seconds=2 * cfg.webhook_max_skew_seconds))
         if not await _first_use_of_signature(sessions, source, signature):
             return _error(409, "replayed", "this signed request was already received")
 
-        inputs = _split(body, source)
+        convert = converters.get(source) or owned_sources(canonical_converter, source,
+                                                         cfg.webhook_sources.get(source, [source]))
         try:
-            outcome = await service.accept(inputs, converters.get(source, canonical_converter))
+            outcome = await service.accept(inputs, convert)
             await relay.drain()  # 202 only once durably in Kafka
         except Exception as exc:  # the database or Kafka: the sender may retry this very request
             log.warning("intake.webhook_unavailable", input_source=source, error=type(exc).__name__)
@@ -94,6 +126,22 @@ def build_webhook_app(
         return JSONResponse(result, status_code=202)
 
     return app
+
+
+def owned_sources(convert: Converter, sender: str, allowed: Sequence[str]) -> Converter:
+    """``convert``, with every event whose CloudEvents ``source`` is not one ``sender`` owns rejected."""
+
+    def owns(source: str) -> bool:
+        return any(source == value or source.startswith(value if value.endswith("/") else value + "/")
+                   for value in allowed if value)
+
+    def checked(raw: RawInput) -> Sequence[Converted]:
+        return [item if isinstance(item, Rejection) or owns(item.source)
+                else Rejection(f"source: webhook source {sender} may not publish events of this source "
+                               "(EHC_INTAKE__WEBHOOK_SOURCES)", raw.value, raw.location)
+                for item in convert(raw)]
+
+    return checked
 
 
 def _split(body: bytes, source: str) -> list[RawInput]:
@@ -165,6 +213,16 @@ async def _forget_signature(sessions: async_sessionmaker[AsyncSession], source: 
                                                       table.c.signature == signature[-64:]))
     except Exception as exc:
         log.warning("intake.webhook_signature_kept", input_source=source, error=type(exc).__name__)
+
+
+async def _prune_signatures(sessions: async_sessionmaker[AsyncSession], older_than: timedelta) -> None:
+    """Signatures older than the replay window can no longer be replayed (their timestamp is stale)."""
+    table = tables.webhook_signatures
+    try:
+        async with sessions() as session, session.begin():
+            await session.execute(delete(table).where(table.c.received_at < datetime.now(UTC) - older_than))
+    except Exception as exc:  # pruning is housekeeping: the request goes on
+        log.warning("intake.webhook_signatures_not_pruned", error=type(exc).__name__)
 
 
 async def _first_use_of_signature(sessions: async_sessionmaker[AsyncSession], source: str, signature: str) -> bool:

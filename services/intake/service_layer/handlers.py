@@ -7,15 +7,19 @@ one is durably in the dead-letter topic.
 
 De-duplication is by (source, event id) in intake's own ``received_events`` table, for case
 events, contact updates and dead letters alike: a redelivered Kafka batch or a re-imported file
-publishes nothing twice. Dead letters get deterministic ids (from the topic, partition and offset,
+publishes nothing twice. A webhook's events are keyed on the authenticated webhook source as well
+(``webhook:<name>``, ``<event source>#<id>``), so no sender can suppress another's events. An event
+whose ``source`` holds a control character (a NUL, which no database stores) is rejected alone.
+
+Dead letters get deterministic ids (from the topic, partition and offset,
 or from the file record's bytes and place); a webhook's dead letters get fresh ids, because every
 request is answered with its own errors.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
+import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from cryptography.fernet import Fernet
 from sqlalchemy import String, bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -34,6 +39,7 @@ from services.intake.domain.mapping import SourceMapping
 from services.intake.domain.results import Rejection
 from shared import topics
 from shared.contracts import CaseEventEnvelope, ContactsUpdated, IntakeRejected, RejectedData
+from shared.dead_letters import Original, seal
 from shared.logging import get_logger
 from shared.settings import KafkaSettings
 
@@ -43,10 +49,13 @@ Channel = Literal["kafka", "webhook", "file"]
 Converted = CaseEventEnvelope | ContactsUpdated | Rejection
 Converter = Callable[["RawInput"], Sequence[Converted]]
 
-# A dead letter must fit in one Kafka message (1 MB by default, base64 adds a third): a longer
-# original (the unread rest of a malformed file, an oversized message) is cut, and the reason says so.
-MAX_ORIGINAL_BYTES = 512 * 1024
+# A dead letter must fit in one Kafka message (1 MB by default; base64 inside the encrypted token and
+# the token's own base64 add a third each): a longer original (the unread rest of a malformed file, an
+# oversized message) is cut, and the reason says so.
+MAX_ORIGINAL_BYTES = 384 * 1024
 _CLAIM_CHUNK = 1000  # rows per INSERT of the de-duplication table (SQLite)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CLAIM_MAX = 200  # the width of received_events' columns
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,12 +133,15 @@ class _Planned:
     channel: str
     event_id: str
     reason: str = ""
+    location: str | None = None
 
 
 class IntakeService:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], kafka: KafkaSettings, cipher: Fernet) -> None:
+        """``cipher`` encrypts the originals of dead letters (shared.dead_letters.dead_letter_cipher)."""
         self._sessions = sessions
         self._kafka = kafka
+        self._cipher = cipher
 
     async def accept(self, inputs: Iterable[RawInput], convert: Converter = canonical_converter) -> IntakeOutcome:
         """Convert, de-duplicate and stage every input in one transaction (never raises on bad input)."""
@@ -158,20 +170,37 @@ class IntakeService:
         return outcome
 
     def _plan(self, raw: RawInput, item: Converted, now: datetime, index: int) -> _Planned:
+        if not isinstance(item, Rejection) and _CONTROL.search(item.source):
+            item = Rejection("source: contains a control character (such as NUL)", raw.value or item.to_json(),
+                             raw.location)
         if isinstance(item, Rejection):
-            letter = _dead_letter(raw, item, now, index)
+            letter = _dead_letter(raw, item, now, index, self._cipher)
             claim = None if raw.channel == "webhook" else (letter.source, letter.id)
             if raw.channel != "file":  # the reason names fields, never values: safe to log
                 log.info("intake.rejected", channel=raw.channel, input_source=raw.input_source, reason=item.reason,
                          partition=raw.partition, offset=raw.offset)
             return _Planned("rejected", self._kafka.topic(topics.INTAKE_DEAD_LETTER), letter.key(), letter.to_json(),
-                            claim, letter.type, raw.channel, letter.id, item.reason)
+                            claim, letter.type, raw.channel, letter.id, item.reason, letter.data.location)
         if isinstance(item, ContactsUpdated):
             # Personal data: its own compacted topic, never a case event.
             return _Planned("contacts", self._kafka.topic(topics.CONTACTS), item.key(), item.to_json(),
-                            (item.source, item.id), item.type, raw.channel, item.id)
+                            _claim_of(raw, item.source, item.id), item.type, raw.channel, item.id)
         return _Planned("event", self._kafka.topic(topics.CASE_EVENTS), item.key(), item.to_json(),
-                        (item.source, item.id), item.type, raw.channel, item.id)  # type: ignore[attr-defined]
+                        _claim_of(raw, item.source, item.id), item.type,  # type: ignore[attr-defined]
+                        raw.channel, item.id)
+
+
+def _claim_of(raw: RawInput, source: str, event_id: str) -> tuple[str, str]:
+    """The de-duplication key: (source, id); a webhook's is keyed on the authenticated sender too."""
+    if raw.channel != "webhook":
+        return source, event_id
+    return _bounded(f"webhook:{raw.input_source}"), _bounded(f"{source}#{event_id}")
+
+
+def _bounded(text: str) -> str:
+    if len(text) <= _CLAIM_MAX:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _count(outcome: IntakeOutcome, plan: _Planned, new: bool) -> None:
@@ -190,7 +219,7 @@ def _count(outcome: IntakeOutcome, plan: _Planned, new: bool) -> None:
         outcome.rejected += 1
         outcome.rejected_before += 0 if new else 1
         outcome.reasons[plan.reason] += 1
-        outcome.errors.append(plan.reason)
+        outcome.errors.append(f"{plan.location}: {plan.reason}" if plan.location else plan.reason)
 
 
 def _pg_claim_statement() -> Any:
@@ -226,7 +255,7 @@ async def _claim(session: AsyncSession, planned: Sequence[_Planned]) -> set[tupl
     return fresh
 
 
-def _dead_letter(raw: RawInput, rejection: Rejection, now: datetime, index: int) -> IntakeRejected:
+def _dead_letter(raw: RawInput, rejection: Rejection, now: datetime, index: int, cipher: Fernet) -> IntakeRejected:
     original = rejection.original
     reason = rejection.reason
     if len(original) > MAX_ORIGINAL_BYTES:
@@ -243,7 +272,8 @@ def _dead_letter(raw: RawInput, rejection: Rejection, now: datetime, index: int)
             input_source=raw.input_source,
             reason=reason,
             received_at=now,
-            original_base64=base64.b64encode(original).decode(),
+            original_encrypted=seal(cipher, Original(raw.topic or "", raw.partition or 0, raw.offset or 0, raw.key,
+                                                     original)),
             original_topic=raw.topic,
             original_partition=raw.partition,
             original_offset=raw.offset,

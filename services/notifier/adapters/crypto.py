@@ -11,6 +11,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from shared.logging import get_logger
+from shared.settings import SettingsError
 
 log = get_logger(__name__)
 
@@ -45,9 +46,13 @@ class Crypto:
 def crypto_from_settings(key: str | None, environment: str, local_key_file: Path) -> Crypto:
     """Production must set EHC_NOTIFIER__ENCRYPTION_KEY; a local run keeps a generated key in var/."""
     if key:
-        return Crypto(key)
+        try:
+            return Crypto(key)
+        except ValueError:
+            raise SettingsError("EHC_NOTIFIER__ENCRYPTION_KEY is not a Fernet key (32 url-safe base64-encoded "
+                                "bytes, e.g. from cryptography.fernet.Fernet.generate_key())") from None
     if environment == "production":
-        raise RuntimeError("EHC_NOTIFIER__ENCRYPTION_KEY is required in production (a Fernet key)")
+        raise SettingsError("EHC_NOTIFIER__ENCRYPTION_KEY is required in production (a Fernet key)")
     if local_key_file.exists():
         return Crypto(local_key_file.read_bytes().strip())
     local_key_file.parent.mkdir(parents=True, exist_ok=True)

@@ -19,12 +19,13 @@ from sqlalchemy import (
     func,
 )
 
-from shared.messaging.tables import outbox_table, processed_events_table
+from shared.messaging.tables import held_records_table, outbox_table, processed_events_table
 
 SCHEMA = "notifier"
 metadata = MetaData()
 processed_events = processed_events_table(metadata, SCHEMA)
 outbox = outbox_table(metadata, SCHEMA)
+held_records = held_records_table(metadata, SCHEMA)
 
 case_routing = Table(
     "case_routing",

@@ -15,7 +15,7 @@ a database: the caller passes the day, the instant and a working-day calendar (a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -201,17 +201,31 @@ def in_scope(view: DeadlineView, scope: str, scope_id: str | None) -> bool:
     return False
 
 
-def scope_name(scope: str, scope_id: str | None, council_name: str) -> str:
+def scope_name(scope: str, scope_id: str | None, council_name: str, team_names: Mapping[str, str] | None = None,
+               area_names: Mapping[str, str] | None = None) -> str:
+    """The name staff know a team or an area by (from settings), else "team <id>" / "area <id>"."""
     if scope == "team":
-        return f"team {scope_id}"
+        return (team_names or {}).get(scope_id or "") or f"team {scope_id}"
     if scope == "area":
-        return f"area {scope_id}"
+        return (area_names or {}).get(scope_id or "") or f"area {scope_id}"
     return council_name
 
 
-def caseworker_digest_context(lists: DigestLists, day: date, cases_url: str | None) -> dict[str, Any]:
-    return {"digest_date": day.isoformat(), "overdue": lists.overdue, "due_soon": lists.due_soon,
-            "new": lists.new, "exceptions": lists.exceptions, "cases_url": cases_url}
+def caseworker_digest_context(lists: DigestLists, day: date, cases_url: str | None,
+                              max_items: int | None = None) -> dict[str, Any]:
+    """The digest's lists, at most ``max_items`` items in all, the most urgent first (overdue, then due
+    soon, then new, then under an exception); each list's full count and how many were left out, so a
+    first digest of a caseworker with 200 cases stays readable (the rest behind ``cases_url``)."""
+    left = max_items if max_items is not None else 10**9
+    shown: dict[str, list[dict[str, Any]]] = {}
+    for name in ("overdue", "due_soon", "new", "exceptions"):
+        items = getattr(lists, name)
+        shown[name] = items[:max(left, 0)]
+        left -= len(shown[name])
+    total = sum(len(getattr(lists, n)) for n in shown)
+    return {"digest_date": day.isoformat(), **shown, "cases_url": cases_url,
+            "totals": {n: len(getattr(lists, n)) for n in shown},
+            "not_shown": total - sum(len(v) for v in shown.values())}
 
 
 def manager_daily_context(lists: DigestLists, day: date, name_of_scope: str, at_risk_url: str | None
@@ -219,6 +233,20 @@ def manager_daily_context(lists: DigestLists, day: date, name_of_scope: str, at_
     return {"digest_date": day.isoformat(), "scope_name": name_of_scope,
             "overdue": lists.overdue[:MANAGER_LIST_LIMIT], "due_soon": lists.due_soon[:MANAGER_LIST_LIMIT],
             "overdue_count": len(lists.overdue), "due_soon_count": len(lists.due_soon), "at_risk_url": at_risk_url}
+
+
+def breach_rollup_context(views: Iterable[DeadlineView], day: date, since: date, calendar: WorkingDays,
+                          name_of_scope: str, url_base: str, breaches_url: str | None,
+                          max_items: int = MANAGER_LIST_LIMIT) -> dict[str, Any] | None:
+    """A manager's morning message about council deadlines missed since ``since`` (exclusive) up to
+    ``day``: the breach day (the day after the due date) in that window. None when there are none."""
+    missed = sorted((v for v in views if v.council_duty and v.status == "breached"
+                     and since < v.due_on + timedelta(days=1) <= day), key=lambda v: (v.due_on, v.case_id))
+    if not missed:
+        return None
+    return {"digest_date": day.isoformat(), "scope_name": name_of_scope, "breach_count": len(missed),
+            "breaches": [_item(v, url_base, working_days_overdue=working_days_after(calendar, v.due_on, day))
+                         for v in missed[:max_items]], "breaches_url": breaches_url}
 
 
 def weekly_summary_context(views: Sequence[DeadlineView], week_start: date, today: date, calendar: WorkingDays, *,
@@ -258,6 +286,7 @@ __all__ = [
     "DigestLists",
     "MorningJobs",
     "WorkingDays",
+    "breach_rollup_context",
     "caseworker_digest_context",
     "digest_lists",
     "first_working_day_of_week",

@@ -78,24 +78,38 @@ class SmsTooLong(TemplateRenderError):
 # --------------------------------------------------------------------------------------------
 
 #: Everything a text to a family may contain: dates, the council's name, links, the phone numbers of
-#: services, and a rule id (a closed vocabulary, shown as a fixed phrase). Nothing about the child.
+#: services, a rule id (a closed vocabulary, shown as a fixed phrase) and the decision's closed words.
+#: Nothing about the child (its first name, where a council allows it, goes in emails only).
 FAMILY_SMS_FIELDS: frozenset[str] = frozenset(
     {
-        "council_name", "info_url", "council_phone", "sendiass_contact", "rule_id",
-        "due_on", "received_on", "comments_by", "appeal_by", "final_due_on", "review_due_on",
+        "council_name", "info_url", "link", "council_phone", "sendiass_contact", "rule_id", "decision", "outcome",
+        "due_on", "received_on", "comments_by", "appeal_by", "mediation_by", "final_due_on", "review_due_on",
     }
 )
 
-#: Longest value accepted for the free-text fields of family texts, so that every text fits in
-#: MAX_SMS_FRAGMENTS whatever the council configures (see the template tests).
+#: The longest values a council may configure so that every English text to a family fits one SMS
+#: fragment (a decision that carries the family's own deadlines two; Welsh one more): checked at
+#: start-up (bootstrap.configuration_problems) and by the template tests at these lengths.
 FIELD_MAX_LENGTHS: Mapping[str, int] = {
+    "council_name": 30,
+    "link": 30,
+    "council_phone": 15,
+    "sendiass_contact": 40,
+}
+
+#: Longer than this, a field is refused at render time whatever the settings said (a backstop: every
+#: text then still fits in MAX_SMS_FRAGMENTS).
+FIELD_HARD_MAX_LENGTHS: Mapping[str, int] = {
     "council_name": 50,
     "info_url": 80,
+    "link": 80,
     "council_phone": 30,
     "sendiass_contact": 60,
 }
 
-_FAMILY_COMMON_OPTIONAL = {"council_phone", "sendiass_contact", "recipient_name"}
+_FAMILY_COMMON_OPTIONAL = {"council_phone", "sendiass_contact", "recipient_name", "child_first_name", "info_url"}
+_FAMILY = {"council_name", "link"}
+_APPEAL = {"appeal_by", "mediation_by"}
 
 
 @dataclass(frozen=True)
@@ -107,6 +121,7 @@ class TemplateSpec:
     optional: frozenset[str] = frozenset()
     title: str = ""  # what the message is, in a few words, for staff ("request received")
     title_cy: str = ""
+    sms_fragments: int = 1  # the most an English text may take at FIELD_MAX_LENGTHS (Welsh: one more)
 
     @property
     def fields(self) -> frozenset[str]:
@@ -120,8 +135,17 @@ def _spec(
     required: set[str],
     optional: set[str],
     title: tuple[str, str],
+    sms_fragments: int = 1,
 ) -> TemplateSpec:
-    return TemplateSpec(name, audience, frozenset(kinds), frozenset(required), frozenset(optional), *title)
+    if audience != "family":  # staff see the council's own case reference (decrypted just before rendering)
+        optional = optional | STAFF_CASE_FIELDS
+    return TemplateSpec(name, audience, frozenset(kinds), frozenset(required), frozenset(optional), *title,
+                        sms_fragments=sms_fragments)
+
+
+#: The council's own case reference: ``case_reference`` (one case) or ``case_references`` (case_id ->
+#: reference, for lists). Kept encrypted in stored contexts (``*_encrypted``); never in a family's message.
+STAFF_CASE_FIELDS = frozenset({"case_reference", "case_references"})
 
 
 _DEADLINE = {"case_id", "rule_id", "due_on", "case_url"}
@@ -156,44 +180,56 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
         ),
         _spec(
             "caseworker_daily_digest", "caseworker", _EMAIL,
-            {"digest_date", "overdue", "due_soon"}, {"caseworker_name", "cases_url", "new", "exceptions"},
+            {"digest_date", "overdue", "due_soon"},
+            {"caseworker_name", "cases_url", "new", "exceptions", "totals", "not_shown"},
             ("daily list of deadlines", "rhestr ddyddiol o derfynau amser"),
         ),
         _spec(
             "caseworker_delivery_failed", "caseworker", _EMAIL,
-            {"case_id", "failed_template", "channel_kind", "reason", "case_url"}, {"caseworker_name"},
+            {"case_id", "failed_template", "channel_kind", "reason", "case_url"},
+            {"caseworker_name", "rule_id", "due_on"},
             ("message not delivered", "neges heb ei danfon"),
         ),
         # to the family
         _spec(
             "family_request_received", "family", _SMS_EMAIL,
-            {"council_name", "info_url", "due_on"}, _FAMILY_COMMON_OPTIONAL | {"received_on"},
+            _FAMILY | {"due_on"}, _FAMILY_COMMON_OPTIONAL | {"received_on"},
             ("request received", "cais wedi dod i law"),
         ),
         _spec(
             "family_decision_made", "family", _SMS_EMAIL,
-            {"council_name", "info_url"}, _FAMILY_COMMON_OPTIONAL | {"appeal_by"},
-            ("assessment decision made", "penderfyniad am asesiad"),
+            set(_FAMILY), _FAMILY_COMMON_OPTIONAL | _APPEAL | {"decision", "final_due_on"},
+            ("assessment decision made", "penderfyniad am asesiad"), sms_fragments=2,
+        ),
+        _spec(
+            "family_review_decision", "family", _SMS_EMAIL,
+            set(_FAMILY), _FAMILY_COMMON_OPTIONAL | _APPEAL | {"outcome"},
+            ("annual review decision", "penderfyniad yr adolygiad blynyddol"), sms_fragments=2,
         ),
         _spec(
             "family_draft_plan_issued", "family", _SMS_EMAIL,
-            {"council_name", "info_url", "comments_by"}, _FAMILY_COMMON_OPTIONAL | {"final_due_on"},
+            _FAMILY | {"comments_by"}, _FAMILY_COMMON_OPTIONAL | {"final_due_on"},
             ("draft plan issued", "cynllun drafft wedi'i anfon"),
         ),
         _spec(
             "family_plan_issued", "family", _SMS_EMAIL,
-            {"council_name", "info_url"}, _FAMILY_COMMON_OPTIONAL | {"appeal_by", "review_due_on"},
+            set(_FAMILY), _FAMILY_COMMON_OPTIONAL | _APPEAL | {"review_due_on"},
             ("final plan issued", "cynllun terfynol wedi'i gyhoeddi"),
         ),
         _spec(
             "family_review_due", "family", _SMS_EMAIL,
-            {"council_name", "info_url", "due_on"}, set(_FAMILY_COMMON_OPTIONAL),
+            _FAMILY | {"due_on"}, set(_FAMILY_COMMON_OPTIONAL),
             ("annual review due", "adolygiad blynyddol yn ddyledus"),
         ),
         _spec(
+            "family_deadline_reminder", "family", _SMS_EMAIL,
+            _FAMILY | {"rule_id", "due_on"}, set(_FAMILY_COMMON_OPTIONAL),
+            ("reminder of the family's own deadline", "nodyn atgoffa am derfyn amser y teulu"),
+        ),
+        _spec(
             "family_deadline_missed", "family", _SMS_EMAIL,
-            {"council_name", "info_url", "rule_id", "due_on", "council_phone", "sendiass_contact"},
-            {"recipient_name"},
+            _FAMILY | {"rule_id", "due_on", "council_phone", "sendiass_contact"},
+            {"recipient_name", "child_first_name", "info_url"},
             ("legal deadline missed", "terfyn amser cyfreithiol wedi'i fethu"),
         ),
         # to managers
@@ -201,6 +237,11 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
             "manager_breach", "manager", _SMS_EMAIL,
             set(_DEADLINE), {"recipient_name", "scope_name", "legal_source", "working_days_overdue", "breaches_url"},
             ("deadline missed alert", "rhybudd terfyn amser wedi'i fethu"),
+        ),
+        _spec(
+            "manager_breach_rollup", "manager", _SMS_EMAIL,
+            {"digest_date", "scope_name", "breaches", "breach_count"}, {"recipient_name", "breaches_url"},
+            ("missed deadlines overnight", "terfynau amser a fethwyd dros nos"),
         ),
         _spec(
             "manager_daily_at_risk", "manager", _EMAIL,
@@ -226,34 +267,34 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
 #: The Welsh follows "i" and so is already soft-mutated. TODO(review): the Welsh needs checking by
 #: a Welsh speaker; it avoids letters outside the GSM alphabet (circumflexes) to keep texts short.
 FAMILY_DUTIES: Mapping[str, Mapping[Language, str]] = {
-    "assessment.decision": {"en": "decide whether to carry out an EHC needs assessment",
+    "assessment.decision": {"en": "decide whether to assess EHC needs",
                             "cy": "benderfynu a fydd yn cynnal asesiad o anghenion EHC"},
     "assessment.plan_decision": {"en": "decide whether to issue an EHC plan",
                                  "cy": "benderfynu a fydd yn cyhoeddi cynllun EHC"},
     "plan.final": {"en": "issue the final EHC plan", "cy": "gyhoeddi'r cynllun EHC terfynol"},
     "review.annual": {"en": "review the EHC plan", "cy": "adolygu'r cynllun EHC"},
-    "review.decision": {"en": "tell you its decision after the annual review",
+    "review.decision": {"en": "tell you its annual review decision",
                         "cy": "ddweud wrthych ei benderfyniad wedi'r adolygiad blynyddol"},
-    "amendment.final": {"en": "issue the amended EHC plan or decide not to amend it",
+    "amendment.final": {"en": "finish amending the EHC plan",
                         "cy": "gyhoeddi'r cynllun EHC diwygiedig neu ddweud na fydd yn ei ddiwygio"},
-    "phase_transfer.review": {"en": "amend the EHC plan for the move to a new school or college",
+    "phase_transfer.review": {"en": "amend the EHC plan for the school move",
                               "cy": "ddiwygio'r cynllun EHC ar gyfer symud i ysgol neu goleg newydd"},
-    "reassessment.decision": {"en": "decide whether to carry out a new EHC needs assessment",
+    "reassessment.decision": {"en": "decide whether to reassess EHC needs",
                               "cy": "benderfynu a fydd yn cynnal asesiad newydd o anghenion EHC"},
-    "reassessment.final": {"en": "finish the new assessment and issue the EHC plan",
+    "reassessment.final": {"en": "finish reassessing and issue the EHC plan",
                            "cy": "gwblhau'r asesiad newydd a chyhoeddi'r cynllun EHC"},
     "transfer.notify_family": {"en": "tell you about the EHC plan after your move",
                                "cy": "ddweud wrthych am y cynllun EHC wedi i chi symud"},
     "transfer.review": {"en": "review the EHC plan after your move",
                         "cy": "adolygu'r cynllun EHC wedi i chi symud"},
     "mediation.arrange": {"en": "arrange mediation", "cy": "drefnu cyfryngu"},
-    "mediation.health_notice": {"en": "pass your mediation request to the health service",
+    "mediation.health_notice": {"en": "pass your mediation request to health",
                                 "cy": "anfon eich cais am gyfryngu at y gwasanaeth iechyd"},
     "mediation.agreement": {"en": "do what was agreed in mediation",
                             "cy": "wneud yr hyn a gytunwyd yn y cyfryngu"},
     "tribunal.assess_notify": {"en": "confirm the assessment the tribunal ordered",
                                "cy": "gadarnhau'r asesiad a orchmynnwyd gan y tribiwnlys"},
-    "tribunal.assess_no_plan": {"en": "decide about an EHC plan after the tribunal's order",
+    "tribunal.assess_no_plan": {"en": "decide on a plan after the tribunal order",
                                 "cy": "benderfynu am gynllun EHC wedi gorchymyn y tribiwnlys"},
     "tribunal.assess_final": {"en": "issue the EHC plan after the tribunal's order",
                               "cy": "gyhoeddi'r cynllun EHC wedi gorchymyn y tribiwnlys"},
@@ -263,9 +304,9 @@ FAMILY_DUTIES: Mapping[str, Mapping[Language, str]] = {
                             "cy": "gyhoeddi'r cynllun EHC a orchmynnwyd gan y tribiwnlys"},
     "tribunal.amend": {"en": "amend the EHC plan as the tribunal ordered",
                        "cy": "ddiwygio'r cynllun EHC fel y gorchmynnodd y tribiwnlys"},
-    "tribunal.school_name": {"en": "change the school or college named, as ordered",
+    "tribunal.school_name": {"en": "change the school named, as ordered",
                              "cy": "newid yr ysgol neu'r coleg a enwir, fel y gorchmynnwyd"},
-    "tribunal.continue": {"en": "keep the EHC plan in place, as the tribunal ordered",
+    "tribunal.continue": {"en": "keep the EHC plan, as the tribunal ordered",
                           "cy": "gadw'r cynllun EHC, fel y gorchmynnodd y tribiwnlys"},
     "tribunal.recommendation_response": {"en": "respond to the tribunal's recommendation",
                                          "cy": "ymateb i argymhelliad y tribiwnlys"},
@@ -454,6 +495,16 @@ def _template_title(ctx: Context, name: Any) -> str:
     return f"{spec.title} ({spec.audience})"
 
 
+@pass_context
+def _case_filter(ctx: Context, case_id: Any) -> str:
+    """How staff know a case: the council's own reference when the contacts gave one, else the id."""
+    references = ctx.get("case_references") or {}
+    reference = references.get(str(case_id)) if isinstance(references, Mapping) else None
+    if reference is None and str(case_id) == str(ctx.get("case_id")):
+        reference = ctx.get("case_reference")
+    return str(reference or case_id)
+
+
 def _capfirst(value: Any) -> str:
     text = str(value)
     return text[:1].upper() + text[1:]
@@ -478,6 +529,7 @@ def _build_environment() -> SandboxedEnvironment:
         exception_name=_exception_name_filter,
         template_title=_template_title,
         capfirst=_capfirst,
+        case=_case_filter,
     )
     return env
 
@@ -552,7 +604,8 @@ def _tidy(text: str, channel_kind: str) -> str:
 
 #: Fields holding a date (a date, an aware datetime or an ISO string), shown in words everywhere.
 DATE_FIELDS = frozenset(
-    {"due_on", "received_on", "comments_by", "appeal_by", "final_due_on", "review_due_on", "digest_date",
+    {"due_on", "received_on", "comments_by", "appeal_by", "mediation_by", "final_due_on", "review_due_on",
+     "digest_date",
      "week_start", "week_end"}
 )
 
@@ -581,7 +634,7 @@ def _personalisation(
         }
         if values.get("rule_id") is not None:
             personalisation["rule_name"] = rule_name(values["rule_id"], language)
-            if spec.audience == "family":
+            if spec.audience == "family" and str(values["rule_id"]) in FAMILY_DUTIES:
                 personalisation["duty"] = duty_wording(values["rule_id"], language)
     except (TypeError, ValueError) as exc:  # TemplateRenderError is a ValueError
         raise TemplateRenderError(f"{where}: {exc}") from None
@@ -593,7 +646,7 @@ def _validate(spec: TemplateSpec, channel_kind: str, values: Mapping[str, Any], 
     if missing:
         raise MissingTemplateVariable(f"{where} needs {', '.join(missing)}")
     if spec.audience == "family" and channel_kind == "sms":
-        for name, limit in FIELD_MAX_LENGTHS.items():
+        for name, limit in FIELD_HARD_MAX_LENGTHS.items():
             value = values.get(name)
             if value is not None and len(str(value)) > limit:
                 raise FieldTooLong(f"{where}: {name} is longer than {limit} characters")
@@ -655,6 +708,7 @@ __all__ = [
     "EXCEPTION_NAMES",
     "FAMILY_DUTIES",
     "FAMILY_SMS_FIELDS",
+    "FIELD_HARD_MAX_LENGTHS",
     "FIELD_MAX_LENGTHS",
     "FieldTooLong",
     "LANGUAGES",
@@ -663,6 +717,7 @@ __all__ = [
     "RULE_NAMES",
     "RenderedMessage",
     "SmsLength",
+    "STAFF_CASE_FIELDS",
     "SmsTooLong",
     "TEMPLATES",
     "TemplateRenderError",

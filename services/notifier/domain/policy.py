@@ -11,11 +11,14 @@ import hashlib
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+
+LONDON = ZoneInfo("Europe/London")
 
 # --------------------------------------------------------------------------------------------
 # Statuses
@@ -35,6 +38,8 @@ class NotificationStatus(StrEnum):
     permanent-failure  the provider could not deliver it (wrong number or address)
     technical-failure  the provider failed internally; it may be sent again
     failed             we gave up: a permanent error at send time or the last retry failed
+    historical         never sent: what it would tell of was first seen well after it happened
+                       (a backfill, an import, a service down for days); recorded so it is visible
     """
 
     PENDING = "pending"
@@ -46,6 +51,7 @@ class NotificationStatus(StrEnum):
     PERMANENT_FAILURE = "permanent-failure"
     TECHNICAL_FAILURE = "technical-failure"
     FAILED = "failed"
+    HISTORICAL = "historical"
 
 
 S = NotificationStatus
@@ -66,10 +72,13 @@ ALLOWED_FROM: Mapping[NotificationStatus, frozenset[NotificationStatus]] = {
     S.PERMANENT_FAILURE: frozenset({S.SENDING, S.SENT, S.PERMANENT_FAILURE}),
     S.TECHNICAL_FAILURE: frozenset({S.SENDING, S.SENT, S.TECHNICAL_FAILURE}),
     S.FAILED: frozenset({S.PENDING, S.DEFERRED, S.SENDING, S.TEMPORARY_FAILURE, S.TECHNICAL_FAILURE}),
+    # decided when the notification is planned, never later
+    S.HISTORICAL: frozenset({S.PENDING}),
 }
 
 #: Statuses nothing leaves: the notification is settled.
-FINAL_STATUSES: frozenset[NotificationStatus] = frozenset({S.DELIVERED, S.PERMANENT_FAILURE, S.FAILED})
+FINAL_STATUSES: frozenset[NotificationStatus] = frozenset({S.DELIVERED, S.PERMANENT_FAILURE, S.FAILED,
+                                                           S.HISTORICAL})
 
 #: Statuses after which someone should be told that the message did not arrive.
 FAILURE_STATUSES: frozenset[NotificationStatus] = frozenset({S.PERMANENT_FAILURE, S.FAILED})
@@ -100,6 +109,47 @@ def transition(current: NotificationStatus | str, new: NotificationStatus | str)
 
 def is_final(status: NotificationStatus | str) -> bool:
     return NotificationStatus(status) in FINAL_STATUSES
+
+
+# --------------------------------------------------------------------------------------------
+# Nothing stale
+# --------------------------------------------------------------------------------------------
+
+HISTORICAL_REASON = "first seen after the event: recorded, not sent"
+
+
+def milestone_day(event_type: str, data: Any) -> date | None:
+    """The day the thing a deadline event tells of happened: the trigger (opened), the completion
+    (met), the first day late (breached). ``data`` is a deadline event's data or a projection row
+    (``opened_on`` stands for ``trigger_date``)."""
+    if event_type == "deadline.met":
+        return getattr(data, "completed_on", None) or _trigger_day(data)
+    if event_type == "deadline.breached":
+        return data.due_on + timedelta(days=1)
+    if event_type in ("deadline.opened", "deadline.changed"):
+        return _trigger_day(data)
+    return None
+
+
+def _trigger_day(data: Any) -> date | None:
+    return getattr(data, "trigger_date", None) or getattr(data, "opened_on", None)
+
+
+def is_historical(event_type: str, data: Any, now: datetime, grace_days: int = 2) -> bool:
+    """True when a deadline event is about the past: no one is told, the notification is recorded as
+    ``historical``. The one test for every path (deadline events, contacts that arrive later, ...).
+
+    * what happened (``milestone_day``) is more than ``grace_days`` before today (Europe/London): a
+      backfilled case, an import, a service that was down for days;
+    * or the message would name a date to act by that has already gone: a deadline opened, or a
+      reminder of it, after its due date.
+    """
+    _require_aware(now)
+    today = now.astimezone(LONDON).date()
+    day = milestone_day(event_type, data)
+    if day is not None and day < today - timedelta(days=grace_days):
+        return True
+    return event_type in ("deadline.opened", "deadline.due_soon") and data.due_on < today
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,6 +437,7 @@ __all__ = [
     "ALLOWED_FROM",
     "FAILURE_STATUSES",
     "FINAL_STATUSES",
+    "HISTORICAL_REASON",
     "InvalidPhoneNumber",
     "InvalidStatusTransition",
     "NotificationStatus",
@@ -395,7 +446,9 @@ __all__ = [
     "TokenBucket",
     "can_transition",
     "is_final",
+    "is_historical",
     "is_quiet_hours_channel",
+    "milestone_day",
     "normalise_uk_mobile",
     "quiet_hours_defer",
     "transition",

@@ -14,7 +14,9 @@ goes at once, to the caseworker, the managers subscribed to breach alerts and th
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from services.notifier.domain.messages import FAMILY_DUTIES
@@ -29,7 +31,21 @@ FAMILY_MILESTONES: dict[tuple[str, str], str] = {
     ("deadline.opened", "draft.representations"): "family_draft_plan_issued",
     ("deadline.met", "plan.final"): "family_plan_issued",
     ("deadline.due_soon", "review.annual"): "family_review_due",
+    ("deadline.met", "review.decision"): "family_review_decision",
 }
+
+#: Texts about a decision notice: what the notice decided, and the family's own deadlines it started
+#: (appeal, mediation adviser), come from deadlines the same notice opens or cancels, which may
+#: arrive a moment after the milestone; these texts are held a short while and completed meanwhile.
+DECISION_TEMPLATES = frozenset({"family_decision_made", "family_review_decision", "family_plan_issued"})
+#: The rules whose opening or cancelling completes a held decision text.
+DECISION_FOLLOWERS = frozenset({"appeal.deadline", "mediation.adviser_contact", "plan.final", "cease.appeal_window"})
+
+#: The family's own deadlines, of which they are reminded (at FAMILY_REMINDER_DAYS working days before).
+FAMILY_REMINDER_RULES = frozenset({"draft.representations", "mediation.adviser_contact", "appeal.deadline"})
+FAMILY_REMINDER_DAYS = (5, 1)
+LIVE = frozenset({"open", "due_soon"})
+NOTICE_WINDOW = timedelta(days=14)  # a deadline opened within this of a notice was started by it
 
 CaseworkerReminders = Literal["digest", "immediate"]
 
@@ -60,9 +76,59 @@ def is_council_duty(data: Any) -> bool:
     return data.responsible in COUNCIL and "guidance" not in (data.flags or [])
 
 
+def may_tell_family(event: Any, reminder_days: Collection[int] = FAMILY_REMINDER_DAYS) -> bool:
+    """Whether a deadline event calls for a message to the family at all."""
+    d = event.data
+    return ((event.type, d.rule_id) in FAMILY_MILESTONES or (event.type == "deadline.breached" and is_council_duty(d))
+            or _family_reminder(event, reminder_days))
+
+
+def _family_reminder(event: Any, reminder_days: Collection[int]) -> bool:
+    d = event.data
+    return (event.type == "deadline.due_soon" and d.rule_id in FAMILY_REMINDER_RULES
+            and d.reminder_offset_days in reminder_days)
+
+
+def decision_facts(rule_id: str, notice_on: date | None, case_views: Iterable[Any]) -> dict[str, Any]:
+    """What a decision notice decided and the family's deadlines it started, from the case's deadlines
+    (the notifier's projection: rows with rule_id, due_on, status, opened_on).
+
+    * assessment.decision: ``decision`` = refuse when the notice started an appeal window or cancelled
+      plan.final, assess when plan.final goes on (``final_due_on`` its due date), None when not known yet;
+    * review.decision: ``outcome`` = cease (a cease.appeal_window started), maintain (an appeal window
+      started: CFA s.51(2)), otherwise amend;
+    * every decision: ``appeal_by`` and ``mediation_by``, the due dates of the appeal.deadline and
+      mediation.adviser_contact the notice started.
+    """
+    views = list(case_views)
+
+    def started(rule: str) -> Any:
+        found = [v for v in views if v.rule_id == rule and v.status in LIVE and v.opened_on is not None
+                 and (notice_on is None or abs(v.opened_on - notice_on) <= NOTICE_WINDOW)]
+        return max(found, key=lambda v: v.opened_on, default=None)
+
+    appeal, mediation = started("appeal.deadline"), started("mediation.adviser_contact")
+    facts: dict[str, Any] = {"appeal_by": appeal.due_on.isoformat() if appeal else None,
+                             "mediation_by": mediation.due_on.isoformat() if mediation else None}
+    if rule_id == "assessment.decision":
+        plan_final = next((v for v in views if v.rule_id == "plan.final"), None)
+        if appeal or mediation or (plan_final is not None and plan_final.status == "cancelled"):
+            facts["decision"] = "refuse"
+        elif plan_final is not None and plan_final.status in LIVE:
+            facts.update(decision="assess", final_due_on=plan_final.due_on.isoformat(), appeal_by=None,
+                         mediation_by=None)
+        else:
+            facts["decision"] = None
+    elif rule_id == "review.decision":
+        facts["outcome"] = "cease" if started("cease.appeal_window") else "maintain" if appeal else "amend"
+    return facts
+
+
 def plan_for_deadline_event(event: Any, caseworker: Recipient | None, family: list[Recipient],
                             managers: list[Recipient], context: dict[str, Any],
-                            caseworker_reminders: CaseworkerReminders = "digest") -> list[PlannedNotification]:
+                            caseworker_reminders: CaseworkerReminders = "digest",
+                            family_reminder_days: Collection[int] = FAMILY_REMINDER_DAYS,
+                            ) -> list[PlannedNotification]:
     """The notifications one deadline event calls for (sent as soon as the sender gets to them)."""
     data = event.data
     planned: list[PlannedNotification] = []
@@ -80,6 +146,10 @@ def plan_for_deadline_event(event: Any, caseworker: Recipient | None, family: li
     template = FAMILY_MILESTONES.get((event.type, data.rule_id))
     if template is not None:
         planned.extend(PlannedNotification(f"family_{template}", f, template, context) for f in family)
+    if _family_reminder(event, family_reminder_days):
+        offset = data.reminder_offset_days
+        planned.extend(PlannedNotification(f"family_reminder_{offset}", f, "family_deadline_reminder", context)
+                       for f in family)
     return planned
 
 

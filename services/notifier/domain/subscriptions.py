@@ -1,7 +1,9 @@
 """Managers' subscriptions (pure): what one may ask for, and how it is named and shown.
 
 A subscription is (manager, scope, kind, channel, address): scope ``team`` or ``area`` (with its
-id) or ``all``; kind ``breach`` (an alert at once), ``daily_digest`` (the at-risk list at 08:00 on
+id) or ``all``; kind ``breach`` (an alert at once in working hours; breaches of the manager's quiet
+hours come as one message at the start of the working day), ``breach_immediate`` (an alert at once,
+at any hour), ``daily_digest`` (the at-risk list at 08:00 on
 working days) or ``weekly_summary``; channel ``email`` or ``sms`` (texts for breach alerts only:
 a digest does not fit in a text). The address is personal data: stored encrypted, shown masked.
 """
@@ -16,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, 
 from services.notifier.domain.policy import normalise_uk_mobile
 
 Scope = Literal["team", "area", "all"]
-Kind = Literal["breach", "daily_digest", "weekly_summary"]
+Kind = Literal["breach", "breach_immediate", "daily_digest", "weekly_summary"]
 ChannelKind = Literal["email", "sms"]
-KINDS: tuple[str, ...] = ("breach", "daily_digest", "weekly_summary")
+KINDS: tuple[str, ...] = ("breach", "breach_immediate", "daily_digest", "weekly_summary")
+BREACH_KINDS: tuple[str, ...] = ("breach", "breach_immediate")
 SCOPES: tuple[str, ...] = ("team", "area", "all")
 ManagerRef = Annotated[str, StringConstraints(min_length=1, max_length=200,
                                               pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]*$")]
@@ -37,8 +40,9 @@ class SubscriptionSpec(BaseModel):
     scope: Scope = Field(description="team, area or all.")
     scope_id: ScopeId | None = Field(default=None, description="The team or area id (none for all).",
                                      examples=["team-north"])
-    kind: Kind = Field(description="breach: an alert at once; daily_digest: the at-risk list on working days at "
-                       "08:00; weekly_summary: on the first working day of the week.")
+    kind: Kind = Field(description="breach: an alert at once, or in the morning's roll-up when it happens in the "
+                       "manager's quiet hours; breach_immediate: an alert at once at any hour; daily_digest: the "
+                       "at-risk list on working days at 08:00; weekly_summary: on the first working day of the week.")
     channel: ChannelKind = Field(default="email", description="email, or sms (breach alerts only).")
     address: str = Field(repr=False, min_length=3, max_length=320,
                          description="Email address or UK mobile number; stored encrypted, never shown in full.")
@@ -49,7 +53,7 @@ class SubscriptionSpec(BaseModel):
             raise ValueError("a subscription to all has no scope_id")
         if self.scope != "all" and self.scope_id is None:
             raise ValueError(f"a {self.scope} subscription needs scope_id")
-        if self.channel == "sms" and self.kind != "breach":
+        if self.channel == "sms" and self.kind not in BREACH_KINDS:
             raise ValueError("only breach alerts go by text message; digests and summaries go by email")
         if self.channel == "sms":
             object.__setattr__(self, "address", normalise_uk_mobile(self.address))  # ValueError with a reason
@@ -79,4 +83,4 @@ def scope_label(scope: str, scope_id: str | None) -> str:
     return "all" if scope == "all" else f"{scope} {scope_id}"
 
 
-__all__ = ["KINDS", "SCOPES", "SubscriptionSpec", "mask_address", "scope_label"]
+__all__ = ["BREACH_KINDS", "KINDS", "SCOPES", "SubscriptionSpec", "mask_address", "scope_label"]

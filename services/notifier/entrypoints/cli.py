@@ -26,7 +26,7 @@ from services.notifier.service_layer.subscriptions import (
     describe,
 )
 from shared.db import create_engine_for, is_sqlite, migrate, session_factory
-from shared.settings import Settings
+from shared.settings import SettingsError, load_settings
 
 SERVICE = "notifier"
 MIGRATIONS = Path(__file__).resolve().parents[1] / "adapters" / "migrations"
@@ -38,7 +38,7 @@ subscriptions_app = typer.Typer(help="Managers' subscriptions: breach alerts, da
 
 def _run(action: Callable[[SubscriptionService], Awaitable[T]]) -> T:
     async def main() -> T:
-        settings = Settings()
+        settings = load_settings()
         cfg = settings.notifier
         engine = create_engine_for(settings, SERVICE)
         try:
@@ -49,7 +49,11 @@ def _run(action: Callable[[SubscriptionService], Awaitable[T]]) -> T:
         finally:
             await engine.dispose()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except SettingsError as exc:  # one line, never a traceback
+        typer.echo(f"ehc notifier subscriptions: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _line(s: Subscription) -> str:

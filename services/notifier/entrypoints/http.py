@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, ValidationError
 
 from services.notifier.adapters.notify import callback_token_matches, parse_delivery_receipt
 from services.notifier.domain.subscriptions import SubscriptionSpec
@@ -37,6 +37,38 @@ class SubscriptionOut(BaseModel):
 
 class SubscriptionList(BaseModel):
     items: list[SubscriptionOut]
+
+
+# A receipt's fields as GOV.UK Notify sends them: short strings (or null), nothing else. Checked before
+# anything reaches the database or a log line; fields Notify may add later are ignored, whatever their shape.
+ReceiptText = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+
+
+class NotifyReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: ReceiptText
+    status: ReceiptText
+    reference: ReceiptText | None = None
+    notification_type: ReceiptText | None = None
+    created_at: ReceiptText | None = None
+    sent_at: ReceiptText | None = None
+    completed_at: ReceiptText | None = None
+
+
+def _receipt_fields(payload: Any) -> dict[str, Any]:
+    """The receipt's known fields, typed and bounded; ValueError naming the bad field (never its value)."""
+    if not isinstance(payload, dict):
+        raise ValueError("a delivery receipt is a JSON object")
+    try:
+        checked = NotifyReceiptIn.model_validate(payload)
+    except ValidationError as exc:
+        problems = sorted({f"'{e['loc'][0] if e['loc'] else ''}': {e['msg']}" for e in exc.errors()})
+        raise ValueError("a Notify delivery receipt needs short text fields: " + "; ".join(problems)[:300]) from None
+    return checked.model_dump(exclude_none=True)
+
+
+_AUTH_401 = {401: {"description": "No bearer token, or not the configured one"}}
 
 
 def _bearer(authorization: str | None) -> str | None:
@@ -64,7 +96,7 @@ def admin_guard(tokens: Sequence[SecretStr]) -> Any:
 
 def build_router(service: NotifierService, admin_tokens: Sequence[SecretStr],
                  callback_token: SecretStr | None) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=_AUTH_401)
     admin = [Depends(admin_guard(admin_tokens))]
     subs = service.subscriptions
 
@@ -96,7 +128,8 @@ def build_router(service: NotifierService, admin_tokens: Sequence[SecretStr],
 
     expected_callback = callback_token.get_secret_value() if callback_token else ""
 
-    @router.post("/v1/notify/callbacks", tags=["GOV.UK Notify"], summary="Delivery receipts from GOV.UK Notify")
+    @router.post("/v1/notify/callbacks", tags=["GOV.UK Notify"], summary="Delivery receipts from GOV.UK Notify",
+                 responses={**_AUTH_401, 400: {"description": "Not a delivery receipt: the field and the problem"}})
     async def notify_callback(request: Request, authorization: Annotated[str | None, Header()] = None) -> Any:
         if not callback_token_matches(authorization, expected_callback):
             log.warning("notifier.callback_refused", reason="bad or missing bearer token"
@@ -104,10 +137,7 @@ def build_router(service: NotifierService, admin_tokens: Sequence[SecretStr],
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a valid bearer token is needed",
                                 headers={"WWW-Authenticate": "Bearer"})
         try:
-            payload = await request.json()
-            if not isinstance(payload, dict):
-                raise ValueError("a delivery receipt is a JSON object")
-            receipt = parse_delivery_receipt(payload)
+            receipt = parse_delivery_receipt(_receipt_fields(await request.json()))
         except ValueError as exc:
             # the message names a missing field or an unknown status, never the recipient ("to")
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None

@@ -1,84 +1,88 @@
-"""The notifier's Kafka subscribers: deadline events, case assignments and contacts."""
+"""The notifier's Kafka subscribers: deadline events, case assignments and contacts.
+
+Each record is decoded here (with limits) and handled in batches; a record that cannot be decoded
+or handled is parked on ``ehc.notifier.dead-letter`` (encrypted: contacts are personal data) and
+its case held (shared.consumer)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
+from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
-from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
+from prometheus_client import Counter
 
 from services.notifier.service_layer.handlers import NotifierService
 from shared import topics
-from shared.consumer import BATCH_SUBSCRIBER, raw_records
+from shared.consumer import BATCH_SUBSCRIBER, Isolated, check_json, isolated_batch
 from shared.contracts import (
     CASE_EVENT_TYPES,
+    CaseEventEnvelope,
     ContactsUpdated,
+    DeadlineEvent,
     NotificationEvent,
-    describe_validation_error,
+    RecordParked,
     parse_case_event,
     parse_contacts,
 )
 from shared.contracts.deadline_events import parse_deadline_event
-from shared.logging import get_logger
-from shared.settings import KafkaSettings
+from shared.dead_letters import DeadLetters
+from shared.settings import DeadLetterSettings, KafkaSettings
 
-log = get_logger(__name__)
+PLANNED = Counter("ehc_notifier_notifications_planned_total", "Notifications planned from deadline events")
+Records = Sequence[tuple[ConsumerRecord[bytes, bytes], Any]]
 
 
-def build_router(kafka: KafkaSettings, service: NotifierService,
-                 after_batch: Callable[[], Awaitable[None]]) -> KafkaRouter:
+def build_router(kafka: KafkaSettings, service: NotifierService, after_batch: Callable[[], Awaitable[None]],
+                 dead_letters: DeadLetters, limits: DeadLetterSettings) -> KafkaRouter:
     router = KafkaRouter()
     # Audit events go through the outbox; this declaration documents them in AsyncAPI.
     router.publisher(kafka.topic(topics.NOTIFICATION_EVENTS), schema=NotificationEvent, title="to_notification_events",
                      description="Every notification attempt and status change, for audit, key = case_id")
+    router.publisher(kafka.topic(topics.NOTIFIER_DEAD_LETTER), schema=RecordParked, title="to_dead_letter",
+                     description="Records that could not be decoded or handled (originals encrypted)")
 
-    @router.subscriber(kafka.topic(topics.DEADLINE_EVENTS), group_id=kafka.group("ehc-notifier"), **BATCH_SUBSCRIBER)
-    async def on_deadline_events(message: KafkaMessage) -> None:
-        events = []
-        for record in raw_records(message):
-            try:
-                events.append(parse_deadline_event(record.value or b""))
-            except ValidationError as exc:
-                log.error("notifier.invalid_deadline_event", partition=record.partition, offset=record.offset,
-                          reason=describe_validation_error(exc))
-        await service.handle_deadline_events(events)
+    def subscribe(topic: str, group: str, consumer: Isolated[Any]) -> None:
+        router.subscriber(kafka.topic(topic), group_id=kafka.group(group), title=f"on_{consumer.name}",
+                          **BATCH_SUBSCRIBER)(isolated_batch(consumer))
+
+    def decode_deadline_event(record: ConsumerRecord[bytes, bytes]) -> DeadlineEvent:
+        check_json(record.value or b"", limits)
+        return parse_deadline_event(record.value or b"")
+
+    async def handle_deadline_events(items: Records) -> None:
+        PLANNED.inc(await service.handle_deadline_events([event for _, event in items]))
         await after_batch()
 
-    @router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-notifier-routing"),
-                       **BATCH_SUBSCRIBER)
-    async def on_case_events(message: KafkaMessage) -> None:
-        events = []
-        for record in raw_records(message):
-            if b'"ehc.case.assigned"' not in (record.value or b""):
-                continue  # only assignments matter here; skip parsing the rest
-            try:
-                event = parse_case_event(record.value or b"")
-            except ValidationError as exc:
-                log.error("notifier.invalid_case_event", partition=record.partition, offset=record.offset,
-                          reason=describe_validation_error(exc))
-                continue
-            if event.type in CASE_EVENT_TYPES:  # type: ignore[attr-defined]
-                events.append(event)
-        await service.handle_case_events(events)
-        await after_batch()
+    def decode_assignment(record: ConsumerRecord[bytes, bytes]) -> CaseEventEnvelope | None:
+        value = record.value or b""
+        if b'"ehc.case.assigned"' not in value:
+            return None  # only assignments matter here; skip parsing the rest
+        check_json(value, limits)
+        event = parse_case_event(value)
+        return event if event.type in CASE_EVENT_TYPES else None  # type: ignore[attr-defined]
 
-    @router.subscriber(kafka.topic(topics.CONTACTS), group_id=kafka.group("ehc-notifier-contacts"),
-                       **BATCH_SUBSCRIBER)
-    async def on_contacts(message: KafkaMessage) -> None:
-        items: list[tuple[str, ContactsUpdated | None]] = []
-        for record in raw_records(message):
-            case_id = (record.key or b"").decode(errors="replace")
-            if record.value is None:  # tombstone: erase
-                items.append((case_id, None))
-                continue
-            try:
-                update = parse_contacts(record.value)
-            except ValidationError as exc:
-                log.error("notifier.invalid_contacts", partition=record.partition, offset=record.offset,
-                          reason=describe_validation_error(exc))
-                continue
-            items.append((update.subject, update))
-        await service.handle_contacts(items)
+    async def handle_assignments(items: Records) -> None:
+        events = [event for _, event in items if event is not None]
+        if events:
+            await service.handle_case_events(events)
+            await after_batch()
 
+    def decode_contacts(record: ConsumerRecord[bytes, bytes]) -> tuple[str, ContactsUpdated | None]:
+        if record.value is None:  # tombstone: erase
+            return (record.key or b"").decode(errors="replace"), None
+        check_json(record.value, limits)
+        update = parse_contacts(record.value)
+        return update.subject, update
+
+    async def handle_contacts(items: Records) -> None:
+        await service.handle_contacts([item for _, item in items])
+
+    subscribe(topics.DEADLINE_EVENTS, "ehc-notifier",
+              Isolated("notifier", dead_letters, decode_deadline_event, handle_deadline_events, limits))
+    subscribe(topics.CASE_EVENTS, "ehc-notifier-routing",
+              Isolated("notifier-routing", dead_letters, decode_assignment, handle_assignments, limits))
+    subscribe(topics.CONTACTS, "ehc-notifier-contacts",
+              Isolated("notifier-contacts", dead_letters, decode_contacts, handle_contacts, limits))
     return router

@@ -16,11 +16,13 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from services.notifier.adapters import tables
+from services.notifier.adapters.crypto import Crypto
 from services.notifier.domain.digests import (
     CATCH_UP_HOURS,
     LIVE,
     DeadlineView,
     WorkingDays,
+    breach_rollup_context,
     caseworker_digest_context,
     digest_lists,
     in_scope,
@@ -55,6 +57,25 @@ def view_of(row: Any) -> DeadlineView:
         first_seen_at=_utc(row.first_seen_at), completed_on=row.completed_on)
 
 
+async def case_references(session: Any, crypto: Crypto, case_ids: set[str]) -> dict[str, str]:
+    """case_id -> the council's own case reference, from the encrypted contacts (where intake gave one)."""
+    if not case_ids:
+        return {}
+    c = tables.contacts
+    found = {}
+    for row in (await session.execute(select(c.c.case_id, c.c.payload_encrypted)
+                                      .where(c.c.case_id.in_(case_ids)))).all():
+        reference = crypto.decrypt_json(row.payload_encrypted).get("case_reference")
+        if reference:
+            found[row.case_id] = str(reference)
+    return found
+
+
+def sealed(crypto: Crypto, value: Any) -> str:
+    """A value for a stored context that must not be kept in clear (``*_encrypted``; opened at render)."""
+    return crypto.encrypt_json(value).decode()
+
+
 class DigestJobs:
     def __init__(self, deps: Deps, calendar: WorkingDays) -> None:
         self._deps = deps
@@ -69,6 +90,7 @@ class DigestJobs:
             return 0
         planned = await self.caseworker_digests(jobs.day, now)
         planned += await self.manager_daily(jobs.day)
+        planned += await self.manager_breach_rollups(jobs.day)
         if jobs.weekly_from is not None:
             planned += await self.weekly_summaries(jobs.weekly_from, jobs.day)
         log.info("notifier.morning_jobs", day=jobs.day.isoformat(), weekly=jobs.weekly_from is not None,
@@ -101,7 +123,8 @@ class DigestJobs:
                 recipient = await caseworker_recipient(session, self._deps.crypto, caseworker_id)
                 if recipient is None:
                     continue
-                context = caseworker_digest_context(lists, day, None)
+                context = caseworker_digest_context(lists, day, cfg.at_risk_url, cfg.digest_max_items)
+                context["case_references_encrypted"] = await self._references(session, context)
                 planned += await self._plan(session, "caseworker_daily_digest", day, recipient, context)
         return planned
 
@@ -123,9 +146,38 @@ class DigestJobs:
                                      include_new_and_exceptions=False)
                 if not (lists.overdue or lists.due_soon):
                     continue
-                context = manager_daily_context(lists, day, scope_name(sub.scope, sub.scope_id, cfg.council_name),
-                                                cfg.at_risk_url)
+                context = manager_daily_context(lists, day, self._scope_name(sub), cfg.at_risk_url)
+                context["case_references_encrypted"] = await self._references(session, context)
                 planned += await self._plan(session, "manager_daily_at_risk", day, self._manager(sub), context)
+        return planned
+
+    async def manager_breach_rollups(self, day: date) -> int:
+        """One message per breach subscription about the breaches since the previous working day that
+        were not alerted at once (they fell in the manager's quiet hours: breach timers fire at midnight)."""
+        cfg = self._deps.cfg
+        v, n = tables.deadline_view, tables.notifications
+        since = previous_working_day(self.calendar, day)
+        planned = 0
+        async with self._deps.sessions() as session, session.begin():
+            subs = await self._subscriptions(session, "breach")
+            if not subs:
+                return 0
+            views = [view_of(r) for r in (await session.execute(select(v).where(
+                v.c.status == "breached", v.c.due_on >= since - timedelta(days=1), v.c.due_on < day))).all()]
+            alerted = {(r.deadline_id, r.recipient_ref) for r in (await session.execute(
+                select(n.c.deadline_id, n.c.recipient_ref).where(
+                    n.c.kind == "breach_alert", n.c.recipient_kind == "manager",
+                    n.c.deadline_id.in_([x.deadline_id for x in views])))).all()} if views else set()
+            for sub in subs:
+                told_as = self._deps.crypto.fingerprint("manager", sub.manager_ref, sub.channel)
+                mine = [x for x in views if in_scope(x, sub.scope, sub.scope_id)
+                        and (x.deadline_id, told_as) not in alerted]
+                context = breach_rollup_context(mine, day, since, self.calendar, self._scope_name(sub),
+                                                cfg.case_url_base, cfg.breaches_url)
+                if context is None:
+                    continue
+                context["case_references_encrypted"] = await self._references(session, context)
+                planned += await self._plan(session, "manager_breach_rollup", day, self._manager(sub), context)
         return planned
 
     async def weekly_summaries(self, week_start: date, today: date) -> int:
@@ -151,8 +203,8 @@ class DigestJobs:
             for sub in subs:
                 context = weekly_summary_context(
                     [x for x in views if in_scope(x, sub.scope, sub.scope_id)], week_start, today, self.calendar,
-                    name_of_scope=scope_name(sub.scope, sub.scope_id, cfg.council_name), url_base=cfg.case_url_base,
-                    report_url=cfg.at_risk_url)
+                    name_of_scope=self._scope_name(sub), url_base=cfg.case_url_base, report_url=cfg.at_risk_url)
+                context["case_references_encrypted"] = await self._references(session, context)
                 planned += await self._plan(session, "manager_weekly_summary", week_start, self._manager(sub),
                                             context)
         return planned
@@ -162,6 +214,16 @@ class DigestJobs:
         s = tables.subscriptions
         return list((await session.execute(select(s).where(s.c.active.is_(True), s.c.kind == kind)
                                             .order_by(s.c.subscription_id))).all())
+
+    def _scope_name(self, sub: Any) -> str:
+        cfg = self._deps.cfg
+        return scope_name(sub.scope, sub.scope_id, cfg.council_name, cfg.team_names, cfg.area_names)
+
+    async def _references(self, session: Any, context: dict[str, Any]) -> str:
+        """The council's references of the cases a digest lists, sealed for the stored context."""
+        case_ids = {item["case_id"] for value in context.values() if isinstance(value, list)
+                    for item in value if isinstance(item, dict) and "case_id" in item}
+        return sealed(self._deps.crypto, await case_references(session, self._deps.crypto, case_ids))
 
     def _manager(self, sub: Any) -> Recipient:
         return Recipient("manager", sub.subscription_id, sub.channel, self._deps.crypto.decrypt(sub.address_encrypted))
@@ -175,4 +237,4 @@ class DigestJobs:
         return 1 if planned else 0
 
 
-__all__ = ["DigestJobs", "view_of"]
+__all__ = ["DigestJobs", "case_references", "sealed", "view_of"]

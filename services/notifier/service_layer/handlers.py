@@ -23,16 +23,21 @@ from services.notifier.adapters import tables
 from services.notifier.adapters.channels import Channel
 from services.notifier.adapters.crypto import Crypto
 from services.notifier.adapters.notify import DeliveryReceipt
-from services.notifier.domain.digests import WorkingDays, case_url
-from services.notifier.domain.policy import RateLimiter, RetryPolicy
+from services.notifier.domain.digests import WorkingDays, case_url, scope_name
+from services.notifier.domain.policy import RateLimiter, RetryPolicy, is_historical, quiet_hours_defer
 from services.notifier.domain.recipients import (
     CURRENT_EVENTS,
+    DECISION_FOLLOWERS,
+    DECISION_TEMPLATES,
     FAMILY_MILESTONES,
     Recipient,
+    decision_facts,
     is_council_duty,
+    may_tell_family,
     plan_for_deadline_event,
 )
-from services.notifier.service_layer.digests import DigestJobs
+from services.notifier.domain.subscriptions import BREACH_KINDS
+from services.notifier.service_layer.digests import DigestJobs, case_references, sealed, view_of
 from services.notifier.service_layer.notifications import (
     ChannelRoute,
     Deps,
@@ -145,42 +150,55 @@ class NotifierService:
 
     async def _current_milestones(self, session: AsyncSession, case_ids: set[str]) -> list[PlanItem]:
         """The family texts of the cases' deadlines as the projection has them now (see CURRENT_EVENTS),
-        planned as the deadline events that told of them plan them (family recipients only)."""
+        planned as the deadline events that told of them plan them (family recipients only; the same
+        test of what is history)."""
         families = await self._families(session, case_ids)
         if not families:
             return []
         v = tables.deadline_view
         rows = (await session.execute(select(v).where(v.c.case_id.in_(list(families)))
                                       .order_by(v.c.case_id, v.c.deadline_id))).all()
+        views: dict[str, list[Any]] = {}
+        for row in rows:
+            views.setdefault(row.case_id, []).append(view_of(row))
+        now = self.clock()
         items: list[PlanItem] = []
         for row in rows:
             deadline = _ProjectedDeadline.of(row)
-            family, sendiass = families[row.case_id]
+            family, sendiass, child = families[row.case_id]
             for event_type in CURRENT_EVENTS.get(row.status, ()):
                 event = _ProjectedEvent(event_type, deadline)
-                current = self._family_if_current(family, event_type, deadline, row.event_time)
-                if current:
-                    items.extend(self._plan_items(event, None, current, [], self._context(deadline, sendiass)))
+                if not family or not self._may_tell_family(event):
+                    continue
+                context = self._family_context(deadline, family, sendiass, child)
+                items.extend(self._plan_items(event, None, family, [], context, now, views, hold=None))
         return items
 
-    def _family_if_current(self, family: list[Recipient], event_type: str, deadline: Any,
-                           happened_at: datetime) -> list[Recipient]:
-        """Who may hear of a milestone (``event_type`` of ``deadline``, an event's data or the
-        projection's) now: nobody if it is history, first seen well after it happened (here: after
-        the deadline event that told of it). Both ways a family text is planned (the deadline event,
-        the contacts arriving later) go through here."""
-        if happened_at.tzinfo is None:  # SQLite gives back the UTC instant it was given, without its offset
-            happened_at = happened_at.replace(tzinfo=UTC)
-        stale = self.clock() - happened_at > timedelta(days=self._cfg.historical_after_days)
-        return [] if stale else family
+    def _family_context(self, d: Any, family: list[Recipient], sendiass: str | None,
+                        child: str | None) -> dict[str, Any]:
+        context = self._context(d, sendiass)
+        if child and family:  # family emails only (a council setting); sealed while stored
+            context["child_first_name_encrypted"] = sealed(self._crypto, child)
+        return context
 
     def _plan_items(self, event: Any, caseworker: Recipient | None, family: list[Recipient],
-                    managers: list[Recipient], context: dict[str, Any]) -> list[PlanItem]:
+                    managers: list[Recipient], context: dict[str, Any], now: datetime,
+                    views: dict[str, list[Any]], hold: datetime | None) -> list[PlanItem]:
+        """What one deadline event (or a deadline's current state) calls for, as rows to plan; what
+        happened long ago is recorded as historical (policy.is_historical), never sent."""
         d = event.data
-        return [PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind, item.recipient,
-                         item.template, item.context)
-                for item in plan_for_deadline_event(event, caseworker, family, managers, context,
-                                                    self._cfg.caseworker_reminders)]
+        historical = is_historical(event.type, d, now, self._cfg.historical_after_days)
+        items = []
+        for item in plan_for_deadline_event(event, caseworker, family, managers, context,
+                                            self._cfg.caseworker_reminders, self._cfg.family_reminder_days):
+            not_before = None
+            if item.template in DECISION_TEMPLATES:  # what was decided, and the family's deadlines
+                item.context.update(decision_facts(d.rule_id, d.completed_on, views.get(d.case_id, [])))
+                not_before = hold
+            items.append(PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind,
+                                  item.recipient, item.template, item.context, historical=historical,
+                                  not_before=not_before))
+        return items
 
     async def set_caseworker_email(self, caseworker_id: str, email: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -204,21 +222,64 @@ class NotifierService:
             await self._project(session, events, cases)
             caseworkers = await caseworker_recipients(
                 session, self._crypto, (_assignment(e.data, cases.get(e.data.case_id))[0] for e in events))
-            families = await self._families(session, {e.data.case_id for e in events if _may_tell_family(e)})
+            told = [e for e in events if self._may_tell_family(e)]
+            told_ids = {e.id for e in told}
+            families = await self._families(session, {e.data.case_id for e in told})
             breach_subs = await self._breach_subscriptions(session, events)
+            views = await self._case_views(session, {e.data.case_id for e in events if _about_a_decision(e)})
+            references = await case_references(session, self._crypto, {e.data.case_id for e in events})
             items: list[PlanItem] = []
+            now = self.clock()
+            hold = now + timedelta(seconds=self._cfg.decision_hold_seconds)
             for event in events:
                 d = event.data
                 caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
-                family, sendiass = families.get(d.case_id, ([], None)) if _may_tell_family(event) else ([], None)
-                family = self._family_if_current(family, event.type, d, event.time)
-                managers = self._managers(event, breach_subs, team_id, area_id)
-                context = self._context(d, sendiass)
-                items.extend(self._plan_items(event, caseworkers.get(caseworker_id or ""), family, managers, context))
+                family, sendiass, child = families.get(d.case_id, ([], None, None)) if event.id in told_ids \
+                    else ([], None, None)
+                managers = self._managers(event, breach_subs, team_id, area_id, now)
+                context = self._family_context(d, family, sendiass, child)
+                if d.case_id in references:  # for staff only; kept sealed in the stored context
+                    context["case_reference_encrypted"] = sealed(self._crypto, references[d.case_id])
+                items.extend(self._plan_items(event, caseworkers.get(caseworker_id or ""), family, managers,
+                                              context, now, views, hold))
             planned = len(await plan_notifications(session, self.deps, items))
+            await self._complete_held_decisions(session, events, views)
         if planned:
             self.wakeup.set()
         return planned
+
+    def _may_tell_family(self, event: DeadlineEvent) -> bool:
+        return may_tell_family(event, self._cfg.family_reminder_days)
+
+    async def _case_views(self, session: AsyncSession, case_ids: set[str]) -> dict[str, list[Any]]:
+        """The projected deadlines of these cases (after this batch), for decision texts."""
+        if not case_ids:
+            return {}
+        v = tables.deadline_view
+        found: dict[str, list[Any]] = {}
+        for row in (await session.execute(select(v).where(v.c.case_id.in_(case_ids)))).all():
+            found.setdefault(row.case_id, []).append(view_of(row))
+        return found
+
+    async def _complete_held_decisions(self, session: AsyncSession, events: list[DeadlineEvent],
+                                       views: dict[str, list[Any]]) -> None:
+        """A decision text still held when the deadlines its notice started arrive (a later batch): fill
+        them in. Only rows not yet sent (pending or deferred) change."""
+        cases = {e.data.case_id for e in events if e.data.rule_id in DECISION_FOLLOWERS}
+        if not cases:
+            return
+        n = tables.notifications
+        held = (await session.execute(select(n.c.notification_id, n.c.case_id, n.c.context, n.c.deadline_id).where(
+            n.c.case_id.in_(cases), n.c.template.in_(sorted(DECISION_TEMPLATES)),
+            n.c.status.in_(["pending", "deferred"])))).all()
+        for row in held:
+            context = dict(row.context)
+            rule_id, notice_on = context.get("rule_id"), context.get("completed_on")
+            facts = decision_facts(str(rule_id), date.fromisoformat(notice_on) if notice_on else None,
+                                   views.get(row.case_id, []))
+            if {k: context.get(k) for k in facts} != facts:
+                await session.execute(update(n).where(n.c.notification_id == row.notification_id)
+                                      .values(context={**context, **facts}))
 
     async def _routing(self, session: AsyncSession, case_ids: set[str]) -> dict[str, tuple[Any, Any, Any]]:
         r = tables.case_routing
@@ -259,8 +320,8 @@ class NotifierService:
                                                          where=v.c.event_time <= stmt.excluded.event_time), values)
 
     async def _families(self, session: AsyncSession, case_ids: set[str]
-                        ) -> dict[str, tuple[list[Recipient], str | None]]:
-        """case_id -> (the family members who consent, the SENDIASS contact) of the cases with contacts."""
+                        ) -> dict[str, tuple[list[Recipient], str | None, str | None]]:
+        """case_id -> (the family members who consent, the SENDIASS contact, the child's first name)."""
         if not case_ids:
             return {}
         c = tables.contacts
@@ -268,20 +329,24 @@ class NotifierService:
         found = {}
         for row in rows:
             payload = self._crypto.decrypt_json(row.payload_encrypted)
+            child = payload.get("child_first_name") if self._cfg.use_child_first_name else None
             found[row.case_id] = (family_recipients(self._crypto, row.case_id, payload),
-                                  payload.get("sendiass_contact"))
+                                  payload.get("sendiass_contact"), child)
         return found
 
     async def _breach_subscriptions(self, session: AsyncSession, events: list[DeadlineEvent]) -> list[Any]:
         if not any(e.type == "deadline.breached" and is_council_duty(e.data) for e in events):
             return []
         s = tables.subscriptions
-        return list((await session.execute(select(s).where(s.c.active.is_(True), s.c.kind == "breach"))).all())
+        return list((await session.execute(select(s).where(s.c.active.is_(True),
+                                                          s.c.kind.in_(BREACH_KINDS)))).all())
 
     def _managers(self, event: DeadlineEvent, subs: list[Any], team_id: str | None,
-                  area_id: str | None) -> list[Recipient]:
+                  area_id: str | None, now: datetime) -> list[Recipient]:
         if event.type != "deadline.breached" or not is_council_duty(event.data):
             return []
+        if quiet_hours_defer(now, self._cfg.manager_quiet_hours_start, self._cfg.manager_quiet_hours_end):
+            subs = [sub for sub in subs if sub.kind == "breach_immediate"]  # the others: the morning roll-up
         matching = [sub for sub in subs if sub.scope == "all" or (sub.scope == "team" and sub.scope_id == team_id)
                     or (sub.scope == "area" and sub.scope_id == area_id)]
         managers: dict[str, Recipient] = {}
@@ -289,7 +354,8 @@ class NotifierService:
             # one alert per manager and channel, however many of their subscriptions match
             ref = self._crypto.fingerprint("manager", sub.manager_ref, sub.channel)
             if ref not in managers:
-                name = self._cfg.council_name if sub.scope == "all" else f"{sub.scope} {sub.scope_id}"
+                name = scope_name(sub.scope, sub.scope_id, self._cfg.council_name, self._cfg.team_names,
+                                  self._cfg.area_names)
                 managers[ref] = Recipient("manager", ref, sub.channel, self._crypto.decrypt(sub.address_encrypted),
                                           scope_name=name)
         return list(managers.values())
@@ -306,7 +372,9 @@ class NotifierService:
                 "council_phone": cfg.council_phone or None, "info_url": cfg.info_url,
                 "sendiass_contact": sendiass or cfg.sendiass_contact or None, "breaches_url": cfg.breaches_url,
                 "comments_by": d.due_on.isoformat() if d.rule_id == "draft.representations" else None,
-                "received_on": d.trigger_date.isoformat() if d.trigger_date else None}
+                "received_on": d.trigger_date.isoformat() if d.trigger_date else None,
+                "completed_on": d.completed_on.isoformat() if d.completed_on else None,
+                "link": cfg.family_link_base or cfg.info_url}
 
     # --- receipts, sending, digests ----------------------------------------------------------------
     async def handle_delivery_receipt(self, receipt: DeliveryReceipt) -> ReceiptResult:
@@ -328,9 +396,9 @@ class NotifierService:
         return await self.digests.run_morning(now, catch_up=catch_up)
 
 
-def _may_tell_family(event: DeadlineEvent) -> bool:
+def _about_a_decision(event: DeadlineEvent) -> bool:
     d = event.data
-    return (event.type, d.rule_id) in FAMILY_MILESTONES or (event.type == "deadline.breached" and is_council_duty(d))
+    return FAMILY_MILESTONES.get((event.type, d.rule_id)) in DECISION_TEMPLATES or d.rule_id in DECISION_FOLLOWERS
 
 
 def _assignment(data: Any, routing: tuple[Any, Any, Any] | None) -> tuple[str | None, str | None, str | None]:
@@ -342,7 +410,7 @@ def _assignment(data: Any, routing: tuple[Any, Any, Any] | None) -> tuple[str | 
 @dataclass(frozen=True)
 class _ProjectedDeadline:
     """A deadline as the notifier's projection (``deadline_view``) has it, with the attribute names of
-    an event's data that planning and the templates' context read."""
+    an event's data that planning, the stale test and the templates' context read."""
 
     case_id: str
     deadline_id: str

@@ -22,6 +22,7 @@ from services.notifier.adapters import tables
 from services.notifier.adapters.crypto import Crypto
 from services.notifier.domain.digests import case_url
 from services.notifier.domain.policy import (
+    HISTORICAL_REASON,
     InvalidPhoneNumber,
     NotificationStatus,
     RetryPolicy,
@@ -172,6 +173,8 @@ class PlanItem:
     recipient: Recipient
     template: str
     context: dict[str, Any]
+    historical: bool = False  # about the past (policy.is_historical): recorded, never sent
+    not_before: datetime | None = None  # held until then (e.g. a decision waits for its deadlines)
 
 
 async def plan_notifications(session: AsyncSession, deps: Deps, items: Sequence[PlanItem]) -> list[str]:
@@ -200,7 +203,12 @@ async def plan_notifications(session: AsyncSession, deps: Deps, items: Sequence[
                      channel, item.template)
         address, error, status, next_at = recipient.address, None, S.PENDING, now
         entries = [AuditEntry(row, str(status), 0)]
-        if recipient.channel == "sms":
+        if item.not_before is not None and item.not_before > next_at:
+            next_at = item.not_before
+        if item.historical:
+            status = transition(status, S.HISTORICAL)
+            entries.append(AuditEntry(row, str(status), 0, HISTORICAL_REASON))
+        elif recipient.channel == "sms":
             try:
                 address = normalise_uk_mobile(address)
             except InvalidPhoneNumber as exc:
@@ -208,7 +216,10 @@ async def plan_notifications(session: AsyncSession, deps: Deps, items: Sequence[
         if error is not None:
             status = transition(status, S.FAILED)
             entries.append(AuditEntry(row, str(status), 0, error))
-        elif quiet_until is not None and is_quiet_hours_channel(recipient.kind, recipient.channel):
+        elif status is S.HISTORICAL:
+            pass
+        elif quiet_until is not None and next_at < quiet_until and is_quiet_hours_channel(recipient.kind,
+                                                                                          recipient.channel):
             status, next_at = transition(status, S.DEFERRED), quiet_until
             entries.append(AuditEntry(row, str(status), 0, "quiet hours"))
         planned[row.notification_id] = (row, entries, error, address)
@@ -345,7 +356,9 @@ async def alert_caseworker_of_failure(session: AsyncSession, deps: Deps, row: An
         log.error("notifier.failure_not_reported", notification_id=row.notification_id, case_id=row.case_id,
                   reason="the case has no caseworker with a known email address")
         return False
-    context = {"case_id": row.case_id, "failed_template": row.template,
+    about = getattr(row, "context", None) or {}  # the failed message's deadline (and sealed case reference)
+    context = {**{k: about[k] for k in ("rule_id", "due_on", "case_reference_encrypted") if about.get(k)},
+               "case_id": row.case_id, "failed_template": row.template,
                "channel_kind": channel_kind(row.channel, address), "reason": safe_reason(reason, address),
                "case_url": case_url(deps.cfg.case_url_base, row.case_id)}
     planned = await plan_notification(

@@ -153,3 +153,13 @@ def test_calendar_options_are_used(tmp_path: Any) -> None:
     )
     appeal = next(json.loads(x) for x in result.stdout.splitlines() if '"appeal.deadline"' in x)
     assert appeal["due_on"] == "2026-02-17"  # 16 Feb declared a holiday: C9 moves to the next day
+
+
+@pytest.mark.parametrize("occurred_on", ["9999-12-30", "9999-12-31", "9999-11-20"])
+def test_a_date_at_the_end_of_the_calendar_is_an_error_on_its_line_not_a_traceback(occurred_on: str) -> None:
+    lines = [json.dumps(envelope(id="evt-0", subject="case-ok")),
+             json.dumps(envelope(route="request", requested_by="parent", occurred_on=occurred_on))]
+    result = run(lines)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: line 2: ") and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

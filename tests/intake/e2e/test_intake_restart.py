@@ -4,13 +4,13 @@ none lost, none twice."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import Counter
 
 import pytest
 
 from shared import topics
+from shared.dead_letters import dead_letter_cipher, original_value
 from shared.kafka import ensure_topics
 from shared.settings import Settings
 from shared.topics import TopicSpec
@@ -19,6 +19,7 @@ from tests.e2e.harness import ServiceProcess, service_env
 from tests.intake.e2e.topics_helper import sizes
 
 pytestmark = pytest.mark.infra
+CIPHER = dead_letter_cipher(Settings(environment="test"))  # what the services use without a key
 KEY = "e2e-restart-case-id-key-0123456789"
 STATUSES = ["REQ_RCVD", "DEC_ASSESS", "FINAL_ISSUED", "REVIEW_MTG", "ALLOC"]
 
@@ -74,6 +75,6 @@ async def test_killed_mid_stream_loses_nothing_and_duplicates_nothing(isolated: 
     assert at_kill[case_events] < len(good_ids) * first_half // total, f"not killed mid-stream: {at_kill}\n{log}"
     ids = Counter(json.loads(r.value)["id"] for r in events)
     assert set(ids) == good_ids and max(ids.values()) == 1, log
-    originals = Counter(base64.b64decode(json.loads(r.value)["data"]["original_base64"]) for r in dead)
+    originals = Counter(original_value(json.loads(r.value)["data"], CIPHER) for r in dead)
     assert set(originals) == bad and max(originals.values()) == 1, log
     assert final == {case_events: len(good_ids), dead_letter: len(bad)}  # nothing more arrived

@@ -81,6 +81,9 @@ def test_source_topics_and_webhook_sources_get_their_mapping():
     ({"webhook_secrets": {"cms-a": SecretStr("s")}, "webhook_mappings": {"cms-a": "nope"}},
      "no mapping named 'nope'"),
     ({"source_topics": {"caseflow": " "}}, "empty topic name"),
+    ({"webhook_sources": {"cms-a": ["cms/a"]}}, "EHC_INTAKE__WEBHOOK_SOURCES: webhook source 'cms-a' has no secret"),
+    ({"webhook_secrets": {"cms-a": SecretStr("s")}, "webhook_sources": {"cms-a": [" "]}},
+     "EHC_INTAKE__WEBHOOK_SOURCES: webhook source 'cms-a' has an empty source"),
 ])
 def test_misconfigured_sources_fail_at_start_up(intake, message):
     with pytest.raises(ConfigError, match=message):

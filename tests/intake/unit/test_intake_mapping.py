@@ -434,3 +434,12 @@ def test_load_mappings_refuses_a_repeated_name(tmp_path: Path):
     (tmp_path / "b.yaml").write_text(MINIMAL)
     with pytest.raises(MappingError, match="used by another mapping"):
         load_mappings(tmp_path)
+
+
+def test_contacts_carry_the_councils_case_reference_and_only_they_do():
+    """Issue 9: staff see the council's own reference; it travels with the contact data only."""
+    events, contacts, _ = split_items(_convert(CASEFLOW, _caseflow()))
+    assert contacts[0].data.case_reference == "CF/2026/0042"
+    assert all("CF/2026/0042" not in e.to_json().decode() for e in events)
+    synergy = split_items(_convert(SYNERGY, _synergy("EHCP.REQ")))[1][0]
+    assert synergy.data.case_reference == "SYN-004211"

@@ -3,12 +3,12 @@ event id) for events, contacts and dead letters, dead-letter ids and size, outbo
 
 from __future__ import annotations
 
-import base64
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from services.intake.adapters import tables
@@ -25,10 +25,12 @@ from services.intake.service_layer.handlers import (
 from services.intake.service_layer.imports import import_items
 from shared.contracts import ContactsUpdated, build_case_event
 from shared.db import create_engine_for, migrate, session_factory
+from shared.dead_letters import original_value
 from shared.settings import KafkaSettings, Settings
 
 KEY = b"unit-case-id-key-0123456789abcdef"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CIPHER = Fernet(Fernet.generate_key())
 
 
 def envelope(event_id: str, type_: str = "ehc.request.received", **data: object) -> dict:
@@ -58,7 +60,7 @@ async def intake_db(tmp_path: Path):
     engine = create_engine_for(settings, SERVICE)
     await migrate(engine, SERVICE, MIGRATIONS, None)
     sessions = session_factory(engine)
-    yield IntakeService(sessions, KafkaSettings(topic_prefix="u.")), sessions
+    yield IntakeService(sessions, KafkaSettings(topic_prefix="u."), CIPHER), sessions
     await engine.dispose()
 
 
@@ -166,7 +168,8 @@ async def test_dead_letters_keep_the_original_source_reason_and_place(intake_db)
     assert row.key == b"rejected" and letter["type"] == "ehc.intake.rejected"
     assert letter["id"].startswith("dl-kafka-") and letter["source"] == "ehc/intake/kafka"
     data = letter["data"]
-    assert base64.b64decode(data["original_base64"]) == b"\xff\xfe not json"
+    assert original_value(data, CIPHER) == b"\xff\xfe not json"
+    assert "original_base64" not in data and b"not json" not in row.value  # encrypted at rest (personal data)
     assert (data["channel"], data["input_source"], data["original_topic"], data["original_partition"],
             data["original_offset"]) == ("kafka", "caseflow", "t.cf", 2, 41)
     assert data["original_key_sha256"] and "CF/2026" not in row.value.decode()  # the key only hashed
@@ -183,7 +186,7 @@ async def test_webhook_dead_letters_are_new_each_time_and_big_originals_are_cut(
     letters = [json.loads(r.value) for r in rows]
     assert letters[0]["id"] != letters[1]["id"]
     data = letters[0]["data"]
-    assert len(base64.b64decode(data["original_base64"])) == MAX_ORIGINAL_BYTES
+    assert len(original_value(data, CIPHER)) == MAX_ORIGINAL_BYTES
     assert f"cut to its first {MAX_ORIGINAL_BYTES} of {MAX_ORIGINAL_BYTES + 10} bytes" in data["reason"]
     assert all(len(r.value) < 1_000_000 for r in rows)  # fits in one Kafka message
 

@@ -106,3 +106,12 @@ async def test_a_body_over_the_limit_is_refused_without_a_content_length(webhook
     refused = await client.post("/v1/events", content=chunks(), headers={"X-EHC-Source": "cms-a"})
     assert refused.status_code == 413 and refused.json()["error"] == "payload_too_large"
     assert service.calls == 0
+
+
+def test_the_openapi_document_says_how_a_request_can_be_refused():
+    from services.intake.entrypoints.http import build_webhook_app
+    from shared.settings import IntakeSettings
+
+    app = build_webhook_app(IntakeSettings(), FlakyService(), NoRelay(), None, None)  # type: ignore[arg-type]
+    responses = app.openapi()["paths"]["/v1/events"]["post"]["responses"]
+    assert {"202", "401", "409", "413", "422", "503"} <= set(responses)

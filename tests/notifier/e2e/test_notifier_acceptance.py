@@ -75,7 +75,7 @@ async def test_a_breach_reaches_the_manager_and_the_caseworker_by_email(
                              f"address: {MANAGER_TEAM}}}\n")
     settings = e2e_settings(isolated, smtp_server, notify, notify_url, subscriptions_file=subscriptions,
                             sendiass_contact="Herts SENDIASS 01992 555847")
-    notifier = bootstrap(settings, clock=FakeClock(london(2026, 3, 10, 0, 5)))
+    notifier = bootstrap(settings, clock=FakeClock(london(2026, 3, 10, 9, 5)))  # in working hours
     case = "case-breach"
     async with running(notifier):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=notifier.api), base_url="http://n") as api:
@@ -138,7 +138,7 @@ async def test_a_family_text_goes_only_with_consent_and_never_in_quiet_hours(
         await eventually(texted, 30, "the text sent at 08:00")
     [text] = notify.notifications.values()
     assert text.type == "sms" and text.to == "+447700900111"
-    assert "Hertfordshire County Council has received the request" in text.body
+    assert text.body.startswith("Hertfordshire County Council got the EHC needs assessment request.")
     assert "21 April 2026" in text.body and case not in text.body and "Alex" not in text.body
     assert len(notify.received) == 1  # nothing to the carer, who gave no consent
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from email.message import Message
 
 import asyncpg
@@ -42,14 +42,14 @@ async def test_a_restarted_notifier_and_redelivered_events_send_nothing_twice(
     log_path = tmp_path / "notifier.log"
     service = ServiceProcess("notifier", env, log_path)
     schema = isolated.schema_for("notifier")
-    due = date(2026, 3, 9)
+    due = date.today() - timedelta(days=1)  # the real clock: a breach of last night (older ones are historical)
 
     def family(case_id: str) -> object:
         return contacts_event(case_id, {"name": PARENT_NAME, "email": PARENT_EMAIL.replace("@", f"+{case_id}@"),
                                         "channel": "email", "consent": True})
 
     first = [e for i in range(3) for e in (
-        deadline_event("deadline.opened", f"case-{i}", due_on=date(2026, 4, 21), event_id=f"open-{i}"),
+        deadline_event("deadline.opened", f"case-{i}", due_on=due + timedelta(days=40), event_id=f"open-{i}"),
         deadline_event("deadline.breached", f"case-{i}", "plan.final", due_on=due, event_id=f"breach-{i}"))]
     later = [deadline_event("deadline.breached", f"case-{i}", "plan.final", due_on=due, event_id=f"breach-{i}")
              for i in (3, 4)]

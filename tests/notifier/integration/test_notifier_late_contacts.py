@@ -62,13 +62,17 @@ async def test_consent_given_later_gets_the_milestones_still_current(make_notifi
 
 async def test_a_milestone_long_past_is_history_when_the_contacts_come(make_notifier) -> None:
     built = await make_notifier()
-    now = built.clock()
+    today = built.clock().date()
     await built.service.handle_deadline_events([
-        deadline_event("deadline.opened", "case-3", due_on=DUE, time=now - timedelta(days=5)),
-        deadline_event("deadline.opened", "case-4", due_on=DUE, time=now - timedelta(days=1))])
+        deadline_event("deadline.opened", "case-3", due_on=DUE, trigger_date=today - timedelta(days=5)),
+        deadline_event("deadline.opened", "case-4", due_on=DUE, trigger_date=today - timedelta(days=1))])
     await built.service.handle_contacts([(c, contacts_event(c, parent())) for c in ("case-3", "case-4")])
-    assert await family_kinds(built, "case-3") == []
+    [old] = await notification_rows(built.sessions, recipient_kind="family", case_id="case-3")
+    assert old.status == "historical"  # recorded, never sent
     assert await family_kinds(built, "case-4") == ["family_family_request_received"]
+    while await built.service.send_due():
+        pass
+    assert len(built.sms.sent) == 1
 
 
 async def test_an_exception_nudge_with_the_longest_event_id_is_planned(make_notifier) -> None:

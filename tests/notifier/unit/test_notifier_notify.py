@@ -35,6 +35,7 @@ from tests.notifier.conftest import (
 from tests.notifier.notify_stub import NotifyStub, free_port
 
 FAMILY = {"council_name": "Hertfordshire County Council", "info_url": "https://www.hertfordshire.gov.uk/send",
+          "link": "https://herts.gov.uk/ehc",
           "due_on": "2026-03-27"}
 
 
@@ -105,7 +106,7 @@ async def test_send_a_text(notify_client: NotifyClient, notify_stub: NotifyStub)
     stored = notify_stub.notifications[result.provider_reference or ""]
     assert stored.body == (
         "Hertfordshire County Council has received the request. The council must tell you by 27 March 2026. "
-        "https://www.hertfordshire.gov.uk/send"
+        "https://herts.gov.uk/ehc"
     )
 
 
@@ -139,7 +140,7 @@ async def test_missing_personalisation_is_a_permanent_400(notify_client: NotifyC
     with pytest.raises(PermanentSendError) as info:
         await notify_client.send(sms(personalisation={"council_name": "Herts"}))
     assert "400" in info.value.reason
-    assert "BadRequestError: Missing personalisation: due_on, info_url" in info.value.reason
+    assert "BadRequestError: Missing personalisation: due_on, link" in info.value.reason
     assert not info.value.retryable
     assert len(notify_stub.received) == 1  # sent once, not retried
 
@@ -305,7 +306,7 @@ async def test_the_official_python_client_works_against_the_stand_in(notify_stub
         official.send_sms_notification,
         phone_number="07900 900123",
         template_id=SMS_TEMPLATE.id,
-        personalisation={"council_name": "Herts", "due_on": "27 March 2026", "info_url": "https://x"},
+        personalisation={"council_name": "Herts", "due_on": "27 March 2026", "link": "https://x"},
         reference="ref-1",
     )
     assert response["reference"] == "ref-1" and response["template"]["id"] == SMS_TEMPLATE.id

@@ -16,7 +16,7 @@ from services.notifier.domain.messages import (
     ENVIRONMENT,
     FAMILY_DUTIES,
     FAMILY_SMS_FIELDS,
-    FIELD_MAX_LENGTHS,
+    FIELD_HARD_MAX_LENGTHS,
     LANGUAGES,
     MAX_SMS_FRAGMENTS,
     RULE_NAMES,
@@ -48,13 +48,14 @@ FULL_CONTEXT: dict[str, Any] = {
     "failed_template": "family_request_received", "channel_kind": "sms",
     "reason": "GOV.UK Notify answered 400 (ValidationError: phone_number Not a UK mobile number)",
     "council_name": "Hertfordshire County Council", "info_url": "https://www.hertfordshire.gov.uk/send",
+    "link": "https://herts.gov.uk/ehc", "decision": "refuse", "outcome": "maintain", "mediation_by": date(2026, 5, 27),
     "council_phone": "0300 123 4043", "sendiass_contact": "Herts SENDIASS 01992 555847", "recipient_name": "Alex",
     "received_on": date(2026, 2, 13), "appeal_by": date(2026, 5, 27), "comments_by": date(2026, 6, 1),
     "final_due_on": date(2026, 7, 3), "review_due_on": date(2027, 7, 2), "scope_name": "East team",
     "at_risk_url": "https://ehc.example/at-risk", "week_start": date(2026, 3, 23), "week_end": date(2026, 3, 29),
     "counts": {"opened": 12, "met_on_time": 9, "met_late": 2, "breached": 1, "overdue_now": 3, "due_next_week": 7},
     "oldest_overdue": [OVERDUE], "timeliness": {"including": 61.5, "excluding": 72.0},
-    "report_url": "https://ehc.example/report",
+    "report_url": "https://ehc.example/report", "breaches": [OVERDUE], "breach_count": 2,
 }
 
 ALL_RENDERINGS = [
@@ -92,11 +93,12 @@ def test_every_template_renders_with_only_its_required_fields(name: str, languag
 
 def test_english_and_welsh_say_the_key_facts() -> None:
     en = render("family_deadline_missed", "en", "sms", FULL_CONTEXT).body
-    assert en.startswith("Hertfordshire County Council has not met the legal deadline to decide whether to carry out")
-    assert "It was due on 27 March 2026." in en
-    assert "(SENDIASS) at Herts SENDIASS 01992 555847" in en and "0300 123 4043" in en
+    assert en == ("Hertfordshire County Council missed the deadline to decide whether to assess EHC needs "
+                  "(27 March 2026). Help: https://herts.gov.uk/ehc")
+    email = render("family_deadline_missed", "en", "email", FULL_CONTEXT).body
+    assert "(SENDIASS) at Herts SENDIASS 01992 555847" in email and "0300 123 4043" in email
     cy = render("family_deadline_missed", "cy", "sms", FULL_CONTEXT).body
-    assert "27 Mawrth 2026" in cy and "SENDIASS" in cy and "0300 123 4043" in cy
+    assert "27 Mawrth 2026" in cy and "https://herts.gov.uk/ehc" in cy
     reminder = render("caseworker_reminder", "en", "email", FULL_CONTEXT)
     assert reminder.subject == "Due in 3 working days: Decide whether to assess, case case-7f3a9c"
     facts = ("Friday 27 March 2026", "Regs 5(1); 4(1)", "https://ehc.example/cases/case-7f3a9c",
@@ -132,8 +134,8 @@ def _longest(language: str, kind: str) -> dict[str, Any]:
     assert len(format_date(longest_date, language)) == max(
         len(format_date(date(2026, m, 28), language)) for m in range(1, 13)
     )
-    context: dict[str, Any] = {name: "W" * limit for name, limit in FIELD_MAX_LENGTHS.items()}
-    context["info_url"] = "https://" + "w" * (FIELD_MAX_LENGTHS["info_url"] - 8)
+    context: dict[str, Any] = {name: "W" * limit for name, limit in FIELD_HARD_MAX_LENGTHS.items()}
+    context["info_url"] = "https://" + "w" * (FIELD_HARD_MAX_LENGTHS["info_url"] - 8)
     for field in ("due_on", "received_on", "comments_by", "appeal_by", "final_due_on", "review_due_on"):
         context[field] = longest_date
     context["rule_id"] = max(FAMILY_DUTIES, key=lambda rule: len(FAMILY_DUTIES[rule][language]))  # type: ignore[index]
@@ -179,8 +181,8 @@ def test_family_texts_use_only_allowed_fields(name: str, language: str) -> None:
 
 def test_the_allowed_fields_are_dates_council_links_service_phones_and_a_rule() -> None:
     assert FAMILY_SMS_FIELDS == {
-        "council_name", "info_url", "council_phone", "sendiass_contact", "rule_id",
-        "due_on", "received_on", "comments_by", "appeal_by", "final_due_on", "review_due_on",
+        "council_name", "info_url", "link", "council_phone", "sendiass_contact", "rule_id", "decision", "outcome",
+        "due_on", "received_on", "comments_by", "appeal_by", "mediation_by", "final_due_on", "review_due_on",
     }
 
 
@@ -220,7 +222,7 @@ def test_family_text_length_holds_for_any_council_within_limits(council: str, ph
 
 
 def test_a_council_name_too_long_for_a_text_is_refused() -> None:
-    context = {**FULL_CONTEXT, "council_name": "C" * (FIELD_MAX_LENGTHS["council_name"] + 1)}
+    context = {**FULL_CONTEXT, "council_name": "C" * (FIELD_HARD_MAX_LENGTHS["council_name"] + 1)}
     with pytest.raises(FieldTooLong, match="council_name is longer than 50"):
         render("family_request_received", "en", "sms", context)
     assert render("family_request_received", "en", "email", context).body  # emails have room
