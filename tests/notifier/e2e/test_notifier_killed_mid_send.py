@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from typing import Any
 
@@ -66,9 +66,10 @@ async def sending_slowly(isolated: Settings, producer: Any, tmp_path: Any) -> As
             "role": "parent", "name": PARENT_NAME, "email": PARENT_EMAIL.replace("@", f"+{c}@"), "channel": "email",
             "consent": True}) for c in cases))
         await eventually(lambda: _is(_count(schema, "contacts"), CASES), 60, "the contacts stored")
-        # per case: the caseworker's breach alert and the family's "deadline missed"
+        # per case: the caseworker's breach alert and the family's "deadline missed" (today: news)
+        yesterday = datetime.now(UTC).date() - timedelta(days=1)
         await publish(producer, isolated, *(deadline_event("deadline.breached", c, "plan.final",
-                                                           due_on=date(2026, 3, 9)) for c in cases))
+                                                           due_on=yesterday) for c in cases))
 
         async def mid_batch() -> bool:
             return (await _count(schema, "notifications WHERE status = 'sent'") >= 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import date
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
@@ -34,12 +34,14 @@ async def test_on_sqlite_several_sender_workers_send_each_email_once(tmp_path, s
     service = notifier.service
     for caseworker_id, address in cfg.caseworker_directory.items():
         await service.set_caseworker_email(caseworker_id, address)
-    # a breach alert for each of N cases, planned while the workers are already polling
+    # a breach alert for each of N cases (breached today: news, not history), planned while the
+    # workers are already polling
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
     sender = asyncio.create_task(service.run_sender(idle_seconds=0.01))
     try:
         for i in range(0, N, 10):
             await service.handle_deadline_events([deadline_event("deadline.breached", f"case-{j}", "plan.final",
-                                                                 due_on=date(2026, 3, 9)) for j in range(i, i + 10)])
+                                                                 due_on=yesterday) for j in range(i, i + 10)])
 
         async def all_sent() -> bool:
             rows = await notification_rows(notifier.sessions)
