@@ -170,7 +170,8 @@ class NotifierSettings(BaseModel):
     notify_rate_per_minute: int = Field(default=3000, description="GOV.UK Notify's limit per API key.")
     notify_rate_burst: int = 1000
     texts_per_number_per_hour: int = Field(default=3, description="At most this many texts to one number an hour.")
-    sender_batch: int = Field(default=200, description="Notifications claimed per pass of the sender.")
+    sender_batch: int = Field(default=10, description="Notifications claimed per pass of a sender worker (at most "
+                              "sender_concurrency: a claimed row is sent at once, its outcome recorded as it ends).")
     sender_concurrency: int = Field(default=10, description="Requests in flight at once, per sender worker "
                                     "(with 2 workers, as many as the 20 connections kept to GOV.UK Notify).")
     sender_workers: int = Field(default=2, description="Sender passes at once (one claims while another waits).")
@@ -200,6 +201,13 @@ class NotifierSettings(BaseModel):
     area_names: dict[str, str] = Field(default_factory=dict, description="area_id -> name shown to staff.")
     digest_max_items: int = Field(default=25, ge=1, description="Items per list in a caseworker's daily digest "
                                   "(most urgent first; the rest are counted and linked).")
+    sender_lease_seconds: float = Field(
+        default=60, description="A claimed notification's lease: a send is abandoned (and never retried) before it "
+        "ends; a row still 'sending' after it was interrupted (a crash) and is swept to technical-failure, "
+        "the caseworker told.")
+    sender_sweep_seconds: float = Field(default=30, description="How often interrupted sends are swept.")
+    sender_stop_seconds: float = Field(default=20, description="On a graceful stop, how long in-flight sends may "
+                                       "take to finish before they are settled as interrupted.")
 
 
 class WebSettings(BaseModel):

@@ -135,7 +135,9 @@ class Mailbox:
     envelopes: list[Any] = field(default_factory=list)
 
     def to(self, address: str) -> list[Message]:
-        return [m for m, e in zip(self.messages, self.envelopes, strict=True) if address in e.rcpt_tos]
+        # the SMTP server's thread may be between its two appends: only the messages it has finished
+        n = min(len(self.messages), len(self.envelopes))
+        return [m for m, e in zip(self.messages[:n], self.envelopes[:n], strict=True) if address in e.rcpt_tos]
 
 
 class _Collect:

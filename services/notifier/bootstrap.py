@@ -203,6 +203,7 @@ class Notifier:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.broker.stop()
+        await self.service.stop_sender()  # sends in flight finish (or are settled) while the database is open
         await self.relay.drain()
         await self.producer.stop()
         for channel in {id(c): c for c in self.channels.values()}.values():

@@ -77,10 +77,10 @@ notifications = Table(
     "notifications",
     metadata,
     Column("notification_id", String(64), primary_key=True),
-    Column("idempotency_key", String(600), nullable=False),
+    Column("idempotency_key", String(1000), nullable=False),
     Column("case_id", String(200), nullable=True),
     Column("deadline_id", String(400), nullable=True),
-    Column("kind", String(40), nullable=False),
+    Column("kind", String(240), nullable=False),  # an exception nudge's holds the event id
     Column("recipient_kind", String(20), nullable=False),
     Column("recipient_ref", String(200), nullable=False),
     Column("channel", String(20), nullable=False),
@@ -91,6 +91,7 @@ notifications = Table(
     Column("status", String(30), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_until", DateTime(timezone=True), nullable=True),  # while ``sending``: settled by the sweep after
     Column("provider_reference", String(200), nullable=True),
     Column("last_error", String(500), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

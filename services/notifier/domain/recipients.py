@@ -163,3 +163,19 @@ def _immediate_caseworker(event: Any, caseworker: Recipient, context: dict[str, 
         return [PlannedNotification(f"caseworker_exception_{event.id}", caseworker, "caseworker_exception_nudge",
                                     context)]
     return []
+
+
+# --------------------------------------------------------------------------------------------
+# Contacts that arrive after the deadline events
+# --------------------------------------------------------------------------------------------
+
+#: For a deadline's current status (the notifier's projection), the deadline events whose family
+#: texts are still the news: contacts that reach the notifier after the events get these (planned
+#: by plan_for_deadline_event, so under the same idempotency keys as the events plan them).
+CURRENT_EVENTS: dict[str, tuple[str, ...]] = {
+    "open": ("deadline.opened",),
+    "due_soon": ("deadline.opened", "deadline.due_soon"),
+    "met": ("deadline.met",),
+    "met_late": ("deadline.met",),
+    "breached": ("deadline.breached",),
+}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ from services.notifier.adapters.notify import DeliveryReceipt
 from services.notifier.domain.digests import WorkingDays, case_url, scope_name
 from services.notifier.domain.policy import RateLimiter, RetryPolicy, is_historical, quiet_hours_defer
 from services.notifier.domain.recipients import (
+    CURRENT_EVENTS,
     DECISION_FOLLOWERS,
     DECISION_TEMPLATES,
     FAMILY_MILESTONES,
@@ -44,6 +46,7 @@ from services.notifier.service_layer.notifications import (
     caseworker_recipients,
     family_recipients,
     insert_stmt,
+    lock_cases,
     plan_notifications,
     upsert_stmt,
 )
@@ -86,7 +89,8 @@ class NotifierService:
                          audit_topic=kafka.topic(topics.NOTIFICATION_EVENTS), route=ChannelRoute.from_settings(cfg),
                          retry=retry or RetryPolicy(), wakeup=self.wakeup)
         self.sender = Sender(self.deps, channels, render, limits or limits_from_settings(cfg, clock),
-                             batch=cfg.sender_batch, concurrency=cfg.sender_concurrency, workers=cfg.sender_workers)
+                             batch=cfg.sender_batch, concurrency=cfg.sender_concurrency, workers=cfg.sender_workers,
+                             lease_seconds=cfg.sender_lease_seconds, sweep_seconds=cfg.sender_sweep_seconds)
         self.digests = DigestJobs(self.deps, calendar if calendar is not None else _WeekdaysOnly())
         self.subscriptions = SubscriptionService(sessions, crypto, clock)
         self._sessions = sessions
@@ -118,18 +122,85 @@ class NotifierService:
                 n += 1
         return n
 
-    async def handle_contacts(self, items: Sequence[tuple[str, ContactsUpdated | None]]) -> None:
+    async def handle_contacts(self, items: Sequence[tuple[str, ContactsUpdated | None]]) -> int:
         """Store contacts encrypted; a tombstone (None) erases them (and nothing more goes to the family:
-        the sender checks consent again before every send)."""
+        the sender checks consent again before every send).
+
+        Contacts may reach the notifier after the deadline events of their case (a council records
+        them after the request, or the notifier was down or behind): the family milestones still
+        current in the notifier's projection are planned now, under the same idempotency keys as
+        the events plan them, so whichever arrives first, each text is planned once. Returns how
+        many notifications were planned."""
+        stored: set[str] = set()
         async with self._sessions() as session, session.begin():
+            await lock_cases(session, {case_id for case_id, _ in items})
             for case_id, update_ in items:
                 if update_ is None:
                     await session.execute(delete(tables.contacts).where(tables.contacts.c.case_id == case_id))
+                    stored.discard(case_id)
                     continue
                 blob = self._crypto.encrypt_json(update_.data.model_dump(mode="json"))
                 await session.execute(upsert_stmt(session, tables.contacts,
                                                   {"case_id": case_id, "payload_encrypted": blob,
                                                    "updated_at": self.clock()}, ["case_id"]))
+                stored.add(case_id)
+            planned = len(await plan_notifications(session, self.deps, await self._current_milestones(session,
+                                                                                                     stored)))
+        if planned:
+            self.wakeup.set()
+        return planned
+
+    async def _current_milestones(self, session: AsyncSession, case_ids: set[str]) -> list[PlanItem]:
+        """The family texts of the cases' deadlines as the projection has them now (see CURRENT_EVENTS),
+        planned as the deadline events that told of them plan them (family recipients only; the same
+        test of what is history)."""
+        families = await self._families(session, case_ids)
+        if not families:
+            return []
+        v = tables.deadline_view
+        rows = (await session.execute(select(v).where(v.c.case_id.in_(list(families)))
+                                      .order_by(v.c.case_id, v.c.deadline_id))).all()
+        views: dict[str, list[Any]] = {}
+        for row in rows:
+            views.setdefault(row.case_id, []).append(view_of(row))
+        now = self.clock()
+        items: list[PlanItem] = []
+        for row in rows:
+            deadline = _ProjectedDeadline.of(row)
+            family, sendiass, child = families[row.case_id]
+            for event_type in CURRENT_EVENTS.get(row.status, ()):
+                event = _ProjectedEvent(event_type, deadline)
+                if not family or not self._may_tell_family(event):
+                    continue
+                context = self._family_context(deadline, family, sendiass, child)
+                items.extend(self._plan_items(event, None, family, [], context, now, views, hold=None))
+        return items
+
+    def _family_context(self, d: Any, family: list[Recipient], sendiass: str | None,
+                        child: str | None) -> dict[str, Any]:
+        context = self._context(d, sendiass)
+        if child and family:  # family emails only (a council setting); sealed while stored
+            context["child_first_name_encrypted"] = sealed(self._crypto, child)
+        return context
+
+    def _plan_items(self, event: Any, caseworker: Recipient | None, family: list[Recipient],
+                    managers: list[Recipient], context: dict[str, Any], now: datetime,
+                    views: dict[str, list[Any]], hold: datetime | None) -> list[PlanItem]:
+        """What one deadline event (or a deadline's current state) calls for, as rows to plan; what
+        happened long ago is recorded as historical (policy.is_historical), never sent."""
+        d = event.data
+        historical = is_historical(event.type, d, now, self._cfg.historical_after_days)
+        items = []
+        for item in plan_for_deadline_event(event, caseworker, family, managers, context,
+                                            self._cfg.caseworker_reminders, self._cfg.family_reminder_days):
+            not_before = None
+            if item.template in DECISION_TEMPLATES:  # what was decided, and the family's deadlines
+                item.context.update(decision_facts(d.rule_id, d.completed_on, views.get(d.case_id, [])))
+                not_before = hold
+            items.append(PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind,
+                                  item.recipient, item.template, item.context, historical=historical,
+                                  not_before=not_before))
+        return items
 
     async def set_caseworker_email(self, caseworker_id: str, email: str) -> None:
         async with self._sessions() as session, session.begin():
@@ -144,6 +215,7 @@ class NotifierService:
         if not events:
             return 0
         async with self._sessions() as session, session.begin():
+            await lock_cases(session, {e.data.case_id for e in events})
             fresh = await mark_processed_many(session, tables.processed_events, CONSUMER, [e.id for e in events])
             events = [e for e in dict((e.id, e) for e in events).values() if e.id in fresh]
             if not events:
@@ -154,7 +226,7 @@ class NotifierService:
                 session, self._crypto, (_assignment(e.data, cases.get(e.data.case_id))[0] for e in events))
             told = [e for e in events if self._may_tell_family(e)]
             told_ids = {e.id for e in told}
-            families = await self._families(session, told)
+            families = await self._families(session, {e.data.case_id for e in told})
             breach_subs = await self._breach_subscriptions(session, events)
             views = await self._case_views(session, {e.data.case_id for e in events if _about_a_decision(e)})
             references = await case_references(session, self._crypto, {e.data.case_id for e in events})
@@ -163,26 +235,15 @@ class NotifierService:
             hold = now + timedelta(seconds=self._cfg.decision_hold_seconds)
             for event in events:
                 d = event.data
-                historical = is_historical(event.type, d, now, self._cfg.historical_after_days)
                 caseworker_id, team_id, area_id = _assignment(d, cases.get(d.case_id))
                 family, sendiass, child = families.get(d.case_id, ([], None, None)) if event.id in told_ids \
                     else ([], None, None)
                 managers = self._managers(event, breach_subs, team_id, area_id, now)
-                context = self._context(event, sendiass)
-                if child and family:  # family emails only (a council setting); sealed while stored
-                    context["child_first_name_encrypted"] = sealed(self._crypto, child)
+                context = self._family_context(d, family, sendiass, child)
                 if d.case_id in references:  # for staff only; kept sealed in the stored context
                     context["case_reference_encrypted"] = sealed(self._crypto, references[d.case_id])
-                for item in plan_for_deadline_event(event, caseworkers.get(caseworker_id or ""), family, managers,
-                                                    context, self._cfg.caseworker_reminders,
-                                                    self._cfg.family_reminder_days):
-                    not_before = None
-                    if item.template in DECISION_TEMPLATES:  # what was decided, and the family's deadlines
-                        item.context.update(decision_facts(d.rule_id, d.completed_on, views.get(d.case_id, [])))
-                        not_before = hold
-                    items.append(PlanItem(item.idempotency_key(d.deadline_id), d.case_id, d.deadline_id, item.kind,
-                                          item.recipient, item.template, item.context, historical=historical,
-                                          not_before=not_before))
+                items.extend(self._plan_items(event, caseworkers.get(caseworker_id or ""), family, managers,
+                                              context, now, views, hold))
             planned = len(await plan_notifications(session, self.deps, items))
             await self._complete_held_decisions(session, events, views)
         if planned:
@@ -260,9 +321,9 @@ class NotifierService:
         await session.execute(stmt.on_conflict_do_update(index_elements=["deadline_id"], set_=changed,
                                                          where=v.c.event_time <= stmt.excluded.event_time), values)
 
-    async def _families(self, session: AsyncSession, events: list[DeadlineEvent]
+    async def _families(self, session: AsyncSession, case_ids: set[str]
                         ) -> dict[str, tuple[list[Recipient], str | None, str | None]]:
-        case_ids = {e.data.case_id for e in events}
+        """case_id -> (the family members who consent, the SENDIASS contact, the child's first name)."""
         if not case_ids:
             return {}
         c = tables.contacts
@@ -301,10 +362,10 @@ class NotifierService:
                                           scope_name=name)
         return list(managers.values())
 
-    def _context(self, event: DeadlineEvent, sendiass: str | None = None) -> dict[str, Any]:
-        """Template variables: dates, rule, legal source, council links: never names or contact details.
-        Each template takes only the fields its spec allows (a family text fewer still)."""
-        d = event.data
+    def _context(self, d: Any, sendiass: str | None = None) -> dict[str, Any]:
+        """Template variables of a deadline (an event's data, or the projection's): dates, rule, legal
+        source, council links: never names or contact details. Each template takes only the fields
+        its spec allows (a family text fewer still)."""
         cfg = self._cfg
         return {"case_id": d.case_id, "rule_id": d.rule_id, "due_on": d.due_on.isoformat(), "status": d.status,
                 "legal_source": d.legal_source, "period_text": d.period_text, "flags": list(d.flags),
@@ -336,6 +397,9 @@ class NotifierService:
     async def run_sender(self, idle_seconds: float = 0.5) -> None:
         await self.sender.run(idle_seconds)
 
+    async def stop_sender(self) -> None:
+        await self.sender.stop(self._cfg.sender_stop_seconds)
+
     async def run_morning(self, now: datetime | None = None, *, catch_up: bool = False) -> int:
         return await self.digests.run_morning(now, catch_up=catch_up)
 
@@ -349,6 +413,43 @@ def _assignment(data: Any, routing: tuple[Any, Any, Any] | None) -> tuple[str | 
     """The case's caseworker, team and area: the latest ehc.case.assigned, else the deadline event's."""
     caseworker_id, team_id, area_id = routing or (None, None, None)
     return caseworker_id or data.caseworker_id, team_id or data.team_id, area_id or data.area_id
+
+
+@dataclass(frozen=True)
+class _ProjectedDeadline:
+    """A deadline as the notifier's projection (``deadline_view``) has it, with the attribute names of
+    an event's data that planning, the stale test and the templates' context read."""
+
+    case_id: str
+    deadline_id: str
+    rule_id: str
+    due_on: date
+    status: str
+    responsible: str
+    flags: list[str]
+    legal_source: str
+    trigger_date: date | None
+    completed_on: date | None
+    period_text: str = ""
+    exception: str | None = None
+    reminder_offset_days: int | None = None
+
+    @classmethod
+    def of(cls, row: Any) -> _ProjectedDeadline:
+        return cls(row.case_id, row.deadline_id, row.rule_id, row.due_on, row.status, row.responsible,
+                   list(row.flags or []), row.legal_source, row.opened_on, row.completed_on)
+
+
+@dataclass(frozen=True)
+class _ProjectedEvent:
+    """What a deadline event would say of a deadline's current state: planning reads its type and data."""
+
+    type: str
+    data: _ProjectedDeadline
+
+    @property
+    def id(self) -> str:  # only an exception nudge's kind uses it, and CURRENT_EVENTS has none
+        return f"{self.data.deadline_id}:{self.type}"
 
 
 class _WeekdaysOnly:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.adapters import tables
@@ -83,6 +83,18 @@ class Deps:
 def is_postgres(session: AsyncSession) -> bool:
     """PostgreSQL (FOR UPDATE SKIP LOCKED, row locks) or SQLite (one writer at a time, no locks needed)."""
     return bool(session.get_bind().dialect.name == "postgresql")
+
+
+async def lock_cases(session: AsyncSession, case_ids: Iterable[str]) -> None:
+    """Hold the cases until the transaction ends (PostgreSQL advisory locks, taken in one order).
+    Deadline events and contacts of one case are handled by different consumers: each must see what
+    the other committed, or a family text is planned by neither. (SQLite has one writer at a time.)"""
+    ids = sorted({c for c in case_ids if c})
+    if not ids or not is_postgres(session):
+        return
+    await session.execute(text(
+        "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(c, 0) AS k "
+        "FROM unnest(CAST(:ids AS text[])) AS c ORDER BY k) AS keys"), {"ids": ids})
 
 
 def insert_stmt(session: AsyncSession, table: Any) -> Any:
@@ -331,10 +343,13 @@ def safe_reason(reason: str, address: str | None) -> str:
 
 
 async def alert_caseworker_of_failure(session: AsyncSession, deps: Deps, row: Any, reason: str,
-                                      address: str | None) -> bool:
+                                      address: str | None, *, interrupted: bool = False) -> bool:
     """A family's or a manager's message about a case could not be delivered: tell the case's
-    caseworker (once per failed notification; the email names the message, never the address)."""
-    if row.recipient_kind not in ("family", "manager") or not row.case_id:
+    caseworker (once per failed notification; the email names the message, never the address).
+    An ``interrupted`` send to the caseworker themselves (a breach alert cut off by a crash) is
+    reported to them too: their address works, the message may not have arrived."""
+    told = ("family", "manager", "caseworker") if interrupted else ("family", "manager")
+    if row.recipient_kind not in told or row.kind == "caseworker_delivery_failed" or not row.case_id:
         return False
     caseworker = await caseworker_recipient(session, deps.crypto, await caseworker_of_case(session, row.case_id))
     if caseworker is None:
@@ -372,6 +387,7 @@ __all__ = [
     "family_recipients",
     "insert_stmt",
     "is_postgres",
+    "lock_cases",
     "plan_notification",
     "plan_notifications",
     "safe_reason",

@@ -1,22 +1,25 @@
 """The sender: claims due notifications, sends them, records what happened.
 
-One pass: in a transaction, claim up to ``batch`` due rows (FOR UPDATE SKIP LOCKED, so replicas
-never take the same row) and decide for each, under its row lock:
+One pass of a worker: in a transaction, claim a few due rows (at most as many as it sends at once;
+FOR UPDATE SKIP LOCKED on PostgreSQL, and on both databases every change is guarded by the row's
+status and attempt count, so two workers or replicas never take the same row, SQLite included)
+and decide for each:
 
 * a family's text in quiet hours: ``deferred`` to the morning;
 * a family whose consent was withdrawn (or whose contact was removed) since it was planned:
   ``failed``, nothing sent;
 * a rate limit says wait (GOV.UK Notify's per-key limit, a few texts per number an hour): the row
   keeps its status and gets ``next_attempt_at`` = the instant the limiter gives;
-* otherwise ``sending`` (one attempt more).
+* otherwise ``sending`` (one attempt more), with a lease (``lease_until``).
 
-Then the sends run outside any transaction (bounded concurrency), and a second transaction
-records each outcome with a guarded transition: ``sent``/``delivered``; ``temporary-failure``
-with the next attempt after a capped exponential backoff for network errors, timeouts, 5xx and
-429 (the channels sort their errors); ``failed`` when the error is final or no attempt is left,
-and then the caseworker is told. Every status change is audited through the outbox.
+Then each send runs outside any transaction, bounded by the lease, and its outcome is recorded as
+soon as it ends, with a guarded transition: ``sent``/``delivered``; ``temporary-failure`` with the
+next attempt after a capped exponential backoff for network errors, timeouts, 5xx and 429 (the
+channels sort their errors); ``failed`` when the error is final or no attempt is left, and then the
+caseworker is told. Every status change is audited through the outbox.
 
-A crash between claim and record leaves rows in ``sending``: ``sweep_stuck`` marks them
+A send interrupted (a crash, a send outliving its lease, a stop that could not wait) leaves its
+row in ``sending``: the sweep, every ``sender_sweep_seconds``, marks rows whose lease has run out
 ``technical-failure`` (visible, audited, the caseworker told) rather than sending them again,
 because we cannot know whether the provider got them and a family must never be told twice.
 """
@@ -24,12 +27,12 @@ because we cannot know whether the provider got them and a family must never be 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 
 from services.notifier.adapters import tables
 from services.notifier.adapters.channels import Channel, OutgoingMessage, PermanentSendError, SendError, SendResult
@@ -56,8 +59,9 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 S = NotificationStatus
 CLAIMABLE = (str(S.PENDING), str(S.DEFERRED), str(S.TEMPORARY_FAILURE))
-STUCK_AFTER = timedelta(minutes=10)
+STUCK_AFTER = timedelta(minutes=10)  # rows claimed before leases existed (no lease_until)
 NOTIFY_CHANNELS = frozenset({"notify_sms", "notify_email"})
+INTERRUPTED = "interrupted while sending: it may not have arrived"
 
 
 @dataclass
@@ -79,36 +83,90 @@ class Limits:
 
 @dataclass
 class _Claimed:
-    row: Any
+    row: Any  # the row as claimed (before the claim: its status and attempts then)
     address: str
     kind: str  # sms | email
 
 
+@dataclass
+class _Change:
+    """One guarded update of a row: applied only if the row still has the status and attempt count
+    it was read with (so a worker never overwrites what another did since)."""
+
+    row: Any
+    status: Any
+    next_attempt_at: Any
+    attempts: int
+    error: str | None
+    provider_reference: str | None = None
+    lease_until: datetime | None = None
+    old_status: str | None = None
+    old_attempts: int | None = None
+
+
+class _Interrupted(Exception):
+    """A send that outlived its lease: its outcome is unknown."""
+
+
 class Sender:
     def __init__(self, deps: Deps, channels: Mapping[str, Channel], render: Callable[..., Any], limits: Limits,
-                 *, batch: int = 200, concurrency: int = 50, workers: int = 2) -> None:
+                 *, batch: int = 10, concurrency: int = 10, workers: int = 2, lease_seconds: float = 60,
+                 sweep_seconds: float = 30) -> None:
         self._deps = deps
         self._channels = channels
         self._render = render
         self._limits = limits
-        self._batch = batch
-        self._concurrency = concurrency
+        self._claim_size = max(1, min(batch, concurrency))  # every claimed row is sent at once
         self._workers = max(1, workers)
+        self._lease = timedelta(seconds=lease_seconds)
+        # a send never outlives its lease: the sweep must not settle a send still in flight
+        self._send_timeout = lease_seconds * 0.75
+        self._sweep_seconds = sweep_seconds
+        self._stopping = asyncio.Event()
+        self._running: asyncio.Future[Any] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._in_flight: dict[str, _Claimed] = {}
 
     # --- one pass ------------------------------------------------------------------------------
     async def send_due(self, limit: int | None = None) -> int:
-        """Claim due notifications, send them, record the outcome. Returns how many were claimed."""
-        claimed, count = await self._claim(limit or self._batch)
-        if claimed:
-            semaphore = asyncio.Semaphore(self._concurrency)
-
-            async def one(item: _Claimed) -> tuple[_Claimed, SendResult | None, SendError | None]:
-                async with semaphore:
-                    return (item, *(await self._send_one(item)))
-
-            outcomes = await asyncio.gather(*(one(c) for c in claimed))
-            await self._record(outcomes)
+        """Claim a few due notifications, send them, record each outcome as soon as its send ends
+        (those that end while an earlier outcome is being written are recorded together). Returns
+        how many rows the claim looked at (0: nothing is due)."""
+        claimed, count = await self._claim(min(limit or self._claim_size, self._claim_size))
+        if not claimed:
+            return count
+        for item in claimed:
+            self._in_flight[item.row.notification_id] = item
+        running = {asyncio.create_task(self._send_bounded(item)) for item in claimed}
+        try:
+            while running:
+                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                outcomes = [t.result() for t in done]
+                ended = [o for o in outcomes if not isinstance(o[2], _Interrupted)]
+                cut_off = [o[0].row.notification_id for o in outcomes if isinstance(o[2], _Interrupted)]
+                try:
+                    if ended:
+                        await self._record(ended)  # type: ignore[arg-type]
+                    if cut_off:
+                        await self.sweep_stuck(cut_off)
+                except Exception as exc:  # the database failed us: the rows stay 'sending', the sweep settles them
+                    log.error("notifier.outcome_not_recorded", count=len(outcomes), error=type(exc).__name__)
+                for item, _, _ in outcomes:
+                    self._in_flight.pop(item.row.notification_id, None)
+        except asyncio.CancelledError:
+            for task in running:
+                task.cancel()
+            raise
         return count
+
+    async def _send_bounded(self, item: _Claimed) -> tuple[_Claimed, SendResult | None, SendError | Exception | None]:
+        """Send, within the lease: a send that outlives it is cut off (its outcome is unknown)."""
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                return (item, *(await self._send_one(item)))
+        except TimeoutError:
+            log.warning("notifier.send_outlived_lease", notification_id=item.row.notification_id, kind=item.row.kind)
+            return item, None, _Interrupted()
 
     async def _claim(self, limit: int) -> tuple[list[_Claimed], int]:
         deps = self._deps
@@ -123,40 +181,44 @@ class Sender:
             if not rows:
                 return [], 0
             consenting = await self._consenting_family(session, rows)
-            changes: list[dict[str, Any]] = []
-            entries: list[AuditEntry] = []
+            changes: list[_Change] = []
+            entries: dict[str, AuditEntry] = {}
             withdrawn: list[Any] = []
-            claimed: list[_Claimed] = []
+            claimed: dict[str, _Claimed] = {}
             for row in rows:
                 address = deps.crypto.decrypt(row.address_encrypted)
                 kind = channel_kind(row.channel, address)
+                nid = row.notification_id
                 if row.recipient_kind == "family" and row.recipient_ref not in consenting.get(row.case_id, ()):
                     status = transition(row.status, S.FAILED)
-                    changes.append(_change(row, status, row.next_attempt_at, row.attempts, "no consent"))
-                    entries.append(AuditEntry(row, str(status), row.attempts, "consent withdrawn or contact removed"))
+                    changes.append(_Change(row, status, row.next_attempt_at, row.attempts, "no consent"))
+                    entries[nid] = AuditEntry(row, str(status), row.attempts, "consent withdrawn or contact removed")
                     withdrawn.append(row)
                     continue
                 if is_quiet_hours_channel(row.recipient_kind, kind):
                     resume = quiet_hours_defer(now, deps.cfg.quiet_hours_start, deps.cfg.quiet_hours_end)
                     if resume is not None:
                         status = transition(row.status, S.DEFERRED)
-                        changes.append(_change(row, status, resume, row.attempts, row.last_error))
+                        changes.append(_Change(row, status, resume, row.attempts, row.last_error))
                         if status != row.status:
-                            entries.append(AuditEntry(row, str(status), row.attempts, "quiet hours"))
+                            entries[nid] = AuditEntry(row, str(status), row.attempts, "quiet hours")
                         continue
                 wait = self._limits.wait_until(row.channel, kind, address)
                 if wait is not None:  # keeps its status; comes back when the limiter says
-                    changes.append(_change(row, S(row.status), wait, row.attempts, row.last_error))
+                    changes.append(_Change(row, S(row.status), wait, row.attempts, row.last_error))
                     continue
                 status = transition(row.status, S.SENDING)
-                changes.append(_change(row, status, row.next_attempt_at, row.attempts + 1, row.last_error))
-                entries.append(AuditEntry(row, str(status), row.attempts + 1))
-                claimed.append(_Claimed(row, address, kind))
-            await _apply(session, changes, now)
-            await audit(session, deps, entries)
+                changes.append(_Change(row, status, row.next_attempt_at, row.attempts + 1, row.last_error,
+                                       lease_until=now + self._lease))
+                entries[nid] = AuditEntry(row, str(status), row.attempts + 1)
+                claimed[nid] = _Claimed(row, address, kind)
+            applied = await _apply(session, changes, now)
+            await audit(session, deps, [e for nid, e in entries.items() if nid in applied])
         for row in withdrawn:
-            log.info("notifier.not_sent_without_consent", notification_id=row.notification_id, case_id=row.case_id)
-        return claimed, len(rows)
+            if row.notification_id in applied:
+                log.info("notifier.not_sent_without_consent", notification_id=row.notification_id,
+                         case_id=row.case_id)
+        return [c for nid, c in claimed.items() if nid in applied], len(rows)
 
     async def _consenting_family(self, session: Any, rows: Sequence[Any]) -> dict[str, set[str]]:
         """case_id -> refs of the family members who consent now (checked again at send time)."""
@@ -191,11 +253,12 @@ class Sender:
             if is_postgres(session):
                 q = q.with_for_update()
             current = {r.notification_id: r.status for r in (await session.execute(q)).all()}
-            changes: list[dict[str, Any]] = []
-            entries: list[AuditEntry] = []
-            failures: list[tuple[_Claimed, str]] = []
+            changes: list[_Change] = []
+            entries: dict[str, AuditEntry] = {}
+            failures: dict[str, tuple[_Claimed, str]] = {}
             for item, result, error in outcomes:
                 row, attempt = item.row, item.row.attempts + 1
+                nid = row.notification_id
                 if error is None:
                     assert result is not None
                     wanted, next_at, reason, ref = result.status, row.next_attempt_at, None, result.provider_reference
@@ -204,64 +267,107 @@ class Sender:
                     wanted = S.TEMPORARY_FAILURE if retry_at else S.FAILED
                     next_at, reason, ref = retry_at or now, safe_reason(error.reason, item.address), None
                 try:
-                    status = transition(current.get(row.notification_id, S.SENDING), wanted)
+                    status = transition(current.get(nid, S.SENDING), wanted)
                 except InvalidStatusTransition:
-                    # a delivery receipt got here first (sending -> delivered): keep its word
-                    log.info("notifier.outcome_overtaken", notification_id=row.notification_id,
-                             status=current.get(row.notification_id), outcome=str(wanted))
+                    # a delivery receipt got here first (sending -> delivered), or the sweep settled
+                    # it (technical-failure): keep their word
+                    log.info("notifier.outcome_overtaken", notification_id=nid,
+                             status=current.get(nid), outcome=str(wanted))
                     if ref:
-                        await session.execute(update(n).where(n.c.notification_id == row.notification_id)
+                        await session.execute(update(n).where(n.c.notification_id == nid)
                                               .values(provider_reference=ref))
                     continue
-                changes.append(_change(row, status, next_at, attempt, reason, ref))
-                entries.append(AuditEntry(row, str(status), attempt, reason, ref))
+                changes.append(_Change(row, status, next_at, attempt, reason, ref, old_status=str(S.SENDING),
+                                       old_attempts=attempt))
+                entries[nid] = AuditEntry(row, str(status), attempt, reason, ref)
                 if status is S.FAILED:
-                    failures.append((item, reason or ""))
+                    failures[nid] = (item, reason or "")
                 # the one line per attempt (the channels log their successes at DEBUG only)
-                log.info("notifier.attempt", notification_id=row.notification_id, kind=row.kind, channel=row.channel,
+                log.info("notifier.attempt", notification_id=nid, kind=row.kind, channel=row.channel,
                          status=str(status), attempt=attempt, provider_reference=ref,
                          retry_at=next_at.isoformat() if status is S.TEMPORARY_FAILURE else None)
-            await _apply(session, changes, now)
-            await audit(session, deps, entries)
-            for item, reason in failures:
-                await alert_caseworker_of_failure(session, deps, item.row, reason, item.address)
+            applied = await _apply(session, changes, now)
+            await audit(session, deps, [e for nid, e in entries.items() if nid in applied])
+            for nid, (item, reason) in failures.items():
+                if nid in applied:
+                    await alert_caseworker_of_failure(session, deps, item.row, reason, item.address)
 
-    # --- stuck rows and the loop -------------------------------------------------------------------
-    async def sweep_stuck(self) -> int:
-        """Rows left in ``sending`` by a crash: technical-failure, never sent again (see the module)."""
+    # --- interrupted sends and the loop ------------------------------------------------------------
+    async def sweep_stuck(self, ids: Collection[str] | None = None) -> int:
+        """Rows left in ``sending`` by an interrupted send (``ids``, or every row whose lease has run
+        out): technical-failure, the caseworker told, never sent again (see the module)."""
         deps = self._deps
         n = tables.notifications
         now = deps.clock()
-        reason = "interrupted while sending: it may not have arrived"
         async with deps.sessions() as session, session.begin():
-            q = select(n).where(and_(n.c.status == str(S.SENDING), n.c.updated_at < now - STUCK_AFTER))
+            if ids is not None:
+                which = n.c.notification_id.in_(list(ids))
+            else:
+                which = or_(n.c.lease_until < now,
+                            and_(n.c.lease_until.is_(None), n.c.updated_at < now - STUCK_AFTER))
+            q = select(n).where(and_(n.c.status == str(S.SENDING), which))
             if is_postgres(session):
                 q = q.with_for_update(skip_locked=True)
             rows = (await session.execute(q)).all()
-            changes = [_change(r, transition(r.status, S.TECHNICAL_FAILURE), r.next_attempt_at, r.attempts, reason)
-                       for r in rows]
-            await _apply(session, changes, now)
-            await audit(session, deps, [AuditEntry(r, str(S.TECHNICAL_FAILURE), r.attempts, reason) for r in rows])
-            for r in rows:
+            changes = [_Change(r, transition(r.status, S.TECHNICAL_FAILURE), r.next_attempt_at, r.attempts,
+                               INTERRUPTED) for r in rows]
+            applied = await _apply(session, changes, now)
+            swept = [r for r in rows if r.notification_id in applied]
+            await audit(session, deps, [AuditEntry(r, str(S.TECHNICAL_FAILURE), r.attempts, INTERRUPTED)
+                                        for r in swept])
+            for r in swept:
                 log.warning("notifier.stuck_notification", notification_id=r.notification_id, kind=r.kind)
-                await alert_caseworker_of_failure(session, deps, r, reason, None)
-        return len(rows)
+                await alert_caseworker_of_failure(session, deps, r, INTERRUPTED, None, interrupted=True)
+        return len(swept)
 
     async def run(self, idle_seconds: float = 0.5) -> None:
-        """Send until cancelled, with ``workers`` passes at once: while one waits for its batch's
-        answers, another claims and sends the next (SKIP LOCKED keeps their rows apart)."""
+        """Send until stopped or cancelled, with ``workers`` passes at once (while one waits for its
+        sends' answers, another claims and sends), and sweep interrupted sends periodically."""
+        self._stopping.clear()
+        self._running = asyncio.get_running_loop().create_future()
+        self._task = asyncio.current_task()
         workers = [asyncio.create_task(self._work(idle_seconds), name=f"notifier-sender-{i}")
                    for i in range(self._workers)]
+        sweeper = asyncio.create_task(self._sweep_periodically(), name="notifier-sweeper")
         try:
             await asyncio.gather(*workers)
         finally:
-            for task in workers:
+            for task in (*workers, sweeper):
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*workers, sweeper, return_exceptions=True)
+            self._running.set_result(None)
+
+    async def stop(self, timeout: float) -> None:
+        """A graceful stop: claim nothing more, let the sends in flight finish and record their outcome
+        (for up to ``timeout`` seconds); a send that cannot finish in time is settled as interrupted
+        (technical-failure, the caseworker told) before the database closes."""
+        if self._running is None or self._running.done():
+            return
+        self._stopping.set()
+        self._deps.wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._running), timeout)
+        except TimeoutError:
+            left = list(self._in_flight)
+            log.warning("notifier.stopped_with_sends_in_flight", count=len(left))
+            if self._task is not None:
+                self._task.cancel()
+            await asyncio.wait([self._running], timeout=5)
+            await self.sweep_stuck(left)
+
+    async def _sweep_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_seconds)
+            try:
+                await self.sweep_stuck()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # try again at the next sweep
+                log.warning("notifier.sweep_failed", error=type(exc).__name__)
 
     async def _work(self, idle_seconds: float) -> None:
         wakeup = self._deps.wakeup
-        while True:
+        while not self._stopping.is_set():
             try:
                 if await self.send_due():
                     continue
@@ -269,6 +375,8 @@ class Sender:
                 raise
             except Exception as exc:  # database or broker hiccup: try again shortly, nothing is lost
                 log.warning("notifier.sender_failed", error=type(exc).__name__)
+            if self._stopping.is_set():
+                break
             wakeup.clear()
             try:
                 await asyncio.wait_for(wakeup.wait(), idle_seconds)
@@ -276,24 +384,37 @@ class Sender:
                 pass
 
 
-def _change(row: Any, status: Any, next_at: Any, attempts: int, error: str | None,
-            provider_reference: str | None = None) -> dict[str, Any]:
-    return {"b_id": row.notification_id, "b_status": str(status), "b_next": next_at, "b_attempts": attempts,
-            "b_error": error, "b_ref": provider_reference or row.provider_reference}
-
-
-async def _apply(session: Any, changes: list[dict[str, Any]], now: Any) -> None:
-    """Write the decided changes in one executemany (the rows are locked by this transaction)."""
+async def _apply(session: Any, changes: list[_Change], now: Any) -> set[str]:
+    """Write the decided changes, each guarded by the status and attempt count its row was read with;
+    returns the ids of the rows that did change. On PostgreSQL the rows are locked by this
+    transaction, so the guard always holds: one executemany. On SQLite (no row locks; another
+    worker may have read the same rows) each row is written alone and its row count says."""
     if not changes:
-        return
+        return set()
     n = tables.notifications
-    for change in changes:
-        change["b_now"] = now
-    await session.execute(
-        update(n).where(n.c.notification_id == bindparam("b_id")).values(
-            status=bindparam("b_status"), next_attempt_at=bindparam("b_next"), attempts=bindparam("b_attempts"),
-            last_error=bindparam("b_error"), provider_reference=bindparam("b_ref"), updated_at=bindparam("b_now")),
-        changes, execution_options={"synchronize_session": False})
+    values = []
+    for c in changes:
+        row = c.row
+        values.append({"b_id": row.notification_id, "b_status": str(c.status), "b_next": c.next_attempt_at,
+                       "b_attempts": c.attempts, "b_error": c.error,
+                       "b_ref": c.provider_reference or row.provider_reference, "b_lease": c.lease_until,
+                       "b_now": now, "b_old_status": c.old_status if c.old_status is not None else str(row.status),
+                       "b_old_attempts": c.old_attempts if c.old_attempts is not None else row.attempts})
+    stmt = (update(n).where(n.c.notification_id == bindparam("b_id"), n.c.status == bindparam("b_old_status"),
+                            n.c.attempts == bindparam("b_old_attempts"))
+            .values(status=bindparam("b_status"), next_attempt_at=bindparam("b_next"),
+                    attempts=bindparam("b_attempts"), last_error=bindparam("b_error"),
+                    provider_reference=bindparam("b_ref"), lease_until=bindparam("b_lease"),
+                    updated_at=bindparam("b_now")))
+    options = {"synchronize_session": False}
+    if is_postgres(session):
+        await session.execute(stmt, values, execution_options=options)
+        return {v["b_id"] for v in values}
+    applied: set[str] = set()
+    for v in values:
+        if (await session.execute(stmt, v, execution_options=options)).rowcount:
+            applied.add(v["b_id"])
+    return applied
 
 
-__all__ = ["CLAIMABLE", "Limits", "STUCK_AFTER", "Sender"]
+__all__ = ["CLAIMABLE", "INTERRUPTED", "Limits", "STUCK_AFTER", "Sender"]

@@ -63,7 +63,8 @@ async def make_notifier(isolated: Settings) -> AsyncIterator[Callable[..., Any]]
     built: list[Notifier] = []
 
     async def make(*, clock: FakeClock | None = None, calendar: Any = None, retry: RetryPolicy = QUICK_RETRY,
-                   email_channel: str = "smtp", sms_channel: str = "notify", **cfg: Any) -> Built:
+                   email_channel: str = "smtp", sms_channel: str = "notify", email: Any = None,
+                   **cfg: Any) -> Built:
         notifier_cfg = {"email_channel": email_channel, "sms_channel": sms_channel, "notify_api_key": NOTIFY_KEY,
                         "sms_gateway_url": "http://127.0.0.1:9/sms", "encryption_key": Fernet.generate_key().decode(),
                         "council_name": "Hertfordshire County Council", "council_phone": "0300 123 4043",
@@ -71,7 +72,7 @@ async def make_notifier(isolated: Settings) -> AsyncIterator[Callable[..., Any]]
         notifier_settings = NotifierSettings.model_validate({**isolated.notifier.model_dump(), **notifier_cfg})
         settings = isolated.model_copy(update={"notifier": notifier_settings})
         clock = clock or FakeClock(london(2026, 3, 10, 10, 0))  # a Tuesday morning
-        email, sms = FakeChannel(), FakeChannel()
+        email, sms = email or FakeChannel(), FakeChannel()
         channels = {"smtp": email, "notify_email": email, "notify_sms": sms, "sms_gateway": sms}
         notifier = bootstrap(settings, channels=channels, clock=clock,  # type: ignore[arg-type]
                              calendar=calendar or WeekdaysAndHolidays(), retry=retry)
