@@ -1,14 +1,14 @@
 """Notifier: a notification's kind and idempotency key long enough for the longest the code makes
 (an exception nudge's kind holds the event id, up to 200 characters); a lease on every claimed row.
 
-Revision ID: notifier_0004
+Revision ID: notifier_0006
 """
 
 import sqlalchemy as sa
 from alembic import context, op
 
-revision = "notifier_0004"
-down_revision = "notifier_0003"
+revision = "notifier_0006"
+down_revision = "notifier_0005"
 SCHEMA = "notifier"
 
 
