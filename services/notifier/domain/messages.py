@@ -86,6 +86,7 @@ FAMILY_SMS_FIELDS: frozenset[str] = frozenset(
     {
         "council_name", "info_url", "link", "council_phone", "sendiass_contact", "rule_id", "decision", "outcome",
         "due_on", "received_on", "comments_by", "appeal_by", "mediation_by", "final_due_on", "review_due_on",
+        "previous_due_on", "change_reason",
     }
 )
 
@@ -188,6 +189,12 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
             ("daily list of deadlines", "rhestr ddyddiol o derfynau amser"),
         ),
         _spec(
+            "caseworker_date_changed", "caseworker", _EMAIL,
+            _DEADLINE | {"previous_due_on", "legal_source"},
+            _CASEWORKER_OPTIONAL | {"change_reason", "change_detail"},
+            ("deadline date changed", "dyddiad terfyn amser wedi newid"),
+        ),
+        _spec(
             "caseworker_delivery_failed", "caseworker", _EMAIL,
             {"case_id", "failed_template", "channel_kind", "reason", "case_url"},
             {"caseworker_name", "rule_id", "due_on"},
@@ -239,6 +246,11 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
             _FAMILY | {"rule_id", "due_on", "council_phone", "sendiass_contact"},
             {"recipient_name", "child_first_name", "info_url"},
             ("legal deadline missed", "terfyn amser cyfreithiol wedi'i fethu"),
+        ),
+        _spec(
+            "family_date_changed", "family", _SMS_EMAIL,
+            _FAMILY | {"rule_id", "due_on", "previous_due_on"}, _FAMILY_COMMON_OPTIONAL | {"change_reason"},
+            ("deadline date changed", "dyddiad terfyn amser wedi newid"),
         ),
         # to managers
         _spec(
@@ -556,7 +568,7 @@ def _tidy(text: str, channel_kind: str) -> str:
 #: Fields holding a date (a date, an aware datetime or an ISO string), shown in words everywhere.
 DATE_FIELDS = frozenset(
     {"due_on", "received_on", "comments_by", "appeal_by", "mediation_by", "final_due_on", "review_due_on",
-     "digest_date",
+     "digest_date", "previous_due_on",
      "week_start", "week_end"}
 )
 

@@ -126,7 +126,7 @@ def milestone_day(event_type: str, data: Any) -> date | None:
         return getattr(data, "completed_on", None) or _trigger_day(data)
     if event_type == "deadline.breached":
         return data.due_on + timedelta(days=1)
-    if event_type in ("deadline.opened", "deadline.changed"):
+    if event_type == "deadline.opened":
         return _trigger_day(data)
     return None
 
@@ -135,21 +135,28 @@ def _trigger_day(data: Any) -> date | None:
     return getattr(data, "trigger_date", None) or getattr(data, "opened_on", None)
 
 
-def is_historical(event_type: str, data: Any, now: datetime, grace_days: int = 2) -> bool:
+def is_historical(event_type: str, data: Any, now: datetime, grace_days: int = 2,
+                  event_time: datetime | None = None) -> bool:
     """True when a deadline event is about the past: no one is told, the notification is recorded as
     ``historical``. The one test for every path (deadline events, contacts that arrive later, ...).
 
     * what happened (``milestone_day``) is more than ``grace_days`` before today (Europe/London): a
       backfilled case, an import, a service that was down for days;
     * or the message would name a date to act by that has already gone: a deadline opened, or a
-      reminder of it, after its due date.
+      reminder of it, or its date moved, after its due date.
+
+    A moved date (``deadline.changed``) happened when the change was published (``event_time``), not
+    when the deadline started: a deadline opened weeks ago may move today.
     """
     _require_aware(now)
     today = now.astimezone(LONDON).date()
-    day = milestone_day(event_type, data)
+    if event_type == "deadline.changed":  # the change is the news, not the deadline's start
+        day = event_time.astimezone(LONDON).date() if event_time is not None else None
+    else:
+        day = milestone_day(event_type, data)
     if day is not None and day < today - timedelta(days=grace_days):
         return True
-    return event_type in ("deadline.opened", "deadline.due_soon") and data.due_on < today
+    return event_type in ("deadline.opened", "deadline.due_soon", "deadline.changed") and data.due_on < today
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,6 +45,16 @@ DECISION_FOLLOWERS = frozenset({"appeal.deadline", "mediation.adviser_contact", 
 FAMILY_REMINDER_RULES = frozenset({"draft.representations", "mediation.adviser_contact", "appeal.deadline"})
 FAMILY_REMINDER_DAYS = (5, 1)
 LIVE = frozenset({"open", "due_soon"})
+
+#: Why a deadline's date moved, as the deadlines service says (``change_reason``), when it is news:
+#: the case's records, the rule set or the working-day calendar changed. ``time`` (a status that
+#: changed as time passed) never moves a date and is nobody's news.
+DATE_CHANGE_REASONS = frozenset({"events", "ruleset", "calendar"})
+#: A deadline that is done with: a moved date of it is nobody's news either.
+ENDED = frozenset({"met", "met_late", "cancelled"})
+#: The deadlines whose moved date a family is told of: the council's duties worded for families
+#: (FAMILY_DUTIES) and the family's own deadlines they are reminded of.
+FAMILY_DATE_CHANGE_RULES = frozenset(FAMILY_DUTIES) | FAMILY_REMINDER_RULES
 NOTICE_WINDOW = timedelta(days=14)  # a deadline opened within this of a notice was started by it
 
 CaseworkerReminders = Literal["digest", "immediate"]
@@ -80,7 +90,20 @@ def may_tell_family(event: Any, reminder_days: Collection[int] = FAMILY_REMINDER
     """Whether a deadline event calls for a message to the family at all."""
     d = event.data
     return ((event.type, d.rule_id) in FAMILY_MILESTONES or (event.type == "deadline.breached" and is_council_duty(d))
-            or _family_reminder(event, reminder_days))
+            or _family_reminder(event, reminder_days) or _family_date_change(event))
+
+
+def date_moved(event: Any) -> bool:
+    """A ``deadline.changed`` whose due date moved, for a reason that is news (DATE_CHANGE_REASONS), of a
+    deadline not yet done with."""
+    d = event.data
+    previous = getattr(d, "previous_due_on", None)
+    return (event.type == "deadline.changed" and previous is not None and previous != d.due_on
+            and getattr(d, "change_reason", None) in DATE_CHANGE_REASONS and d.status not in ENDED)
+
+
+def _family_date_change(event: Any) -> bool:
+    return date_moved(event) and event.data.status in LIVE and event.data.rule_id in FAMILY_DATE_CHANGE_RULES
 
 
 def _family_reminder(event: Any, reminder_days: Collection[int]) -> bool:
@@ -150,6 +173,12 @@ def plan_for_deadline_event(event: Any, caseworker: Recipient | None, family: li
         offset = data.reminder_offset_days
         planned.extend(PlannedNotification(f"family_reminder_{offset}", f, "family_deadline_reminder", context)
                        for f in family)
+    if date_moved(event):  # told at once, in either caseworker mode; keyed by the new date: once per move
+        kind = f"date_changed:{data.due_on.isoformat()}"
+        if caseworker is not None and council:
+            planned.append(PlannedNotification(kind, caseworker, "caseworker_date_changed", context))
+        if _family_date_change(event):
+            planned.extend(PlannedNotification(kind, f, "family_date_changed", context) for f in family)
     return planned
 
 

@@ -38,6 +38,18 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
      {"rule_id": "mediation.adviser_contact", "due_on": date(2026, 5, 20)}),
     ("family_deadline_reminder", "reminder: appeal", {"rule_id": "appeal.deadline", "due_on": date(2026, 5, 20)}),
     ("family_deadline_missed", "deadline missed", {"rule_id": "plan.final", "due_on": date(2026, 7, 3)}),
+    ("family_date_changed", "date moved: a correction to the counting (rule set)",
+     {"rule_id": "plan.final", "due_on": date(2026, 7, 6), "previous_due_on": date(2026, 7, 3),
+      "change_reason": "ruleset"}),
+    ("family_date_changed", "date moved: a bank holiday (calendar)",
+     {"rule_id": "assessment.decision", "due_on": date(2026, 3, 30), "previous_due_on": date(2026, 3, 27),
+      "change_reason": "calendar"}),
+    ("family_date_changed", "date moved: the case's records corrected (events)",
+     {"rule_id": "review.annual", "due_on": date(2027, 7, 9), "previous_due_on": date(2027, 7, 2),
+      "change_reason": "events"}),
+    ("family_date_changed", "the family's own date moved: draft plan comments",
+     {"rule_id": "draft.representations", "due_on": date(2026, 6, 2), "previous_due_on": date(2026, 6, 1),
+      "change_reason": "calendar"}),
 ]
 
 

@@ -189,7 +189,8 @@ class NotifierService:
         """What one deadline event (or a deadline's current state) calls for, as rows to plan; what
         happened long ago is recorded as historical (policy.is_historical), never sent."""
         d = event.data
-        historical = is_historical(event.type, d, now, self._cfg.historical_after_days)
+        historical = is_historical(event.type, d, now, self._cfg.historical_after_days,
+                                   event_time=getattr(event, "time", None))
         items = []
         for item in plan_for_deadline_event(event, caseworker, family, managers, context,
                                             self._cfg.caseworker_reminders, self._cfg.family_reminder_days):
@@ -377,6 +378,7 @@ class NotifierService:
                 "received_on": d.trigger_date.isoformat() if d.trigger_date else None,
                 "completed_on": d.completed_on.isoformat() if d.completed_on else None,
                 "link": cfg.family_link_base or cfg.info_url,
+                **_date_change(d),
                 "timeline_url": self.timeline_link(d.case_id) if self.timeline_link else None}
 
     # --- data quality (issue 11 item 5) -------------------------------------------------------------
@@ -407,6 +409,13 @@ class NotifierService:
 def _about_a_decision(event: DeadlineEvent) -> bool:
     d = event.data
     return FAMILY_MILESTONES.get((event.type, d.rule_id)) in DECISION_TEMPLATES or d.rule_id in DECISION_FOLLOWERS
+
+
+def _date_change(d: Any) -> dict[str, Any]:
+    """A moved date (deadline.changed): the date before and why (a closed word; the detail for staff)."""
+    previous = getattr(d, "previous_due_on", None)
+    return {"previous_due_on": previous.isoformat() if previous else None,
+            "change_reason": getattr(d, "change_reason", None), "change_detail": getattr(d, "change_detail", None)}
 
 
 def _assignment(data: Any, routing: tuple[Any, Any, Any] | None) -> tuple[str | None, str | None, str | None]:

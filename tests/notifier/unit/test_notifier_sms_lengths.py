@@ -23,7 +23,8 @@ def context(day: date, **extra: Any) -> dict[str, Any]:
     return {"council_name": at_max("council_name"), "link": at_max("link"), "council_phone": at_max("council_phone"),
             "sendiass_contact": at_max("sendiass_contact"), "due_on": day, "comments_by": day, "appeal_by": day,
             "mediation_by": day - timedelta(days=1),  # a date of its own: the longest wording
-            "final_due_on": day, "review_due_on": day, "received_on": day, **extra}
+            "final_due_on": day, "review_due_on": day, "received_on": day,
+            "previous_due_on": day - timedelta(days=2), **extra}  # September 28 or Gorffennaf 27
 
 
 def longest_duty(language: str) -> str:
@@ -46,6 +47,13 @@ CASES: list[tuple[str, dict[str, Any], int]] = [
     ("family_deadline_reminder", {"rule_id": "mediation.adviser_contact"}, 1),
     ("family_deadline_reminder", {"rule_id": "appeal.deadline"}, 1),
     ("family_deadline_missed", {"rule_id": "longest"}, 1),
+    # issue 11 item 2: a moved date, for each reason, a council duty (the longest wording) or the family's own
+    ("family_date_changed", {"rule_id": "longest", "change_reason": "ruleset"}, 1),
+    ("family_date_changed", {"rule_id": "longest", "change_reason": "calendar"}, 1),
+    ("family_date_changed", {"rule_id": "longest", "change_reason": "events"}, 1),
+    ("family_date_changed", {"rule_id": "draft.representations", "change_reason": "ruleset"}, 1),
+    ("family_date_changed", {"rule_id": "mediation.adviser_contact", "change_reason": "events"}, 1),
+    ("family_date_changed", {"rule_id": "appeal.deadline", "change_reason": "calendar"}, 1),
 ]
 
 

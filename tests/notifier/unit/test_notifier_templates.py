@@ -57,6 +57,8 @@ FULL_CONTEXT: dict[str, Any] = {
     "oldest_overdue": [OVERDUE], "timeliness": {"including": 61.5, "excluding": 72.0},
     "report_url": "https://ehc.example/report", "breaches": [OVERDUE], "breach_count": 2,
     "topic_words": "a question", "timeline_url": "https://ehc.example/family/TOKEN",
+    "previous_due_on": date(2026, 3, 20), "change_reason": "calendar",
+    "change_detail": "the working-day calendar changed",
 }
 
 ALL_RENDERINGS = [
@@ -125,6 +127,34 @@ def test_digests_list_every_item_and_say_when_there_is_nothing() -> None:
     assert "Nothing else is due" in digest.body
 
 
+@pytest.mark.parametrize(("reason", "why"), [
+    ("ruleset", "a correction to how the legal time limit is counted"),
+    ("calendar", "a bank holiday"),
+    ("events", "the case's records were corrected"),
+])
+def test_a_moved_date_says_the_new_date_the_old_one_and_why_in_plain_words(reason: str, why: str) -> None:
+    context = {**FULL_CONTEXT, "change_reason": reason}
+    text = render("family_date_changed", "en", "sms", context).body
+    assert "27 March 2026" in text and "20 March 2026" in text and "decide whether to assess" in text
+    assert sms_length(text).fragments == 1, text
+    email = render("family_date_changed", "en", "email", context)
+    assert why in email.body, email.body
+    assert "Friday 27 March 2026" in email.body and "Friday 20 March 2026" in email.body
+    assert "calendar changed" not in email.body  # the deadlines service's own words are for staff
+    staff = render("caseworker_date_changed", "en", "email", context)
+    assert staff.subject == "Date changed: Decide whether to assess, case case-7f3a9c"
+    for fact in ("Friday 27 March 2026", "Friday 20 March 2026", "the working-day calendar changed",
+                 "Regs 5(1); 4(1)", "https://ehc.example/cases/case-7f3a9c"):
+        assert fact in staff.body
+    assert "27 Mawrth 2026" in render("family_date_changed", "cy", "sms", context).body
+
+
+def test_the_familys_own_moved_deadline_is_worded_as_theirs() -> None:
+    context = {**FULL_CONTEXT, "rule_id": "appeal.deadline", "change_reason": "calendar"}
+    assert "you now have until 27 March 2026, not 20 March 2026, to appeal to the tribunal" in render(
+        "family_date_changed", "en", "sms", context).body
+
+
 # --- texts to families -------------------------------------------------------------------------
 
 
@@ -137,7 +167,8 @@ def _longest(language: str, kind: str) -> dict[str, Any]:
     )
     context: dict[str, Any] = {name: "W" * limit for name, limit in FIELD_HARD_MAX_LENGTHS.items()}
     context["info_url"] = "https://" + "w" * (FIELD_HARD_MAX_LENGTHS["info_url"] - 8)
-    for field in ("due_on", "received_on", "comments_by", "appeal_by", "final_due_on", "review_due_on"):
+    for field in ("due_on", "received_on", "comments_by", "appeal_by", "final_due_on", "review_due_on",
+                  "previous_due_on"):
         context[field] = longest_date
     context["rule_id"] = max(FAMILY_DUTIES, key=lambda rule: len(FAMILY_DUTIES[rule][language]))  # type: ignore[index]
     return context
@@ -184,6 +215,7 @@ def test_the_allowed_fields_are_dates_council_links_service_phones_and_a_rule() 
     assert FAMILY_SMS_FIELDS == {
         "council_name", "info_url", "link", "council_phone", "sendiass_contact", "rule_id", "decision", "outcome",
         "due_on", "received_on", "comments_by", "appeal_by", "mediation_by", "final_due_on", "review_due_on",
+        "previous_due_on", "change_reason",  # a moved date: the date before, and why as a closed word
     }
 
 
