@@ -104,12 +104,12 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
                          only: str | None = Query(None, pattern="^(overdue|due_soon|exceptions|reviews_overdue)$"),
                          limit: int = Query(1000, ge=1, le=5000)) -> CaseList:
         today, until = window(working_days)
-        overdue = func.sum(case((or_(d.c.status == "breached", and_(duty_open(), d.c.due_on < today)), 1), else_=0))
-        due_soon = func.sum(case((and_(duty_open(), d.c.due_on >= today, d.c.due_on <= until), 1), else_=0))
-        exceptions = func.sum(case((d.c.status == "exception", 1), else_=0))
-        opened = func.sum(case((d.c.status.in_(OPEN), 1), else_=0))
+        overdue = _count_if(or_(d.c.status == "breached", and_(duty_open(), d.c.due_on < today)))
+        due_soon = _count_if(and_(duty_open(), d.c.due_on >= today, d.c.due_on <= until))
+        exceptions = _count_if(d.c.status == "exception")
+        opened = _count_if(d.c.status.in_(OPEN))
         next_due = func.min(case((duty_open(), d.c.due_on), else_=None))
-        reviews = func.sum(case((review_overdue(today), 1), else_=0))
+        reviews = _count_if(review_overdue(today))
         q = select(d.c.case_id, func.max(d.c.team_id).label("team_id"),
                    func.max(d.c.caseworker_id).label("caseworker_id"), next_due.label("next_due_on"),
                    overdue.label("overdue"), due_soon.label("due_soon"), exceptions.label("exceptions"),
@@ -194,6 +194,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
 
 
 def _count_if(condition: Any) -> Any:
+    """How many rows of the group meet the condition (SUM of CASE: the same SQL on either engine)."""
     return func.sum(case((condition, 1), else_=0))
 
 
