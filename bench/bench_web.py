@@ -6,7 +6,8 @@ Stores a council of N cases (200 per caseworker, 10 teams; four deadlines and th
 case, a plan issued for most) straight into the deadlines service's tables, runs the deadlines
 read API and the notifier's API in-process behind the web front (served by uvicorn), signs in,
 and prints the time to first byte (median and 95th percentile of 20 requests after 3 warm-up
-ones) of: the council's dashboard, a team's dashboard, a caseworker's "My cases", a case page.
+ones) of: the council's dashboard and a team's dashboard, with their figures counted afresh and
+kept for a minute, a caseworker's "My cases", a case page.
 Target: under 200 ms each.
 """
 
@@ -113,9 +114,12 @@ async def load(settings: Settings, n_cases: int, per_caseworker: int) -> None:
           f"{per_caseworker} per caseworker, in {schema}")
 
 
-async def ttfb(client: httpx.AsyncClient, path: str, n: int = 20, warm: int = 3) -> tuple[float, float]:
+async def ttfb(client: httpx.AsyncClient, path: str, n: int = 20, warm: int = 3,
+               before: Any = None) -> tuple[float, float]:
     samples = []
     for i in range(warm + n):
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         async with client.stream("GET", path) as response:
             async for _ in response.aiter_raw():
@@ -171,12 +175,12 @@ async def main(argv: list[str] | None = None) -> int:
             token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
             await client.post("/dev-sign-in", data={"csrf_token": token, "who": "cw-0007",
                                                     "roles": "caseworker manager admin"})
-            for path in ("/dashboard", "/dashboard?team_id=team-7"):
-                web.deps.deadlines._aggregates.clear()
-                t0 = time.perf_counter()
-                assert (await client.get(path)).status_code == 200
-                print(f"  {path} with its figures recounted (once a minute at most): "
-                      f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+            recount = web.deps.deadlines._aggregates.clear  # the figures counted afresh for every request
+            for name, path in [("dashboard, whole council", "/dashboard"),
+                               ("dashboard, one team", "/dashboard?team_id=team-7")]:
+                p50, p95 = await ttfb(client, path, before=recount)
+                print(f"time to first byte, {name} with its figures recounted (not kept a minute): "
+                      f"median {p50:.0f} ms, p95 {p95:.0f} ms ({'within' if p95 < 200 else 'OVER'} the 200 ms target)")
             for name, path in [("dashboard, whole council", "/dashboard"),
                                ("dashboard, one team", "/dashboard?team_id=team-7"),
                                (f"My cases ({args.per_caseworker} cases)", "/cases"),

@@ -76,6 +76,7 @@ deadlines = Table(
     Index("ix_deadlines_status_due", "status", "due_on"),
     Index("ix_deadlines_team_status", "team_id", "status"),
     Index("ix_deadlines_caseworker_status", "caseworker_id", "status"),
+    Index("ix_deadlines_rule_status", "rule_id", "status"),
     schema=SCHEMA,
 )
 

@@ -7,11 +7,12 @@ council of 20,000 cases is one query, not thousands of deadlines over HTTP."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from itertools import repeat
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy import Integer, Select, String, and_, case, cast, column, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
@@ -103,12 +104,12 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
                          only: str | None = Query(None, pattern="^(overdue|due_soon|exceptions|reviews_overdue)$"),
                          limit: int = Query(1000, ge=1, le=5000)) -> CaseList:
         today, until = window(working_days)
-        overdue = func.sum(case((or_(d.c.status == "breached", and_(duty_open(), d.c.due_on < today)), 1), else_=0))
-        due_soon = func.sum(case((and_(duty_open(), d.c.due_on >= today, d.c.due_on <= until), 1), else_=0))
-        exceptions = func.sum(case((d.c.status == "exception", 1), else_=0))
-        opened = func.sum(case((d.c.status.in_(OPEN), 1), else_=0))
+        overdue = _count_if(or_(d.c.status == "breached", and_(duty_open(), d.c.due_on < today)))
+        due_soon = _count_if(and_(duty_open(), d.c.due_on >= today, d.c.due_on <= until))
+        exceptions = _count_if(d.c.status == "exception")
+        opened = _count_if(d.c.status.in_(OPEN))
         next_due = func.min(case((duty_open(), d.c.due_on), else_=None))
-        reviews = func.sum(case((review_overdue(today), 1), else_=0))
+        reviews = _count_if(review_overdue(today))
         q = select(d.c.case_id, func.max(d.c.team_id).label("team_id"),
                    func.max(d.c.caseworker_id).label("caseworker_id"), next_due.label("next_due_on"),
                    overdue.label("overdue"), due_soon.label("due_soon"), exceptions.label("exceptions"),
@@ -148,14 +149,20 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
     async def summary(who: Any = Depends(principal), team_id: str | None = None, caseworker_id: str | None = None,
                       area_id: str | None = None, working_days: int = Query(10, ge=0, le=60)) -> Summary:
         today, until = window(working_days)
-        q = select(d.c.team_id, d.c.caseworker_id, func.count(func.distinct(d.c.case_id)).label("cases"),
-                   func.sum(case((d.c.status == "breached", 1), else_=0)).label("breached"),
-                   func.sum(case((and_(duty_open(), d.c.due_on <= until), 1), else_=0)).label("at_risk"),
-                   func.sum(case((d.c.status == "exception", 1), else_=0)).label("exceptions"),
-                   func.sum(case((review_overdue(today), 1), else_=literal(0))).label("reviews_overdue"),
-                   ).group_by(d.c.team_id, d.c.caseworker_id).order_by(d.c.team_id, d.c.caseworker_id)
+        # each case's counts first (hashed by case), then summed by team and caseworker: no distinct count
+        per_case = select(d.c.team_id, d.c.caseworker_id, d.c.case_id,
+                          _count_if(d.c.status == "breached").label("breached"),
+                          _count_if(and_(duty_open(), d.c.due_on <= until)).label("at_risk"),
+                          _count_if(d.c.status == "exception").label("exceptions"),
+                          _count_if(review_overdue(today)).label("reviews_overdue"),
+                          ).group_by(d.c.team_id, d.c.caseworker_id, d.c.case_id)
+        c = scoped(filtered(per_case, team_id, caseworker_id, area_id), who).subquery("per_case")
+        q = select(c.c.team_id, c.c.caseworker_id, func.count().label("cases"),
+                   *(cast(func.sum(c.c[k]), Integer).label(k)
+                     for k in ("breached", "at_risk", "exceptions", "reviews_overdue")),
+                   ).group_by(c.c.team_id, c.c.caseworker_id).order_by(c.c.team_id, c.c.caseworker_id)
         async with sessions() as session:
-            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()
+            rows = (await session.execute(q)).all()
         return Summary(as_of=today, at_risk_until=until,
                        groups=[GroupCounts.model_validate({k: v or 0 if k not in ("team_id", "caseworker_id") else v
                                                            for k, v in r._mapping.items()}) for r in rows])
@@ -168,21 +175,39 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
         year = year or today.year
         months = last_months(today)
         since = min(date(year, 1, 1), date(months[0][0], months[0][1], 1))  # the year's and the trend's plans
-        e = d.c.explanation
-        completed, trigger, exception = (e["completed_on"].as_string(), e["trigger_date"].as_string(),
-                                         e["exception"].as_string())
-        # only the three fields the DfE count needs, extracted by the database (JSON on either engine)
-        q = select(trigger, completed, exception).where(
-            d.c.rule_id == "plan.final", d.c.status.in_(("met", "met_late", "exception")),
-            d.c.updated_at >= datetime.combine(since, datetime.min.time(), UTC), completed >= since.isoformat())
+        # only the three fields the DfE count needs, extracted by the database: PostgreSQL reads each
+        # plan's JSON once (json_to_record), SQLite extracts them one by one
         async with sessions() as session:
+            trigger, completed, exception, source = _plan_fields(session.bind.dialect.name)
+            excepted = exception.is_not(None)
+            q = select(trigger, completed, excepted, func.count()).select_from(source).where(
+                d.c.rule_id == "plan.final", d.c.status.in_(("met", "met_late", "exception")),
+                d.c.updated_at >= datetime.combine(since, datetime.min.time(), UTC), completed >= since.isoformat(),
+            ).group_by(trigger, completed, excepted)
             rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()
-        plans = [(_day(t), _day(c), x is not None) for t, c, x in rows if c]
+        plans = [plan for t, c, x, n in rows if c for plan in repeat((_day(t), _day(c), bool(x)), n)]
         report = timeliness_of(plans, year)
         return {**report.to_dict(), "national_percent_2025": NATIONAL_PERCENT_2025,
                 "months": [{"month": f"{y}-{m:02d}", **f.to_dict()} for y, m, f in monthly_figures(plans, months)]}
 
     return router
+
+
+def _count_if(condition: Any) -> Any:
+    """How many rows of the group meet the condition (SUM of CASE: the same SQL on either engine)."""
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _plan_fields(dialect: str) -> tuple[Any, Any, Any, Any]:
+    """(trigger date, completion date, exception, FROM clause) of the deadlines' explanations."""
+    d = tables.deadlines
+    if dialect == "postgresql":
+        fields = func.json_to_record(d.c.explanation).table_valued(
+            column("trigger_date", String), column("completed_on", String), column("exception", String),
+        ).render_derived(name="plan", with_types=True)
+        return fields.c.trigger_date, fields.c.completed_on, fields.c.exception, d.join(fields, true())
+    e = d.c.explanation
+    return e["trigger_date"].as_string(), e["completed_on"].as_string(), e["exception"].as_string(), d
 
 
 def _day(value: Any) -> date | None:
