@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from itertools import repeat
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
@@ -169,7 +169,8 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
 
     @router.get("/v1/timeliness", summary="The DfE 20-week figures of plans issued this year (or `year`), "
                 "with and without exceptions, and the last 12 months, from the plan.final deadlines")
-    async def timeliness(who: Any = Depends(principal), year: int | None = None, team_id: str | None = None,
+    async def timeliness(who: Any = Depends(principal),
+                         year: Annotated[int | None, Query(ge=1990, le=2100)] = None, team_id: str | None = None,
                          caseworker_id: str | None = None, area_id: str | None = None) -> dict[str, Any]:
         today = london_today(clock.now())
         year = year or today.year

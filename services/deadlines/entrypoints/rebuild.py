@@ -29,7 +29,7 @@ from services.deadlines.service_layer.changes import describe
 from services.deadlines.service_layer.handlers import event_row
 from shared import topics
 from shared.consumer import Undecodable, check_json
-from shared.contracts import parse_case_event
+from shared.contracts import DATA_QUALITY_EVENT_TYPE, parse_case_event
 from shared.kafka import aiokafka_security, topic_partitions
 from shared.logging import get_logger
 from shared.progress import Progress
@@ -43,7 +43,8 @@ class RebuildReport:
     stored: int = 0
     invalid: int = 0
     cases: int = 0
-    published: int = 0
+    published: int = 0  # deadline changes (what a dry run previews)
+    data_quality_updates: int = 0  # case.data_quality events published beside them (not previewed)
     seconds: float = 0.0
     dry_run: bool = False
     changed_cases: int = 0  # cases with at least one change (dry run)
@@ -54,7 +55,8 @@ class RebuildReport:
         replayed = (f"replayed {self.read} events ({self.stored} new, {self.invalid} invalid); "
                     f"recomputed {self.cases} cases; ")
         if not self.dry_run:
-            return replayed + f"published {self.published} changes in {self.seconds:.1f} s"
+            quality = (f" and {self.data_quality_updates} data-quality updates" if self.data_quality_updates else "")
+            return replayed + f"published {self.published} changes{quality} in {self.seconds:.1f} s"
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.by_change.items())) or "none"
         reasons = ", ".join(f"{n} {k}" for k, n in sorted(self.by_reason.items())) or "none"
         return (replayed + f"dry run: {self.published} changes would be published in {self.changed_cases} cases "
@@ -136,7 +138,9 @@ async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int
             bar.update(i + len(chunk), f"{report.published:,} changes found")
             continue
         result = await app.service.recompute_cases(chunk, events_changed)
-        report.published += sum(result.published.values())
+        quality = result.published.get(DATA_QUALITY_EVENT_TYPE, 0)
+        report.data_quality_updates += quality
+        report.published += sum(result.published.values()) - quality
         await app.relay.drain()
         bar.update(i + len(chunk), f"{report.published:,} changes published")
     bar.close()
