@@ -67,8 +67,9 @@ def pipeline(fault_infra: FaultInfra, fault_notify: tuple[NotifyStub, str], faul
 def markdown(figures: list[dict[str, Any]]) -> str:
     lines = ["# Fault rehearsal figures", "",
              "| test | cases | events sent / stored | deadlines (engine mismatches) | texts required / sent "
-             "(missing, duplicated, interrupted by a kill) | dead letters | stuck | lag at end | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "(missing, duplicated, interrupted by a kill) | dead letters | stuck | lag at end | seconds "
+             "| republished after a kill (case, deadline events) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for f in figures:
         if "events_sent" not in f:
             continue
@@ -78,7 +79,8 @@ def markdown(figures: list[dict[str, Any]]) -> str:
             f"({f['deadline_mismatches']}) | {f['texts_required']} / {f['texts_sent']} ({f['texts_missing']}, "
             f"{f['texts_duplicated']}, {f.get('texts_interrupted', 0)}) | {dead} | {f['notifications_stuck']} | "
             f"{sum(f['lag_end'].values())} | "
-            f"{f['duration_s']} |")
+            f"{f['duration_s']} | {f.get('case_events_republished', 0)}, "
+            f"{f.get('deadline_events_republished', 0)} |")
     lines += ["", "| test | fault | recovery s (restart to caught up) | caught up | detail |", "|---|---|---|---|---|"]
     for f in figures:
         for fault in f.get("faults", []):
