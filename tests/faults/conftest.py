@@ -68,7 +68,7 @@ def markdown(figures: list[dict[str, Any]]) -> str:
     lines = ["# Fault rehearsal figures", "",
              "| test | cases | events sent / stored | deadlines (engine mismatches) | texts required / sent "
              "(missing, duplicated, interrupted by a kill) | dead letters | stuck | lag at end | seconds "
-             "| republished after a kill (case, deadline events) |",
+             "| published again after a kill or broker restart (case, deadline events) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for f in figures:
         if "events_sent" not in f:
