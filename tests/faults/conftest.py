@@ -67,8 +67,9 @@ def pipeline(fault_infra: FaultInfra, fault_notify: tuple[NotifyStub, str], faul
 def markdown(figures: list[dict[str, Any]]) -> str:
     lines = ["# Fault rehearsal figures", "",
              "| test | cases | events sent / stored | deadlines (engine mismatches) | texts required / sent "
-             "(missing, duplicated) | dead letters | stuck | lag at end | seconds |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "(missing, duplicated, interrupted by a kill) | dead letters | stuck | lag at end | seconds "
+             "| published again after a kill or broker restart (case, deadline events) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for f in figures:
         if "events_sent" not in f:
             continue
@@ -76,8 +77,10 @@ def markdown(figures: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {f['test']} | {f['cases']} | {f['events_sent']} / {f['events_stored']} | {f['deadlines_stored']} "
             f"({f['deadline_mismatches']}) | {f['texts_required']} / {f['texts_sent']} ({f['texts_missing']}, "
-            f"{f['texts_duplicated']}) | {dead} | {f['notifications_stuck']} | {sum(f['lag_end'].values())} | "
-            f"{f['duration_s']} |")
+            f"{f['texts_duplicated']}, {f.get('texts_interrupted', 0)}) | {dead} | {f['notifications_stuck']} | "
+            f"{sum(f['lag_end'].values())} | "
+            f"{f['duration_s']} | {f.get('case_events_republished', 0)}, "
+            f"{f.get('deadline_events_republished', 0)} |")
     lines += ["", "| test | fault | recovery s (restart to caught up) | caught up | detail |", "|---|---|---|---|---|"]
     for f in figures:
         for fault in f.get("faults", []):

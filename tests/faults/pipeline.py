@@ -33,12 +33,14 @@ from pydantic import ValidationError
 
 from services.deadlines.adapters.records import record_from_event
 from services.deadlines.bootstrap import DomainEngine
-from services.notifier.domain.recipients import Recipient, plan_for_deadline_event
+from services.notifier.domain.policy import is_historical
+from services.notifier.domain.recipients import Recipient, may_tell_family, plan_for_deadline_event
+from services.notifier.service_layer.sending import INTERRUPTED
 from shared import topics
 from shared.contracts import parse_case_event
 from shared.contracts.deadline_events import parse_deadline_event
 from shared.kafka import ensure_topics, topic_partitions
-from shared.settings import DeadlinesSettings, KafkaSettings, Settings
+from shared.settings import DeadlinesSettings, KafkaSettings, NotifierSettings, Settings
 from shared.topics import TopicSpec, topic_specs
 from tests.conftest import free_port
 from tests.e2e.harness import ServiceProcess, service_env
@@ -85,6 +87,8 @@ GROUPS: dict[str, tuple[tuple[str, str], ...]] = {
                  ("ehc-notifier-contacts", topics.CONTACTS)),
 }
 CLAIMABLE = ("pending", "deferred", "temporary-failure")
+DECISION_HOLD_SECONDS = 2
+SENDER_LEASE_SECONDS = 8
 
 
 def london_today() -> date:
@@ -140,6 +144,9 @@ class Pipeline:
         self.faults: list[FaultRecord] = []
         self.sent: dict[str, int] = Counter()  # messages handed to each input topic
         self.poison_sent: dict[str, int] = Counter()
+        # services whose outbox may have published a batch again: a replica SIGKILLed, or the broker
+        # restarted under a relay (a batch partly acknowledged is published again as a whole)
+        self.may_republish: set[str] = set()
         self.poison_at: dict[str, list[tuple[int, int]]] = {}  # input topic -> (partition, offset) of each
         self.started_on = london_today()
         self.t0 = time.monotonic()
@@ -214,7 +221,14 @@ class Pipeline:
                 EHC_NOTIFIER__SENDIASS_CONTACT="Fault Test SENDIASS, 0300 123 4000",
                 # texts at any hour of the run, and as many to one family as its case calls for
                 EHC_NOTIFIER__QUIET_HOURS_START="00:00", EHC_NOTIFIER__QUIET_HOURS_END="00:00",
-                EHC_NOTIFIER__TEXTS_PER_NUMBER_PER_HOUR="1000")
+                EHC_NOTIFIER__TEXTS_PER_NUMBER_PER_HOUR="1000",
+                # a decision text waits for the deadlines its notice starts (120 s by default): a
+                # few seconds is enough here, where they follow within the same stream
+                EHC_NOTIFIER__DECISION_HOLD_SECONDS=str(DECISION_HOLD_SECONDS),
+                # a send cut off by a SIGKILL is swept (technical-failure, never sent twice) once its
+                # lease has run out: seconds here, not the minute and a half of the defaults
+                EHC_NOTIFIER__SENDER_LEASE_SECONDS=str(SENDER_LEASE_SECONDS),
+                EHC_NOTIFIER__SENDER_SWEEP_SECONDS="1")
         return service_env(self.settings, **extra)
 
     async def start(self, service: str, replicas: int = 1, timeout: float = 180.0) -> float:
@@ -263,7 +277,13 @@ class Pipeline:
     async def kill(self, service: str, index: int = 0) -> Replica:
         replica = self.replicas[service][index]
         await replica.process.kill()
+        self.may_republish.add(service)
         return replica
+
+    async def stop_kafka(self) -> None:
+        """The broker stopped under every service (started again with ``infra.start_kafka``)."""
+        self.may_republish.update(SERVICES)
+        await self.infra.stop_kafka()
 
     async def stop(self, service: str, index: int = 0) -> Replica:
         replica = self.replicas[service][index]
@@ -355,6 +375,10 @@ class Pipeline:
             ("deadlines", f"timers WHERE fired_at IS NULL AND fire_at < {now}", lambda n: n == 0, "timers due unfired"),
             ("notifier", f"notifications WHERE status IN {CLAIMABLE} AND next_attempt_at < {now}",
              lambda n: n == 0, "notifications due unsent"),
+            # a decision text is held a few seconds for the deadlines its notice starts: not due yet,
+            # but outstanding all the same
+            ("notifier", "notifications WHERE status = 'pending' AND next_attempt_at < now() + interval "
+             f"'{DECISION_HOLD_SECONDS + 1} seconds'", lambda n: n == 0, "notifications held or pending"),
             ("notifier", "notifications WHERE status = 'sending'", lambda n: n == 0, "notifications in 'sending'"),
         ]
         for service, table, ok, what in checks:
@@ -430,14 +454,15 @@ class Pipeline:
 
         # 1. intake: every message of the workload became a case event; the deadlines service stored every one
         on_topic: dict[str, Any] = {}
+        case_records = []
         for record in await self.read_all(self.topic(topics.CASE_EVENTS)):
             try:
                 event = parse_case_event(record.value or b"")
             except ValidationError:
                 continue  # poison put there by the test
-            if event.id in on_topic:
-                figures["case_event_duplicates"] = figures.get("case_event_duplicates", 0) + 1
             on_topic[event.id] = event
+            case_records.append((event.id, record))
+        problems.extend(self._published_twice("case events", "intake", case_records, figures))
         sent_ids = workload.event_ids
         stored_ids = {r["event_id"] for r in await self.fetch("deadlines", "SELECT event_id FROM {s}.case_events")}
         figures.update(events_sent=len(sent_ids), events_published=len(on_topic), events_stored=len(stored_ids))
@@ -445,8 +470,6 @@ class Pipeline:
             problems.append(f"{len(lost)} case events sent to intake never published, e.g. {sorted(lost)[:3]}")
         if unstored := set(on_topic) - stored_ids:
             problems.append(f"{len(unstored)} case events published but not stored, e.g. {sorted(unstored)[:3]}")
-        if figures.get("case_event_duplicates"):
-            problems.append(f"{figures['case_event_duplicates']} case events published twice")
 
         # 2. every stored deadline is what the engine computes from the same events
         by_case: dict[str, list[Any]] = {}
@@ -462,20 +485,20 @@ class Pipeline:
 
         # 3. deadline events: none published twice
         deadline_events = []
+        deadline_records = []
         for record in await self.read_all(self.topic(topics.DEADLINE_EVENTS)):
             try:
-                deadline_events.append(parse_deadline_event(record.value or b""))
+                event = parse_deadline_event(record.value or b"")
             except ValidationError:
                 continue
-        ids = Counter(e.id for e in deadline_events)
-        figures.update(deadline_events=len(deadline_events),
-                       deadline_event_duplicates=sum(n - 1 for n in ids.values() if n > 1))
-        if figures["deadline_event_duplicates"]:
-            problems.append(f"{figures['deadline_event_duplicates']} deadline events published twice")
+            deadline_events.append(event)
+            deadline_records.append((event.id, record))
+        figures["deadline_events"] = len(deadline_events)
+        problems.extend(self._published_twice("deadline events", "deadlines", deadline_records, figures))
 
         # 4. every text a family must get, sent exactly once, to that family
         families = {c.case_id: c for c in workload.cases if c.consent}
-        required = required_family_texts(deadline_events, families)
+        required = required_family_texts(deadline_events, families, self.settings.notifier)
         rows = {r["notification_id"]: r for r in await self.fetch(
             "notifier", "SELECT notification_id, case_id, deadline_id, kind, recipient_kind, status, last_error "
             "FROM {s}.notifications")}
@@ -485,7 +508,13 @@ class Pipeline:
         miswired = [n.reference for n in texts if rows[n.reference]["recipient_kind"] == "family"
                     and _digits(n.to)[-10:] != _digits(workload.by_case()[rows[n.reference]["case_id"]].phone)[-10:]]
         same_text = Counter((n.to, n.body) for n in texts)
-        missing = sorted(required - set(sent))
+        # a send cut off by a SIGKILL is never sent again (the provider may have it: a family must
+        # not be told twice); it is swept to technical-failure, visibly, and the caseworker is told
+        interrupted = {(r["case_id"], r["deadline_id"], r["kind"]) for r in rows.values()
+                       if r["recipient_kind"] == "family" and r["status"] == "technical-failure"
+                       and r["last_error"] == INTERRUPTED}
+        missing = sorted(required - set(sent) - interrupted)
+        figures["texts_interrupted"] = len((required - set(sent)) & interrupted)
         planned = {(r["case_id"], r["deadline_id"], r["kind"]) for r in rows.values()
                    if r["recipient_kind"] == "family"}
         figures["texts_never_planned"] = sum(1 for m in missing if m not in planned)
@@ -553,6 +582,35 @@ class Pipeline:
         figures["duration_s"] = round(time.monotonic() - self.t0, 1)
         return Verdict(figures, problems)
 
+    def _published_twice(self, what: str, producer: str, records: list[tuple[str, Any]],
+                         figures: dict[str, Any]) -> list[str]:
+        """Events on a topic more than once. Delivery is at-least-once, made effectively-once by
+        consumers that de-duplicate by event id (DESIGN §5): a replica SIGKILLed between publishing
+        its outbox batch and marking it published leaves the batch to be published again, by itself
+        on restart or by the other replica at once; a batch of which the broker acknowledged only a
+        part before it went away is published again as a whole. Such a copy, byte for byte, after
+        one of these faults is allowed (and counted); any other repeat is a problem: a handler that
+        made the same event twice, or a copy with no fault to explain it."""
+        first: dict[str, bytes] = {}
+        copies, differing = 0, []
+        for event_id, record in records:
+            if event_id not in first:
+                first[event_id] = record.value
+            elif record.value == first[event_id]:
+                copies += 1
+            else:
+                differing.append((event_id, record.partition, record.offset))
+        key = what.replace(" ", "_")
+        figures[f"{key}_republished"] = copies
+        figures[f"{key}_duplicates"] = copies + len(differing)
+        problems = []
+        if differing:
+            problems.append(f"{len(differing)} {what} published twice with different contents, e.g. {differing[:3]}")
+        if copies and producer not in self.may_republish:
+            problems.append(f"{copies} {what} published twice, though neither a {producer} replica was killed "
+                            "nor the broker restarted")
+        return problems
+
     def _compare_with_engine(self, engine: DomainEngine, by_case: dict[str, list[Any]],
                              stored: dict[str, tuple[date, str]]) -> list[str]:
         """Stored (due_on, status) against the engine's for every case; a timer's reminder makes
@@ -581,25 +639,25 @@ class Pipeline:
         return mismatches
 
 
-def required_family_texts(deadline_events: Iterable[Any], families: dict[str, Any]) -> set[tuple[str, str, str]]:
+def required_family_texts(deadline_events: Iterable[Any], families: dict[str, Any],
+                          cfg: NotifierSettings) -> set[tuple[str, str, str]]:
     """(case, deadline, kind) of every text a consenting family must get for the deadline events
-    that were published, by the notifier's own rules of who is told what
-    (``recipients.plan_for_deadline_event``: milestones, a council duty missed, ...): the fault
-    tests check delivery, not that policy. Where the notifier has the rule that a text about the
-    past is recorded and never sent (``policy.is_historical``, from the notify-texts work), such a
-    text is not required."""
-    from services.notifier.domain import policy
-
-    historical = getattr(policy, "is_historical", None)
+    that were published, by the notifier's own rules of who is told what, with its settings
+    (``recipients.may_tell_family`` and ``plan_for_deadline_event``: milestones, a council duty
+    missed, reminders of the family's own dates, a moved date) and of what is too late to tell
+    (``policy.is_historical``, a moved date judged by when it was published): the fault tests check
+    delivery, not that policy."""
     now = datetime.now(UTC)
     required = set()
     for event in deadline_events:
         d = event.data
         family = families.get(d.case_id)
-        if family is None or (historical is not None and historical(event.type, d, now)):
+        if (family is None or not may_tell_family(event, cfg.family_reminder_days)
+                or is_historical(event.type, d, now, cfg.historical_after_days, event_time=event.time)):
             continue
         someone = Recipient("family", f"family-of-{d.case_id}", "sms", family.phone)
-        for planned in plan_for_deadline_event(event, None, [someone], [], {}):
+        for planned in plan_for_deadline_event(event, None, [someone], [], {}, cfg.caseworker_reminders,
+                                               cfg.family_reminder_days):
             if planned.recipient is someone:
                 required.add((d.case_id, d.deadline_id, planned.kind))
     return required

@@ -32,7 +32,7 @@ async def test_broker_and_database_restarts_and_a_notifier_outage(pipeline) -> N
         await p.start_all()
 
         # 1. the broker, then 2. PostgreSQL, each stopped and started while a part is being worked through
-        expected = await restart_mid_stream(p, "Kafka broker restart", p.infra.stop_kafka, p.infra.start_kafka,
+        expected = await restart_mid_stream(p, "Kafka broker restart", p.stop_kafka, p.infra.start_kafka,
                                             parts[0], parts[1], 0)
         expected = await restart_mid_stream(p, "PostgreSQL restart", p.infra.stop_postgres, p.infra.start_postgres,
                                             parts[2], parts[3], expected)

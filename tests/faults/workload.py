@@ -1,6 +1,8 @@
-"""What the fault tests send: synthetic cases in progress (``services.deadlines.domain.synthetic``)
-as canonical CloudEvents for intake's canonical topic, each with its family's contact details
-(``ehc.contacts.updated``, sent through intake ahead of the case's first event), and poison records.
+"""What the fault tests send: synthetic cases in progress (``services.deadlines.domain.synthetic``),
+each moved in time so that its latest events happened today or yesterday (so its milestones are
+news to the family, not history the notifier records and never sends), as canonical CloudEvents
+for intake's canonical topic, each with its family's contact details (``ehc.contacts.updated``,
+sent through intake ahead of the case's first event), and poison records.
 
 No real person is in them: the mobile numbers are from Ofcom's drama range (07700 900000-900999).
 """
@@ -10,8 +12,8 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.deadlines.adapters.records import record_from_event
@@ -72,13 +74,14 @@ def mobile(n: int) -> str:
 
 def make_workload(tag: str, cases: int, seed: int, today: date, first_number: int = 0,
                   no_consent_every: int = 8) -> Workload:
-    """``cases`` cases in progress on ``today``; every ``no_consent_every``-th family has not consented."""
+    """``cases`` cases in progress on ``today``, each with its latest event today or yesterday; every
+    ``no_consent_every``-th family has not consented."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
     made = []
     for n in range(cases):
         case_id = f"{tag}-case-{n:04d}"
-        history = case_in_progress(case_id, rng, today)
+        history = recent(case_in_progress(case_id, rng, today), today - timedelta(days=rng.randint(0, 1)))
         consent = n % no_consent_every != no_consent_every - 1
         phone = mobile(first_number + n)
         contacts = ContactsUpdated(
@@ -88,6 +91,21 @@ def make_workload(tag: str, cases: int, seed: int, today: date, first_number: in
         ).to_json()
         made.append(Case(case_id, [canonical(r, now) for r in history], contacts, phone, consent))
     return Workload(made, first_number)
+
+
+def recent(history: list[CaseEventRecord], last_day: date) -> list[CaseEventRecord]:
+    """The same case moved later in time, every date by the same number of days, so that its latest
+    event happened on ``last_day``. A generated case starts up to 400 days ago and is cut at today,
+    so most of its milestones would be weeks or months old: history the notifier records as
+    ``historical`` and never texts (``policy.is_historical``), which would leave the exactly-once
+    check of family texts almost nothing to check."""
+    shift = last_day - max(r.occurred_on for r in history)
+
+    def moved(value: Any) -> Any:
+        return value + shift if isinstance(value, date) else value
+
+    return [replace(r, occurred_on=r.occurred_on + shift, recorded_at=r.recorded_at + shift,
+                    data={k: moved(v) for k, v in r.data.items()}) for r in history]
 
 
 def canonical(record: CaseEventRecord, now: datetime) -> bytes:
