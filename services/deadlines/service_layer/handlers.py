@@ -224,6 +224,7 @@ class DeadlinesService:
             records = [self._engine.record(r) for r in rows]
             problem = date_problem(records)
             case_upserts: list[dict[str, Any]] = []
+            case_retimed: list[str] = []
             case_timers: list[tuple[str, str, TimerSpec]] = []
             computed: list[Any] = []
             changes: list[Change] = []
@@ -234,8 +235,11 @@ class DeadlinesService:
                     changed_ids = {c.deadline.deadline_id if c.deadline else c.previous.deadline_id  # type: ignore[union-attr]
                                    for c in changes}
                     for d in computed:
+                        # every row is written: its explanation (an exception, a flag) can change while
+                        # its date and status do not; only changed deadlines get new timers
+                        case_upserts.append(self._deadline_row(d, team_id, caseworker_id, now))
                         if d.deadline_id in changed_ids or d.deadline_id not in stored[case_id]:
-                            case_upserts.append(self._deadline_row(d, team_id, caseworker_id, now))
+                            case_retimed.append(d.deadline_id)
                             case_timers.extend((d.deadline_id, case_id, t)
                                                for t in plan_timers(d, self._engine.calendar, self._reminders, now))
                 except DateOutOfRange as exc:  # valid input the calendar cannot reach: the case's problem
@@ -244,7 +248,7 @@ class DeadlinesService:
                 # The case keeps the deadlines it had; the problem is recorded and shown, nothing stops.
                 log.warning("deadlines.case_data_problem", case_id=case_id, problem=problem)
                 self._on_problem()
-                computed, changes, case_upserts, case_timers = [], [], [], []
+                computed, changes, case_upserts, case_retimed, case_timers = [], [], [], [], []
             version = computed[0].ruleset_version if computed else None
             warnings = [w.to_dict() for w in case_warnings(records, problem)]
             if warnings != quality_before.get(case_id, []):
@@ -255,7 +259,7 @@ class DeadlinesService:
             if case_id in routing_before and routing_before[case_id] != (team_id, caseworker_id):
                 rerouted.append((case_id, team_id, caseworker_id))
             upserts.extend(case_upserts)
-            retimed.extend(row["deadline_id"] for row in case_upserts)
+            retimed.extend(case_retimed)
             new_timers.extend(case_timers)
             pending.extend((change, case_id, routing) for change in changes)
             result.cases += 1
