@@ -198,3 +198,37 @@ async def test_two_replicas_fire_every_timer_exactly_once(isolated: Settings, pr
     assert Counter(e["type"] for e in timer_events) == {"deadline.breached": 3 * len(cases)}
     per_deadline = Counter(e["data"]["deadline_id"] for e in timer_events)
     assert len(per_deadline) == 3 * len(cases) and set(per_deadline.values()) == {1}
+
+
+async def test_an_exception_on_a_met_deadline_reaches_its_stored_explanation(isolated: Settings, producer) -> None:
+    """A plan.final met late, then (in a later batch) an E3 recorded against it: neither its date nor
+    its status changes, yet its stored explanation must carry the exception, or the 20-week figures
+    excluding exceptions (DfE) would count it."""
+    clock = MovableClock(datetime(2026, 3, 20, 12, tzinfo=UTC))
+    c = "case-late-exception"
+    app = bootstrap(isolated, clock=clock)
+
+    async def stored_plan_final() -> dict:
+        async with app.sessions() as session:
+            row = (await session.execute(select(tables.deadlines.c.status, tables.deadlines.c.explanation).where(
+                tables.deadlines.c.deadline_id == f"{c}:plan.final:1"))).one_or_none()
+        return {**row.explanation, "status": row.status} if row is not None else {}
+
+    async with running(app):
+        await publish(producer, isolated,
+                      case_event("le-r", c, "ehc.request.received", date(2025, 2, 3), route="request",
+                                 requested_by="parent"),
+                      case_event("le-p", c, "ehc.plan.issued", date(2025, 9, 1), plan_id="p"), key=c.encode())
+
+        async def met_late() -> bool:
+            return (await stored_plan_final()).get("status") == "met_late"
+
+        await eventually(met_late, 30, "the late plan stored")
+        await publish(producer, isolated, case_event("le-x", c, "ehc.exception.recorded", date(2025, 2, 3),
+                                                     exception="E3", rule_ids=["plan.final"], reason="test"),
+                      key=c.encode())
+
+        async def excepted() -> bool:
+            return (await stored_plan_final()).get("exception") == "E3"
+
+        await eventually(excepted, 30, "the exception in the stored explanation")
