@@ -45,7 +45,8 @@ async def test_case_views_within_scope(isolated: Settings, producer) -> None:
 
         async def stored() -> bool:
             r = await api.get("/v1/deadlines", headers=auth("tok-admin"))
-            return r.json()["total"] >= 14
+            review = await api.get("/v1/cases/case-c1/deadlines", headers=auth("tok-admin"))
+            return r.json()["total"] >= 14 and any(d["rule_id"] == "review.annual" for d in review.json()["items"])
 
         await eventually(stored, 30, "the deadlines stored")
         await fire_all_due(app.service, app.after_batch)  # case-a2's decision (due 16 Feb) is breached

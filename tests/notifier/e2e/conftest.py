@@ -142,8 +142,8 @@ def captured_logs() -> Iterator[CapturedLogs]:
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG)
-    for name in noisy:  # as configure_logging leaves them at DEBUG: warnings and up
-        logging.getLogger(name).setLevel(logging.INFO)
+    for name in noisy:  # warnings and up (INFO on "sqlalchemy" would echo every statement and its values)
+        logging.getLogger(name).setLevel(logging.WARNING)
     logs = CapturedLogs(buffer)
     try:
         yield logs
