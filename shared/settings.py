@@ -181,8 +181,13 @@ class NotifierSettings(BaseModel):
         default=2, ge=0, description="A milestone first seen more than this many days after it happened is "
         "recorded as historical and nobody is told (backfills, imports, a service down for days).")
     family_link_base: str = Field(
-        default="", description="The short link at the end of every text to a family (the family page, e.g. "
-        "https://herts.gov.uk/ehc/family; at most 30 characters so a text fits one SMS); info_url when empty.")
+        default="", description="The link at the end of every text to a family when the web front's family "
+        "links are off (no EHC_WEB__FAMILY_LINK_SECRET in production): the family page, at most 40 characters; "
+        "info_url when empty.")
+    short_link_base: str = Field(
+        default="", description="The web front's address as texts to families give it: each text ends with "
+        "<this>/f/<a 12-character code> opening the child's timeline (at most 25 characters so a text fits one "
+        "SMS, e.g. a shorter name of the same site); EHC_WEB__BASE_URL when empty.")
     family_reminder_days: list[int] = Field(
         default=[5, 1], description="Working days before a family's own deadline (draft plan comments, mediation "
         "adviser, appeal) that they are reminded; each must be one of EHC_DEADLINES__REMINDER_WORKING_DAYS.")

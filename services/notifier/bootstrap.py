@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,9 +30,10 @@ from services.notifier.entrypoints.http import build_router as build_http_router
 from services.notifier.entrypoints.kafka import build_router
 from services.notifier.entrypoints.scheduler import build_scheduler
 from services.notifier.service_layer.handlers import NotifierService
+from services.notifier.service_layer.short_links import ShortLinks
 from shared.db import create_engine_for, session_factory
 from shared.dead_letters import DeadLetters
-from shared.family_links import link_url, secret_from_settings
+from shared.family_links import SHORT_CODE_LENGTH, link_url, secret_from_settings, short_link_url
 from shared.http_ops import RequestLimits, ops_router
 from shared.kafka import build_broker, build_producer
 from shared.logging import get_logger
@@ -66,22 +67,27 @@ class ConfigurationError(RuntimeError):
 
 
 #: Template variables that come from settings: the variable -> (the setting's variable, its value).
-def _template_settings(cfg: NotifierSettings) -> dict[str, tuple[str, str]]:
+def _template_settings(cfg: NotifierSettings, short_link_base: str | None = None) -> dict[str, tuple[str, str]]:
+    link = (("EHC_NOTIFIER__SHORT_LINK_BASE", short_link_url(short_link_base, "x" * SHORT_CODE_LENGTH))
+            if short_link_base is not None else
+            ("EHC_NOTIFIER__FAMILY_LINK_BASE", cfg.family_link_base or cfg.info_url))
     return {
         "council_name": ("EHC_NOTIFIER__COUNCIL_NAME", cfg.council_name),
         "council_phone": ("EHC_NOTIFIER__COUNCIL_PHONE", cfg.council_phone),
         "sendiass_contact": ("EHC_NOTIFIER__SENDIASS_CONTACT", cfg.sendiass_contact),
         "info_url": ("EHC_NOTIFIER__INFO_URL", cfg.info_url),
-        "link": ("EHC_NOTIFIER__FAMILY_LINK_BASE", cfg.family_link_base or cfg.info_url),
+        "link": link,
         "case_url": ("EHC_NOTIFIER__CASE_URL_BASE", cfg.case_url_base),
     }
 
 
-def template_setting_problems(cfg: NotifierSettings) -> tuple[list[str], list[str]]:
+def template_setting_problems(cfg: NotifierSettings, short_link_base: str | None = None
+                              ) -> tuple[list[str], list[str]]:
     """(errors, warnings) about the settings the templates read. An error: a template needs a variable
     whose setting is empty (every such message would fail when sent), or a value longer than a text
-    takes. A warning: a value longer than one SMS fragment allows (texts go, in more fragments)."""
-    values = _template_settings(cfg)
+    takes. A warning: a value longer than one SMS fragment allows (texts go, in more fragments).
+    ``short_link_base``: texts carry short links to the web front at this address (family links on)."""
+    values = _template_settings(cfg, short_link_base)
     errors, warnings = [], []
     for variable, (env, value) in values.items():
         needing = sorted(name for name, spec in TEMPLATES.items() if variable in spec.required)
@@ -93,7 +99,7 @@ def template_setting_problems(cfg: NotifierSettings) -> tuple[list[str], list[st
             errors.append(f"{env} is longer than {hard} characters: texts to families would be refused")
         elif soft is not None and len(value) > soft:
             warnings.append(f"{env} is longer than {soft} characters ({len(value)}): texts to families take more "
-                            "SMS fragments than they need (set EHC_NOTIFIER__FAMILY_LINK_BASE to a short link)"
+                            f"SMS fragments than they need (set {env} to a shorter address)"
                             if variable == "link" else
                             f"{env} is longer than {soft} characters ({len(value)}): texts to families take more "
                             "SMS fragments than they need")
@@ -101,10 +107,10 @@ def template_setting_problems(cfg: NotifierSettings) -> tuple[list[str], list[st
 
 
 def check_template_settings(cfg: NotifierSettings, environment: str,
-                            say: Callable[[str], None] | None = None) -> None:
+                            say: Callable[[str], None] | None = None, short_link_base: str | None = None) -> None:
     """At start-up: refuse to start in production when messages would fail at send time; elsewhere say
     so loudly (an error line each), and the warnings."""
-    errors, warnings = template_setting_problems(cfg)
+    errors, warnings = template_setting_problems(cfg, short_link_base)
     if errors and environment == "production":
         raise ConfigurationError("the notifier's settings would make messages fail: " + "; ".join(errors))
     for problem in errors:
@@ -177,7 +183,8 @@ class Notifier:
 
     async def start(self, *, consume: bool = True) -> None:
         cfg = self.settings.notifier
-        check_template_settings(cfg, self.settings.environment)
+        links = self.service.sender.short_links
+        check_template_settings(cfg, self.settings.environment, short_link_base=links.base_url if links else None)
         for warning in configuration_warnings(cfg):
             log.warning("notifier.configuration", problem=warning)
         await prepare_service(self.settings, SERVICE, self.engine, MIGRATIONS, self.producer, self.relay)
@@ -226,6 +233,11 @@ class Notifier:
                               http_app=self.api, http_host=cfg.http_host, http_port=cfg.http_port)
 
 
+def short_link_base(settings: Settings) -> str:
+    """Where a text's short link points: EHC_NOTIFIER__SHORT_LINK_BASE, else the web front's address."""
+    return (settings.notifier.short_link_base or settings.web.base_url).rstrip("/")
+
+
 def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
               clock: Callable[[], datetime] | None = None, calendar: WorkingDays | None = None,
               retry: RetryPolicy | None = None) -> Notifier:
@@ -243,8 +255,10 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
                               retry=retry,
                               calendar=calendar or LazyWorkingDayCalendar(cfg.bank_holiday_overrides))
     family_secret = secret_from_settings(settings.web.family_link_secret, settings.environment)
-    if family_secret:  # every family email links to the child's timeline on the web front
+    if family_secret:  # every family email links to the child's timeline on the web front, every text too
         service.timeline_link = partial(link_url, settings.web.base_url, family_secret)
+        service.sender.short_links = ShortLinks(family_secret, short_link_base(settings),
+                                                timedelta(days=settings.web.family_link_days))
     broker = build_broker(settings.kafka, SERVICE)
 
     async def after_batch() -> None:

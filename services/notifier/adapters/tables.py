@@ -161,3 +161,18 @@ family_messages = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     schema=SCHEMA,
 )
+
+# Short links in families' texts (``<web base url>/f/<code>``): only an HMAC of each code is kept
+# (shared/family_links.py), so a read of this table reveals no live link. One row per text sent.
+family_short_links = Table(
+    "family_short_links",
+    metadata,
+    Column("code_hmac", String(64), primary_key=True),
+    Column("case_id", String(200), nullable=False, index=True),
+    Column("language", String(2), nullable=False),
+    Column("notification_id", String(64), nullable=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    schema=SCHEMA,
+)

@@ -95,7 +95,7 @@ FAMILY_SMS_FIELDS: frozenset[str] = frozenset(
 #: start-up (bootstrap.configuration_problems) and by the template tests at these lengths.
 FIELD_MAX_LENGTHS: Mapping[str, int] = {
     "council_name": 30,
-    "link": 30,
+    "link": 40,  # a short link: a web front address of 25 characters, /f/ and a 12-character code
     "council_phone": 15,
     "sendiass_contact": 40,
 }

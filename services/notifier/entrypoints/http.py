@@ -18,6 +18,7 @@ from services.notifier.adapters.notify import callback_token_matches, parse_deli
 from services.notifier.domain.subscriptions import SubscriptionSpec
 from services.notifier.service_layer.case_view import case_notifications, family_messages, record_family_message
 from services.notifier.service_layer.handlers import NotifierService
+from services.notifier.service_layer.short_links import revoke_short_links
 from services.notifier.service_layer.subscriptions import describe
 from shared.logging import get_logger
 
@@ -39,6 +40,10 @@ class SubscriptionOut(BaseModel):
 class FamilyMessageIn(BaseModel):
     topic: Literal["question", "date_wrong", "not_received", "other"]
     text: str = Field(min_length=1, max_length=2000)
+
+
+class ShortCodeIn(BaseModel):
+    code: str = Field(max_length=64)
 
 
 class SubscriptionList(BaseModel):
@@ -146,6 +151,22 @@ def build_router(service: NotifierService, admin_tokens: Sequence[SecretStr],
                 summary="Families' messages of one case, for the caseworker's case page")
     async def list_family_messages(case_id: str) -> Any:
         return {"items": await family_messages(service.deps, case_id)}
+
+    # a short link in a family's text (issue 10): the code travels in the body, never in a logged path
+    @router.post("/v1/family-links/resolve", dependencies=admin, tags=["family links"],
+                 summary="What a text's short link stands for: the case, the family's language, when it was made",
+                 responses={404: {"description": "Unknown, expired or revoked: one answer for all three"}})
+    async def resolve_short_link(body: ShortCodeIn) -> Any:
+        links = service.sender.short_links
+        found = await links.resolve(service.deps.sessions, body.code, service.clock()) if links else None
+        if found is None:
+            return JSONResponse({"detail": "no such link"}, status_code=404)
+        return found
+
+    @router.post("/v1/cases/{case_id}/family-links/revoke", dependencies=admin, tags=["family links"],
+                 summary="Every short link already sent for the case stops working")
+    async def revoke_case_short_links(case_id: str) -> Any:
+        return {"revoked": await revoke_short_links(service.deps.sessions, case_id, service.clock())}
 
     expected_callback = callback_token.get_secret_value() if callback_token else ""
 

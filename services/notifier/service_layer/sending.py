@@ -54,6 +54,7 @@ from services.notifier.service_layer.notifications import (
     is_postgres,
     safe_reason,
 )
+from services.notifier.service_layer.short_links import ShortLinks
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -86,6 +87,7 @@ class _Claimed:
     row: Any  # the row as claimed (before the claim: its status and attempts then)
     address: str
     kind: str  # sms | email
+    link: str | None = None  # a family's text: its own short link to the child's timeline
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Sender:
         self._running: asyncio.Future[Any] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._in_flight: dict[str, _Claimed] = {}
+        self.short_links: ShortLinks | None = None  # set by bootstrap when the web front has family links
 
     # --- one pass ------------------------------------------------------------------------------
     async def send_due(self, limit: int | None = None) -> int:
@@ -214,6 +217,11 @@ class Sender:
                 claimed[nid] = _Claimed(row, address, kind)
             applied = await _apply(session, changes, now)
             await audit(session, deps, [e for nid, e in entries.items() if nid in applied])
+            if self.short_links is not None:  # each family text its own link, made with the claim
+                for nid, item in claimed.items():
+                    if nid in applied and item.row.recipient_kind == "family" and item.kind == "sms":
+                        item.link = await self.short_links.mint(session, item.row.case_id, item.row.language,
+                                                                nid, now)
         for row in withdrawn:
             if row.notification_id in applied:
                 log.info("notifier.not_sent_without_consent", notification_id=row.notification_id,
@@ -233,7 +241,8 @@ class Sender:
     async def _send_one(self, item: _Claimed) -> tuple[SendResult | None, SendError | None]:
         row = item.row
         try:
-            rendered = self._render(row.template, row.language, item.kind, row.context)
+            context = row.context if item.link is None else {**row.context, "link": item.link}
+            rendered = self._render(row.template, row.language, item.kind, context)
             message = OutgoingMessage(notification_id=row.notification_id, channel=row.channel, to=item.address,
                                       template=row.template, personalisation=rendered.personalisation,
                                       subject=rendered.subject, body=rendered.body, language=row.language)

@@ -1,7 +1,10 @@
 """Issue 9: every English text to a family fits one SMS fragment (160 GSM-7 characters), a decision
 that carries the family's own deadlines two (306), Welsh one fragment more at most. Measured at the
 longest values a council may configure (FIELD_MAX_LENGTHS), the longest date and, for the missed
-deadline text, the longest duty wording; each message kind and each branch of it."""
+deadline text, the longest duty wording; each message kind and each branch of it.
+
+Issue 10: every one of them carries the family's short link to their child's timeline
+(``<web base url>/f/<12-character code>``, with a web address of up to 25 characters), and still fits."""
 
 from __future__ import annotations
 
@@ -11,12 +14,21 @@ from typing import Any
 import pytest
 
 from services.notifier.domain.messages import FAMILY_DUTIES, FIELD_MAX_LENGTHS, TEMPLATES, render, sms_length
+from shared.family_links import new_short_code, short_link_length, short_link_url
+
+SHORT_LINK_BASE_MAX = 25  # e.g. https://send.herts.gov.uk
 
 LONGEST_DATES = [date(2026, 9, 30), date(2026, 7, 29), date(2026, 2, 28)]  # September; Gorffennaf, Chwefror
 
 
 def at_max(name: str) -> str:
-    return ("x" * FIELD_MAX_LENGTHS[name]) if name != "link" else "https://" + "l" * (FIELD_MAX_LENGTHS[name] - 8)
+    if name == "link":  # the short link of a web front whose address is as long as a text allows
+        return short_link_url("https://" + "l" * (SHORT_LINK_BASE_MAX - 8), new_short_code())
+    return "x" * FIELD_MAX_LENGTHS[name]
+
+
+def test_the_link_budget_is_a_short_link_of_a_web_address_of_25_characters() -> None:
+    assert FIELD_MAX_LENGTHS["link"] == short_link_length("x" * SHORT_LINK_BASE_MAX) == len(at_max("link"))
 
 
 def context(day: date, **extra: Any) -> dict[str, Any]:
@@ -66,7 +78,9 @@ def test_each_family_text_fits_its_fragments(template: str, extra: dict[str, Any
         extra = {**extra, "rule_id": longest_duty(language)}
     allowed = fragments + (1 if language == "cy" else 0)
     for day in LONGEST_DATES:
-        body = render(template, language, "sms", context(day, **extra)).body
+        values = context(day, **extra)
+        body = render(template, language, "sms", values).body
+        assert body.endswith(" " + values["link"]), body  # the link to the child's timeline, whole
         length = sms_length(body)
         assert length.encoding == "GSM", body
         assert length.fragments <= allowed, f"{length.characters} characters: {body}"
