@@ -13,7 +13,8 @@ from typing import Any
 
 from services.notifier.domain.messages import TEMPLATES, render, sms_length
 
-COUNCIL = {"council_name": "Hertfordshire County Council", "link": "https://herts.gov.uk/ehc",
+#: ``link``: a text's short link to the child's timeline (each text has a code of its own; this one is made up)
+COUNCIL = {"council_name": "Hertfordshire County Council", "link": "https://ehc.herts.gov.uk/f/k3PqZ9aXr2Lm",
            "info_url": "https://www.hertfordshire.gov.uk/send", "council_phone": "0300 123 4043",
            "sendiass_contact": "Herts SENDIASS 01992 555847", "recipient_name": "Alex Morgan"}
 

@@ -37,3 +37,10 @@ def test_a_link_too_long_for_one_text_is_a_warning() -> None:
     errors, warnings = template_setting_problems(NotifierSettings(**{**GOOD, "family_link_base": ""}))
     assert errors == []  # the info_url is used: texts still go, in two fragments
     assert any("EHC_NOTIFIER__FAMILY_LINK_BASE" in w for w in warnings)
+
+
+def test_texts_with_short_links_are_measured_at_the_short_link_and_a_long_web_address_is_a_warning() -> None:
+    cfg = NotifierSettings(**{**GOOD, "family_link_base": ""})  # not used when texts carry short links
+    assert template_setting_problems(cfg, short_link_base="https://ehc.herts.gov.uk") == ([], [])
+    errors, warnings = template_setting_problems(cfg, short_link_base="https://send-deadlines.hertfordshire.gov.uk")
+    assert errors == [] and any("EHC_NOTIFIER__SHORT_LINK_BASE" in w for w in warnings)

@@ -96,8 +96,8 @@ def test_every_template_renders_with_only_its_required_fields(name: str, languag
 
 def test_english_and_welsh_say_the_key_facts() -> None:
     en = render("family_deadline_missed", "en", "sms", FULL_CONTEXT).body
-    assert en == ("Hertfordshire County Council missed the deadline to decide whether to assess EHC needs "
-                  "(27 March 2026). Help: https://herts.gov.uk/ehc")
+    assert en == ("Hertfordshire County Council missed the 27 March 2026 deadline to decide whether to assess EHC "
+                  "needs. https://herts.gov.uk/ehc")
     email = render("family_deadline_missed", "en", "email", FULL_CONTEXT).body
     assert "(SENDIASS) at Herts SENDIASS 01992 555847" in email and "0300 123 4043" in email
     cy = render("family_deadline_missed", "cy", "sms", FULL_CONTEXT).body
@@ -135,7 +135,9 @@ def test_digests_list_every_item_and_say_when_there_is_nothing() -> None:
 def test_a_moved_date_says_the_new_date_the_old_one_and_why_in_plain_words(reason: str, why: str) -> None:
     context = {**FULL_CONTEXT, "change_reason": reason}
     text = render("family_date_changed", "en", "sms", context).body
-    assert "27 March 2026" in text and "20 March 2026" in text and "decide whether to assess" in text
+    # the text: the new date and the link to the timeline (issue 10); the old date and why: the email
+    assert text == ("New date: Hertfordshire County Council must decide whether to assess EHC needs by 27 March "
+                    "2026. https://herts.gov.uk/ehc")
     assert sms_length(text).fragments == 1, text
     email = render("family_date_changed", "en", "email", context)
     assert why in email.body, email.body
@@ -151,7 +153,7 @@ def test_a_moved_date_says_the_new_date_the_old_one_and_why_in_plain_words(reaso
 
 def test_the_familys_own_moved_deadline_is_worded_as_theirs() -> None:
     context = {**FULL_CONTEXT, "rule_id": "appeal.deadline", "change_reason": "calendar"}
-    assert "you now have until 27 March 2026, not 20 March 2026, to appeal to the tribunal" in render(
+    assert "you have until 27 March 2026, not 20 March 2026, to appeal to the tribunal" in render(
         "family_date_changed", "en", "sms", context).body
 
 
