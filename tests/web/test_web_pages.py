@@ -166,6 +166,71 @@ async def test_family_link_timeline_and_message_to_the_caseworker(make_stack, sm
         assert (await client.get(f"{stack.url}/family/{old}")).status_code == 403
 
 
+async def short_link(stack: Any, case_id: str, days_ago: float = 0, language: str = "en") -> str:
+    """A text's short link as the notifier makes it when it sends a text (``days_ago`` back)."""
+    from datetime import UTC, datetime
+
+    links = stack.notifier.service.sender.short_links
+    async with stack.notifier.sessions() as session, session.begin():
+        return str(await links.mint(session, case_id, language, None,
+                                    datetime.now(UTC) - timedelta(days=days_ago)))
+
+
+async def test_a_texts_short_link_opens_the_timeline_like_the_signed_link(make_stack, smtp_server) -> None:
+    """Issue 10: ``<web base url>/f/<code>`` (the notifier's code, resolved through its API) opens the
+    same timeline; a tampered, unknown, expired or revoked code gets the signed link's refusal page."""
+    stack = await make_stack(dev_sign_in=True)
+    received = date.today() - timedelta(days=50)
+    await stack.send(assigned("case-s1", "cw-a", "team-1", received), requested("case-s1", received))
+    await stack.wait_deadlines("case-s1", 3)
+    link = await short_link(stack, "case-s1")
+    assert re.fullmatch(re.escape(stack.url) + r"/f/[A-Za-z0-9]{12}", link)
+    welsh_link = await short_link(stack, "case-s1", language="cy")
+    async with httpx.AsyncClient() as client:
+        page = await client.get(link)
+        assert page.status_code == 200, page.text
+        assert FAMILY_DUTIES["assessment.decision"]["en"] in page.text and "This is late" in page.text
+        assert "cw-a" not in page.text and "case-s1" not in page.text
+        assert "digwydd nesaf" in (await client.get(welsh_link)).text  # the family's language, from the code
+        assert "digwydd nesaf" in (await client.get(link + "?lang=cy")).text
+        sent = await client.post(link + "/message", data={"csrf_token": csrf(page.text), "topic": "question",
+                                                          "message": "When is the next meeting?"})
+        assert sent.status_code == 303 and sent.headers["location"].startswith(link.removeprefix(stack.url) + "?")
+
+        async def recorded() -> bool:
+            history = await stack.web.deps.deadlines.case_history("case-s1")
+            return any(e["type"] == "ehc.family.message" and e["data"]["topic"] == "question"
+                       for e in history["items"])
+
+        await eventually(recorded, 30, "the family's message in the case's history")
+
+        refused_signed = await client.get(f"{stack.url}/family/not-a-token")
+        assert refused_signed.status_code == 403
+        code = link.rsplit("/", 1)[1]
+        tampered = link[:-1] + ("A" if code[-1] != "A" else "B")
+        expired = await short_link(stack, "case-s1", days_ago=90.01)  # links last 90 days
+        for bad in (tampered, f"{stack.url}/f/{'Z' * 12}", f"{stack.url}/f/short", expired):
+            refused = await client.get(bad)
+            assert refused.status_code == 403, bad
+            assert refused.text == refused_signed.text  # one refusal, whatever was wrong
+            post = await client.post(bad + "/message", data={"csrf_token": csrf(page.text), "topic": "question",
+                                                             "message": "x"})
+            assert post.status_code == 403
+        assert (await client.get(await short_link(stack, "case-s1", days_ago=89))).status_code == 200
+
+    async with httpx.AsyncClient(base_url=stack.url) as staff:
+        await dev_sign_in(staff, "cw-a", "caseworker")
+        case = await staff.get("/cases/case-s1")
+        r = await staff.post("/cases/case-s1/family-link/revoke", data={"csrf_token": csrf(case.text)})
+        assert r.status_code == 303
+    async with httpx.AsyncClient() as client:
+        revoked = await client.get(link)
+        assert revoked.status_code == 403 and revoked.text == refused_signed.text
+        assert (await client.get(await short_link(stack, "case-s1"))).status_code == 200  # a new text works
+    # the notifier itself no longer answers for the revoked code (not only the web front's own record)
+    assert await stack.web.deps.notifier.resolve_short_link(code) is None
+
+
 async def test_calendar_feed_and_breach_alerts(make_stack) -> None:
     from icalendar import Calendar
 

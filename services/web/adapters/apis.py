@@ -103,6 +103,17 @@ class NotifierApi:
     async def family_messages(self, case_id: str) -> list[dict[str, Any]]:
         return list(_check(await self.client.get(f"/v1/cases/{case_id}/family-messages"))["items"])
 
+    async def resolve_short_link(self, code: str) -> dict[str, Any] | None:
+        """What a text's short link stands for (case, language, when made), or None: unknown, expired or
+        revoked alike. The code goes in the body, never in a path a log would keep."""
+        try:
+            return dict(_check(await self.client.post("/v1/family-links/resolve", json={"code": code})))
+        except NotFound:
+            return None
+
+    async def revoke_short_links(self, case_id: str) -> None:
+        _check(await self.client.post(f"/v1/cases/{case_id}/family-links/revoke"))
+
     async def subscriptions(self) -> list[dict[str, Any]]:
         return list(_check(await self.client.get("/v1/subscriptions"))["items"])
 

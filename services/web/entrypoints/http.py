@@ -30,12 +30,13 @@ from services.web.service_layer.actions import (
     family_message,
     has_calendar,
     open_family_link,
+    open_short_link,
     record_exception,
     renew_calendar_secret,
     revoke_family_links,
     withdraw_exception,
 )
-from shared.family_links import FamilyLinkRefused, link_url
+from shared.family_links import SHORT_PATH, FamilyLinkRefused, link_url
 from shared.http_ops import ReadinessCheck, ops_router
 from shared.logging import get_logger
 
@@ -318,18 +319,18 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
         await deps.notifier.remove_subscription(subscription_id)
         return RedirectResponse("/dashboard/subscriptions", 303)
 
-    # --- families ------------------------------------------------------------------------------
+    # --- families: the signed link of an email (/family/<token>) or a text's short link (/f/<code>) ---
 
-    async def family_case(token: str) -> Any:
+    refused_words = "This link has expired or is not valid. Ask the council for a new one."
+
+    async def family_case(opening: Any) -> Any:
         try:
-            return await open_family_link(deps, token)
+            return await opening
         except FamilyLinkRefused as exc:
             log.info("web.family_link_refused", reason=exc.reason)
-            raise HTTPException(403, "This link has expired or is not valid. Ask the council for a new one.") from None
+            raise HTTPException(403, refused_words) from None
 
-    @app.get("/family/{token}", response_class=HTMLResponse)
-    async def family_page(request: Request, token: str, lang: str | None = None, sent: str | None = None) -> Response:
-        link = await family_case(token)
+    async def family_view(request: Request, link: Any, path: str, lang: str | None, sent: str | None) -> Response:
         language = lang if lang in ("en", "cy") else link.language
         try:
             history, deadlines = await asyncio.gather(deps.deadlines.case_history(link.case_id),
@@ -337,13 +338,11 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
         except NotFound:
             raise HTTPException(404, "We cannot find this timeline. Ask the council for a new link.") from None
         timeline = views.family_timeline(deadlines, history["items"], today(), language)
-        return page(request, "family.html", title="Your child's EHC timeline", token=token,
+        return page(request, "family.html", title="Your child's EHC timeline", link_path=path,
                     timeline=timeline, language=language, sent=sent, topics=views.FAMILY_TOPICS,
                     phone=cfg.council_phone, sendiass=cfg.sendiass_contact, t=views.FAMILY_WORDS[language])
 
-    @app.post("/family/{token}/message")
-    async def family_send(request: Request, token: str) -> Response:
-        link = await family_case(token)
+    async def family_send(request: Request, link: Any, path: str) -> Response:
         form = await check_csrf(request)
         topic = str(form.get("topic") or "")
         if topic not in views.FAMILY_TOPICS:
@@ -353,6 +352,27 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         lang = str(form.get("lang") or link.language)
-        return RedirectResponse(f"/family/{token}?sent=1&lang={'cy' if lang == 'cy' else 'en'}", 303)
+        return RedirectResponse(f"{path}?sent=1&lang={'cy' if lang == 'cy' else 'en'}", 303)
+
+    @app.get("/family/{token}", response_class=HTMLResponse)
+    async def family_page(request: Request, token: str, lang: str | None = None, sent: str | None = None) -> Response:
+        link = await family_case(open_family_link(deps, token))
+        return await family_view(request, link, f"/family/{token}", lang, sent)
+
+    @app.post("/family/{token}/message")
+    async def family_post(request: Request, token: str) -> Response:
+        link = await family_case(open_family_link(deps, token))
+        return await family_send(request, link, f"/family/{token}")
+
+    @app.get(SHORT_PATH + "{code}", response_class=HTMLResponse)
+    async def short_family_page(request: Request, code: str, lang: str | None = None,
+                                sent: str | None = None) -> Response:
+        link = await family_case(open_short_link(deps, code))
+        return await family_view(request, link, SHORT_PATH + code, lang, sent)
+
+    @app.post(SHORT_PATH + "{code}/message")
+    async def short_family_post(request: Request, code: str) -> Response:
+        link = await family_case(open_short_link(deps, code))
+        return await family_send(request, link, SHORT_PATH + code)
 
     return app

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from services.web.adapters import tables
 from services.web.adapters.apis import DeadlinesApi, IntakeWebhook, NotifierApi
 from shared.db import upsertable_insert
-from shared.family_links import FamilyLink, FamilyLinkRefused, read_token, secret_from_settings
+from shared.family_links import FamilyLink, FamilyLinkRefused, is_short_code, read_token, secret_from_settings
 from shared.settings import WebSettings
 
 EXCEPTION_CODES = ("E1", "E2", "E3", "E4", "E5")
@@ -84,7 +84,24 @@ async def family_message(deps: WebDeps, case_id: str, topic: str, text: str) -> 
 
 
 async def open_family_link(deps: WebDeps, token: str) -> FamilyLink:
-    link = read_token(deps.family_secret, token, deps.cfg.family_link_days * 86400)
+    return await _not_revoked(deps, read_token(deps.family_secret, token, deps.cfg.family_link_days * 86400))
+
+
+async def open_short_link(deps: WebDeps, code: str) -> FamilyLink:
+    """A text's short link (``/f/<code>``): the notifier says what it stands for; then it is held to
+    exactly what a signed link is (its lifetime, the case's revocation)."""
+    if not is_short_code(code):
+        raise FamilyLinkRefused("malformed")
+    found = await deps.notifier.resolve_short_link(code)
+    if found is None:
+        raise FamilyLinkRefused("unknown, expired or revoked")
+    issued = datetime.fromisoformat(found["issued_at"]).astimezone(UTC)
+    if (deps.clock() - issued).total_seconds() > deps.cfg.family_link_days * 86400:
+        raise FamilyLinkRefused("expired")
+    return await _not_revoked(deps, FamilyLink(str(found["case_id"]), str(found.get("language") or "en"), issued))
+
+
+async def _not_revoked(deps: WebDeps, link: FamilyLink) -> FamilyLink:
     async with deps.sessions() as session:
         revoked = await session.scalar(select(tables.family_link_revocations.c.revoked_before)
                                        .where(tables.family_link_revocations.c.case_id == link.case_id))
@@ -99,6 +116,7 @@ async def revoke_family_links(deps: WebDeps, case_id: str) -> None:
         stmt = upsertable_insert(session, t).values(case_id=case_id, revoked_before=deps.clock())
         await session.execute(stmt.on_conflict_do_update(index_elements=["case_id"],
                                                          set_={"revoked_before": stmt.excluded.revoked_before}))
+    await deps.notifier.revoke_short_links(case_id)  # the texts' short links die with the notifier too
 
 
 # --- calendar feeds ----------------------------------------------------------------------------
