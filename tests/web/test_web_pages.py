@@ -221,6 +221,7 @@ async def test_a_texts_short_link_opens_the_timeline_like_the_signed_link(make_s
     async with httpx.AsyncClient(base_url=stack.url) as staff:
         await dev_sign_in(staff, "cw-a", "caseworker")
         case = await staff.get("/cases/case-s1")
+        assert "every text a short link to it" in case.text and "after 90 days" in case.text
         r = await staff.post("/cases/case-s1/family-link/revoke", data={"csrf_token": csrf(case.text)})
         assert r.status_code == 303
     async with httpx.AsyncClient() as client:

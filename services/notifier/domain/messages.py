@@ -244,7 +244,7 @@ TEMPLATES: Mapping[str, TemplateSpec] = {
         _spec(
             "family_deadline_missed", "family", _SMS_EMAIL,
             _FAMILY | {"rule_id", "due_on", "council_phone", "sendiass_contact"},
-            {"recipient_name", "child_first_name", "info_url"},
+            {"recipient_name", "child_first_name", "info_url", "timeline_url"},
             ("legal deadline missed", "terfyn amser cyfreithiol wedi'i fethu"),
         ),
         _spec(

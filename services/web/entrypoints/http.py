@@ -158,7 +158,8 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
                     deadlines=rows, events=events, notifications=notifications, messages=messages,
                     topics=views.FAMILY_TOPICS, exception_codes=views.EXCEPTIONS, open_exceptions=exceptions,
                     today=today(), done=done, nav="cases", error=request.session.pop("case_error", None),
-                    family_link=link_url(cfg.base_url, deps.family_secret, case_id))
+                    family_link=link_url(cfg.base_url, deps.family_secret, case_id),
+                    family_link_days=cfg.family_link_days)
 
     @app.post("/cases/{case_id}/exceptions")
     async def add_exception(request: Request, case_id: str) -> Response:

@@ -47,3 +47,16 @@ def test_anything_else_is_not_a_code() -> None:
 def test_the_link_is_the_web_front_address_then_f_then_the_code() -> None:
     assert short_link_url("https://ehc.herts.gov.uk/", "AbCdEf123456") == "https://ehc.herts.gov.uk/f/AbCdEf123456"
     assert short_link_length("https://ehc.herts.gov.uk/") == len("https://ehc.herts.gov.uk/f/AbCdEf123456")
+
+
+def test_every_message_to_a_family_carries_a_link_to_the_childs_timeline() -> None:
+    """Emails the signed link (``timeline_url``), texts their short link (``link``), each kind and language."""
+    from services.notifier.domain.messages import render
+    from services.notifier.entrypoints.samples import CASES, COUNCIL
+
+    signed = "https://ehc.herts.gov.uk/family/eyJjIjoiY2FzZS0xIn0.signed"
+    for template, _, fields in CASES:
+        for language in ("en", "cy"):
+            context = {**COUNCIL, **fields, "timeline_url": signed}
+            assert render(template, language, "sms", context).body.endswith(" " + COUNCIL["link"]), template
+            assert signed in render(template, language, "email", context).body, (template, language)
