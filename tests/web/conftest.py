@@ -56,14 +56,15 @@ class Stack:
         await eventually(stored, timeout, f"{n} deadlines of {case_id}")
 
 
-def stack_settings(isolated: Settings, mailbox: Mailbox, port: int, **web: Any) -> Settings:
+def stack_settings(isolated: Settings, mailbox: Mailbox, port: int, notifier: dict[str, Any] | None = None,
+                   **web: Any) -> Settings:
     return isolated.model_copy(update={
         "intake": isolated.intake.model_copy(update={"webhook_secrets": {"ehc/web": SecretStr(WEBHOOK_SECRET)}}),
         "deadlines": isolated.deadlines.model_copy(update={"api_tokens": {"tok-web": "admin"}}),
         "notifier": isolated.notifier.model_copy(update={
             "smtp_host": mailbox.host, "smtp_port": mailbox.port, "email_channel": "smtp", "sms_channel": "file",
             "caseworker_directory": CASEWORKERS, "admin_tokens": [SecretStr("tok-web-notifier")],
-            "case_url_base": f"http://127.0.0.1:{port}/cases"}),
+            "case_url_base": f"http://127.0.0.1:{port}/cases", **(notifier or {})}),
         "web": isolated.web.model_copy(update={
             "base_url": f"http://127.0.0.1:{port}", "http_port": port, "secure_cookies": False,
             "deadlines_api_token": SecretStr("tok-web"), "notifier_api_token": SecretStr("tok-web-notifier"),
@@ -78,9 +79,9 @@ async def make_stack(isolated: Settings, smtp_server: Mailbox, producer: Any) ->
     """Start the stack with extra web settings; at most one per test."""
     stopping: list[Any] = []
 
-    async def start(clock: Any = None, **web: Any) -> Stack:
+    async def start(clock: Any = None, notifier: dict[str, Any] | None = None, **web: Any) -> Stack:
         port = free_port()
-        settings = stack_settings(isolated, smtp_server, port, **web)
+        settings = stack_settings(isolated, smtp_server, port, notifier, **web)
         intake = intake_bootstrap(settings)
         deadlines = deadlines_bootstrap(settings, clock=clock) if clock else deadlines_bootstrap(settings)
         notifier = notifier_bootstrap(settings, calendar=EveryDayWorks())

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from pydantic import SecretStr
 
+from shared import topics
 from shared.family_duties import FAMILY_DUTIES
 from shared.family_links import link_url
 from tests.conftest import Mailbox, eventually
@@ -135,8 +138,11 @@ async def test_caseworker_signs_in_sees_own_cases_and_records_an_exception(make_
     await context.close()
 
 
-async def test_family_sees_timeline_and_message_reaches_caseworker(make_stack, browser, smtp_server: Mailbox) -> None:
-    stack = await make_stack()
+async def test_family_sees_timeline_and_message_reaches_caseworker(make_stack, browser, smtp_server: Mailbox,
+                                                                  tmp_path: Path) -> None:
+    texts = tmp_path / "texts"  # the notifier's file channel: what the family's phone would get
+    stack = await make_stack(notifier={"file_sink_dir": texts, "quiet_hours_start": "00:00",
+                                       "quiet_hours_end": "00:00"})  # a text at any hour the test runs
     received = date.today() - timedelta(days=10)
     await stack.send(assigned("case-f1", "cw-a", "team-1", received), requested("case-f1", received))
     await stack.wait_deadlines("case-f1", 3)
@@ -164,6 +170,37 @@ async def test_family_sees_timeline_and_message_reaches_caseworker(make_stack, b
     assert tampered is not None and tampered.status == 403
     assert decide not in await page.content()
     await accessible(browser, context, {"family": link, "family-welsh": link + "?lang=cy"})
+    await context.close()
+
+    # issue 10: a text to the family (a new request today) ends with its short link, which opens the timeline
+    await stack.producer.send_and_wait(stack.settings.kafka.topic(topics.CONTACTS), json.dumps({
+        "specversion": "1.0", "id": "contacts-f2", "source": "cms/test", "type": "ehc.contacts.updated",
+        "subject": "case-f2", "time": f"{date.today().isoformat()}T09:00:00Z", "datacontenttype": "application/json",
+        "data": {"contacts": [{"phone": "07700 900123", "channel": "sms", "consent": True}]}}).encode(),
+        key=b"case-f2")
+    await stack.send(assigned("case-f2", "cw-a", "team-1", date.today()), requested("case-f2", date.today()))
+
+    def texts_sent() -> list[str]:
+        return [json.loads(f.read_text())["body"] for f in texts.glob("*.json")] if texts.is_dir() else []
+
+    async def texted() -> bool:
+        return bool(texts_sent())
+
+    await eventually(texted, 60, "the family's text")
+    [text] = texts_sent()
+    found = re.search(re.escape(stack.url) + r"/f/[A-Za-z0-9]{12}$", text)
+    assert found, text
+    short = found.group(0)
+    context = await new_context(browser, javascript=False)
+    page = await context.new_page()
+    opened = await page.goto(short)
+    assert opened is not None and opened.status == 200
+    assert decide in await page.get_by_test_id("next").inner_text()
+    tampered_short = short[:-1] + ("A" if not short.endswith("A") else "B")
+    refused = await page.goto(tampered_short)
+    assert refused is not None and refused.status == 403
+    assert decide not in await page.content()
+    await accessible(browser, context, {"family-short-link": short, "family-link-refused": tampered_short})
     await context.close()
 
 
