@@ -41,7 +41,9 @@ async def test_a_moved_date_is_one_text_and_one_email_and_a_redelivery_plans_not
     while await built.service.send_due():
         pass
     [text] = built.sms.sent
-    assert "30 December 2026" in text.body and "29 December 2026" in text.body and "bank holiday" in text.body
+    # the text: the new date and the short link to the timeline (issue 10); the old date and why are in
+    # the family's email and on the timeline
+    assert text.body.startswith("New date:") and "by 30 December 2026. http://127.0.0.1:8004/f/" in text.body
     [email] = built.email.to(CASEWORKER[1])
     assert email.subject.startswith("Date changed:")
 
