@@ -3,6 +3,7 @@ even when those deadlines arrive in a later batch than the decision (the text is
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -22,7 +23,7 @@ def decision_met() -> object:
 
 
 async def test_a_refusal_text_waits_for_and_gives_the_appeal_and_mediation_deadlines(make_notifier) -> None:
-    built = await make_notifier(clock=FakeClock(london(2026, 3, 10, 10, 0)), family_link_base="https://herts.gov.uk/f")
+    built = await make_notifier(clock=FakeClock(london(2026, 3, 10, 10, 0)), short_link_base="https://herts.gov.uk")
     await built.service.handle_contacts([(CASE, contacts_event(CASE, PARENT))])
     await built.service.handle_deadline_events([
         deadline_event("deadline.opened", CASE, "plan.final", due_on=date(2026, 7, 3), trigger_date=date(2026, 2, 13),
@@ -39,13 +40,14 @@ async def test_a_refusal_text_waits_for_and_gives_the_appeal_and_mediation_deadl
     built.clock.advance(minutes=3)
     assert await built.service.send_due() == 1
     [text] = built.sms.sent
-    assert text.body == ("Hertfordshire County Council has decided not to carry out an EHC needs assessment. "
-                         "If you disagree, contact a mediation adviser, then you can appeal to the "
-                         "tribunal by 11 May 2026. Free advice: Herts SENDIASS 01992 555847. https://herts.gov.uk/f")
+    assert re.fullmatch(re.escape("Hertfordshire County Council has decided not to carry out an EHC needs assessment. "
+                                  "If you disagree, contact a mediation adviser, then you can appeal to the "
+                                  "tribunal by 11 May 2026. Free advice: Herts SENDIASS 01992 555847. "
+                                  "https://herts.gov.uk/f/") + "[A-Za-z0-9]{12}", text.body), text.body
 
 
 async def test_an_agreed_assessment_is_told_when_the_plan_is_due_and_not_that_it_can_appeal(make_notifier) -> None:
-    built = await make_notifier(clock=FakeClock(london(2026, 3, 10, 10, 0)), family_link_base="https://herts.gov.uk/f")
+    built = await make_notifier(clock=FakeClock(london(2026, 3, 10, 10, 0)), short_link_base="https://herts.gov.uk")
     await built.service.handle_contacts([(CASE, contacts_event(CASE, PARENT, sendiass=None))])
     await built.service.handle_deadline_events([
         deadline_event("deadline.opened", CASE, "plan.final", due_on=date(2026, 7, 3), trigger_date=date(2026, 2, 13),
@@ -56,5 +58,5 @@ async def test_an_agreed_assessment_is_told_when_the_plan_is_due_and_not_that_it
     built.clock.advance(minutes=3)
     await built.service.send_due()
     [text] = built.sms.sent
-    assert text.body == ("Hertfordshire County Council will carry out an EHC needs assessment. Any EHC plan is due "
-                         "by 3 July 2026. https://herts.gov.uk/f")
+    assert re.fullmatch(re.escape("Hertfordshire County Council will carry out an EHC needs assessment. Any EHC plan "
+                                  "is due by 3 July 2026. https://herts.gov.uk/f/") + "[A-Za-z0-9]{12}", text.body)
