@@ -82,9 +82,10 @@ def council(n_cases: int, per_caseworker: int) -> tuple[list[tuple[Any, ...]], l
                 ("review.annual", "Review the EHC plan", (issued or plan_due) + timedelta(days=364),
                  "open" if issued else "cancelled", None)]
         for rule_id, title, due, status, done in rows:
+            excepted = exception if rule_id == "plan.final" else None
             deadlines.append((f"{case_id}:{rule_id}:1", case_id, rule_id, due, status, "la", "duty", team, cw,
-                              explanation(case_id, rule_id, title, received, due, status, done,
-                                          exception if rule_id == "plan.final" else None), NOW))
+                              explanation(case_id, rule_id, title, received, due, status, done, excepted), NOW,
+                              received, done, excepted))
         for n, (type_, on, data) in enumerate([
                 ("ehc.case.assigned", received, {"caseworker_id": cw, "team_id": team}),
                 ("ehc.request.received", received, {"route": "request", "requested_by": "parent"}),
@@ -101,7 +102,7 @@ async def load(settings: Settings, n_cases: int, per_caseworker: int) -> None:
     try:
         await conn.copy_records_to_table("deadlines", schema_name=schema, records=deadlines, columns=[
             "deadline_id", "case_id", "rule_id", "due_on", "status", "responsible", "kind", "team_id",
-            "caseworker_id", "explanation", "updated_at"])
+            "caseworker_id", "explanation", "updated_at", "trigger_date", "completed_on", "exception"])
         await conn.copy_records_to_table("case_events", schema_name=schema, records=events, columns=[
             "event_id", "case_id", "source", "type", "occurred_on", "recorded_at", "supersedes", "data",
             "received_at"])
