@@ -82,8 +82,11 @@ deadlines = Table(
     Index("ix_deadlines_status_due", "status", "due_on"),
     Index("ix_deadlines_team_status", "team_id", "status"),
     Index("ix_deadlines_caseworker_status", "caseworker_id", "status"),
-    Index("ix_deadlines_rule_status", "rule_id", "status"),
-    Index("ix_deadlines_rule_completed", "rule_id", "completed_on"),
+    # covering (PostgreSQL): the plans issued with their dates; the dashboards' counts by team and caseworker
+    Index("ix_deadlines_rule_status", "rule_id", "status",
+          postgresql_include=["trigger_date", "completed_on", "exception"]),
+    Index("ix_deadlines_summary", "team_id", "caseworker_id", "case_id",
+          postgresql_include=["status", "kind", "rule_id", "due_on"]),
     schema=SCHEMA,
 )
 

@@ -6,15 +6,19 @@ columns (trigger date, issue date, exception)."""
 from __future__ import annotations
 
 from datetime import date
-from itertools import repeat
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters.repository import DeadlinesRepository, Restrict
 from services.deadlines.domain.timeliness import ISSUED, PLAN_FINAL, timeliness_of
-from shared import timeliness as measure
-from shared.timeliness import NATIONAL_PERCENT_2025, TimelinessReport, last_months, monthly_figures
+from shared.timeliness import (
+    NATIONAL_PERCENT_2025,
+    TimelinessReport,
+    last_months,
+    monthly_counted,
+    timeliness_counted,
+)
 
 
 async def timeliness_report(sessions: async_sessionmaker[AsyncSession], year: int,
@@ -30,17 +34,16 @@ async def timeliness_figures(sessions: async_sessionmaker[AsyncSession], year: i
                              restrict: Restrict | None = None, with_cases: bool = False) -> dict[str, Any]:
     """The report of ``year`` (as ``timeliness_report``), England's 2025 figure beside it, and the figures
     of each of the 12 months up to ``today``. Without the cases, the plans are counted by the database
-    (one row per distinct pair of dates), not read one by one."""
+    (one row per distinct pair of dates) and each group counted once, not read one by one."""
     if with_cases:
         async with sessions() as session:
             rows = await DeadlinesRepository(session).issued_plan_rows(PLAN_FINAL, sorted(ISSUED), restrict)
         report = timeliness_of(rows, year)
-        plans = [(r["trigger_date"], r["completed_on"], r["exception"] is not None) for r in rows]
+        groups = [(r["trigger_date"], r["completed_on"], r["exception"] is not None, 1) for r in rows]
     else:
         async with sessions() as session:
-            counts = await DeadlinesRepository(session).issued_plan_counts(PLAN_FINAL, sorted(ISSUED), restrict)
-        plans = [plan for t, c, x, n in counts for plan in repeat((t, c, x), n)]
-        report = measure.timeliness_of(plans, year)
-    months = monthly_figures(plans, last_months(today))
+            groups = await DeadlinesRepository(session).issued_plan_counts(PLAN_FINAL, sorted(ISSUED), restrict)
+        report = timeliness_counted(groups, year)
+    months = monthly_counted(groups, last_months(today))
     return {**report.to_dict(with_cases=with_cases), "national_percent_2025": NATIONAL_PERCENT_2025,
             "months": [{"month": f"{y}-{m:02d}", **f.to_dict()} for y, m, f in months]}

@@ -1,7 +1,12 @@
 """Deadlines: the three facts the reports count (trigger date, completion date, exception) as real
 columns, copied from each deadline's explanation and written with it from now on, so the dashboards'
-20-week figures read dates instead of parsing every plan's JSON; and an index serving them (the
-plans of a rule completed in a period: ``plan.final`` by issue date).
+20-week figures read dates instead of parsing every plan's JSON; and two covering indexes (PostgreSQL
+reads them without the table's wide rows, whose explanations are most of their size):
+
+- ``ix_deadlines_rule_status`` (rule, status) now carries the three columns: the plans issued, with
+  their dates, for the 20-week figures;
+- ``ix_deadlines_summary`` (team, caseworker, case) with status, kind, rule and due date: the counts
+  by team and caseworker of a dashboard (the whole council's is every deadline).
 
 Revision ID: deadlines_0006
 """
@@ -24,7 +29,11 @@ def upgrade() -> None:
     for name, type_ in COLUMNS:
         op.add_column("deadlines", sa.Column(name, type_, nullable=True), schema=_real_schema())
     _backfill(op.get_bind().dialect.name)
-    op.create_index("ix_deadlines_rule_completed", "deadlines", ["rule_id", "completed_on"], schema=SCHEMA)
+    op.drop_index("ix_deadlines_rule_status", "deadlines", schema=SCHEMA)
+    op.create_index("ix_deadlines_rule_status", "deadlines", ["rule_id", "status"], schema=SCHEMA,
+                    postgresql_include=["trigger_date", "completed_on", "exception"])
+    op.create_index("ix_deadlines_summary", "deadlines", ["team_id", "caseworker_id", "case_id"], schema=SCHEMA,
+                    postgresql_include=["status", "kind", "rule_id", "due_on"])
 
 
 def _backfill(dialect: str) -> None:
@@ -44,6 +53,8 @@ def _backfill(dialect: str) -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_deadlines_rule_completed", "deadlines", schema=SCHEMA)
+    op.drop_index("ix_deadlines_summary", "deadlines", schema=SCHEMA)
+    op.drop_index("ix_deadlines_rule_status", "deadlines", schema=SCHEMA)
+    op.create_index("ix_deadlines_rule_status", "deadlines", ["rule_id", "status"], schema=SCHEMA)
     for name, _ in reversed(COLUMNS):
         op.drop_column("deadlines", name, schema=_real_schema())
