@@ -97,6 +97,29 @@ async def test_caseworker_sees_own_cases_and_records_an_exception(make_stack) ->
         assert "ehc.exception.withdrawn" in (await client.get("/cases/case-a1")).text
 
 
+async def test_teams_shown_by_their_names(make_stack) -> None:
+    """The dashboard, its drill-down lists and the case page name a team as staff know it (EHC_TEAM_NAMES,
+    shared with the notifier); a team without a name keeps its id."""
+    stack = await make_stack(dev_sign_in=True, team_names={"team-1": "North SEN team"})
+    received = date.today() - timedelta(days=20)
+    await stack.send(assigned("case-a1", "cw-a", "team-1", received), requested("case-a1", received),
+                     assigned("case-b1", "cw-b", "team-2", received), requested("case-b1", received))
+    await stack.wait_deadlines("case-a1", 3)
+    await stack.wait_deadlines("case-b1", 3)
+    async with httpx.AsyncClient(base_url=stack.url) as client:
+        await dev_sign_in(client, "m-1", "manager")
+        council = (await client.get("/dashboard")).text
+        shown = re.sub(r"<[^>]*>", " ", council)  # the words on the page, not its links and form values
+        assert "North SEN team" in shown and "team-1" not in shown
+        assert "Team team-2" in shown  # no name set: the id
+        team = (await client.get("/dashboard", params={"team_id": "team-1"})).text
+        assert '<span class="govuk-caption-l">North SEN team</span>' in team
+        drill = (await client.get("/dashboard/cases", params={"team_id": "team-1"})).text
+        assert "Cases (North SEN team)" in drill and ">North SEN team<" in drill
+        case = (await client.get("/cases/case-a1")).text
+        assert "North SEN team, caseworker cw-a" in case
+
+
 async def test_dev_sign_in_refused_in_production(isolated: Settings) -> None:
     from services.web.bootstrap import bootstrap
 
