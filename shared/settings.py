@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "EHC_"
@@ -201,9 +201,10 @@ class NotifierSettings(BaseModel):
                                            "(Europe/London) wait for the morning roll-up, unless the subscription "
                                            "is breach_immediate.")
     manager_quiet_hours_end: str = "08:00"
-    team_names: dict[str, str] = Field(default_factory=dict, description="team_id -> name shown to staff, "
-                                       "e.g. EHC_NOTIFIER__TEAM_NAMES='{\"team-north\": \"North SEN team\"}'")
-    area_names: dict[str, str] = Field(default_factory=dict, description="area_id -> name shown to staff.")
+    team_names: dict[str, str] = Field(default_factory=dict, description="Earlier name of EHC_TEAM_NAMES (still "
+                                       "read; the shared setting wins where both name a team). Filled from it.")
+    area_names: dict[str, str] = Field(default_factory=dict, description="Earlier name of EHC_AREA_NAMES (as "
+                                       "team_names).")
     digest_max_items: int = Field(default=25, ge=1, description="Items per list in a caseworker's daily digest "
                                   "(most urgent first; the rest are counted and linked).")
     sender_lease_seconds: float = Field(
@@ -282,6 +283,10 @@ class Settings(BaseSettings):
     notifier: NotifierSettings = NotifierSettings()
     web: WebSettings = WebSettings()
     dead_letters: DeadLetterSettings = DeadLetterSettings()
+    team_names: dict[str, str] = Field(default_factory=dict, description="team_id -> the name staff know it by, "
+                                       "in the notifier's messages and on the web front's pages (the id where "
+                                       "none is set), e.g. EHC_TEAM_NAMES='{\"team-north\": \"North SEN team\"}'")
+    area_names: dict[str, str] = Field(default_factory=dict, description="area_id -> the name staff know it by.")
     http_max_body_bytes: int = Field(default=1_000_000, ge=1, description="Largest request body any HTTP "
                                      "endpoint reads (413 beyond; intake's webhook has its own limit).")
     outbox_retention_days: float = Field(default=7, ge=0, description="Published outbox rows (which can hold "
@@ -294,6 +299,15 @@ class Settings(BaseSettings):
         if normalised not in ENVIRONMENTS:
             raise ValueError(f"must be one of {', '.join(ENVIRONMENTS)} (any case), got {str(value)[:40]!r}")
         return normalised
+
+    @model_validator(mode="after")
+    def _shared_names(self) -> Settings:
+        """One mapping of team and area names for every service: the notifier's earlier variables
+        (EHC_NOTIFIER__TEAM_NAMES, _AREA_NAMES) still count, the shared ones win where both name one."""
+        self.team_names = {**self.notifier.team_names, **self.team_names}
+        self.area_names = {**self.notifier.area_names, **self.area_names}
+        self.notifier.team_names, self.notifier.area_names = self.team_names, self.area_names
+        return self
 
     @property
     def outbox_retention(self) -> timedelta:

@@ -130,73 +130,106 @@ class TimelinessReport:
 
 
 class _Tally:
-    def __init__(self) -> None:
+    """One population's running figures; ``n`` identical plans count at once, and the cases behind
+    each figure are kept only when ``keep_cases`` (a count of plans by date pair has no cases)."""
+
+    def __init__(self, keep_cases: bool = True) -> None:
         self.plans = self.within = self.band_52 = self.over_52 = self.untimed = self.days = 0
+        self.keep_cases = keep_cases
         self.cases: dict[str, list[str]] = {"plans": [], "within_20_weeks": [], "over_20_up_to_52_weeks": [],
                                             "over_52_weeks": [], "no_usable_received_date": []}
 
-    def add(self, ref: str | None, received: date | None, issued: date) -> None:
-        self.plans += 1
-        ref = ref or "?"
-        self.cases["plans"].append(ref)
+    def add(self, ref: str | None, received: date | None, issued: date, n: int = 1) -> None:
+        self.plans += n
+        refs = [ref or "?"] * n if self.keep_cases else None
+        if refs:
+            self.cases["plans"] += refs
         if received is None or received > issued:
-            self.untimed += 1
-            self.cases["no_usable_received_date"].append(ref)
+            self.untimed += n
+            if refs:
+                self.cases["no_usable_received_date"] += refs
             return
         days = (issued - received).days
-        self.days += days
+        self.days += days * n
         if days <= WITHIN_DAYS:
-            self.within += 1
-            self.cases["within_20_weeks"].append(ref)
+            self.within += n
+            figure = "within_20_weeks"
         elif days <= BAND_52_DAYS:
-            self.band_52 += 1
-            self.cases["over_20_up_to_52_weeks"].append(ref)
+            self.band_52 += n
+            figure = "over_20_up_to_52_weeks"
         else:
-            self.over_52 += 1
-            self.cases["over_52_weeks"].append(ref)
+            self.over_52 += n
+            figure = "over_52_weeks"
+        if refs:
+            self.cases[figure] += refs
 
     def figures(self) -> TimelinessFigures:
         return TimelinessFigures(self.plans, self.within, self.band_52, self.over_52, self.untimed, self.days,
                                  self.cases)
 
 
-def timeliness(plans: Iterable[IssuedPlan], year: int, lea: str | None = None) -> TimelinessReport:
-    """The 20-week figures for plans issued in calendar ``year``."""
-    everyone, without_exceptions = _Tally(), _Tally()
+Counted = tuple[str | None, date | None, date | None, bool, int]  # (case ref, received, issued, exception, n)
+
+
+def _measure(groups: Iterable[Counted], year: int, lea: str | None, keep_cases: bool) -> TimelinessReport:
+    everyone, without_exceptions = _Tally(keep_cases), _Tally(keep_cases)
     exceptions: list[str] = []
     unusable: list[str] = []
+    n_exceptions = n_unusable = 0
     by_year: Counter[int] = Counter()
-    for plan in plans:
-        if plan.issued_on is None:
-            unusable.append(plan.case_ref or "?")
+    for ref, received_on, issued_on, exception, n in groups:
+        if issued_on is None:
+            n_unusable += n
+            if keep_cases:
+                unusable += [ref or "?"] * n
             continue
-        by_year[plan.issued_on.year] += 1
-        if plan.issued_on.year != year:
+        by_year[issued_on.year] += n
+        if issued_on.year != year:
             continue
-        everyone.add(plan.case_ref, plan.received_on, plan.issued_on)
-        if plan.exception:
-            exceptions.append(plan.case_ref or "?")
+        everyone.add(ref, received_on, issued_on, n)
+        if exception:
+            n_exceptions += n
+            if keep_cases:
+                exceptions += [ref or "?"] * n
         else:
-            without_exceptions.add(plan.case_ref, plan.received_on, plan.issued_on)
-    return TimelinessReport(year, lea, everyone.figures(), without_exceptions.figures(), len(exceptions),
-                            len(unusable), exceptions, unusable, dict(by_year))
+            without_exceptions.add(ref, received_on, issued_on, n)
+    return TimelinessReport(year, lea, everyone.figures(), without_exceptions.figures(), n_exceptions,
+                            n_unusable, exceptions, unusable, dict(by_year))
+
+
+def timeliness(plans: Iterable[IssuedPlan], year: int, lea: str | None = None) -> TimelinessReport:
+    """The 20-week figures for plans issued in calendar ``year``."""
+    return _measure(((p.case_ref, p.received_on, p.issued_on, p.exception, 1) for p in plans), year, lea, True)
 
 
 def timeliness_of(plans: Iterable[tuple[date | None, date | None, bool]], year: int,
                   lea: str | None = None) -> TimelinessReport:
     """``timeliness`` from (received on, issued on, under an exception) of each issued plan, when the
     cases behind the figures are not wanted; an issue date of None is an unusable issue date."""
-    return timeliness((IssuedPlan(None, received, issued, exception) for received, issued, exception in plans),
-                      year, lea)
+    return timeliness_counted(((received, issued, exception, 1) for received, issued, exception in plans), year, lea)
+
+
+def timeliness_counted(groups: Iterable[tuple[date | None, date | None, bool, int]], year: int,
+                       lea: str | None = None) -> TimelinessReport:
+    """``timeliness_of`` from (received on, issued on, under an exception, how many plans) of groups of
+    identical plans (a database's count), counting each group once."""
+    return _measure(((None, received, issued, exception, n) for received, issued, exception, n in groups), year, lea,
+                    False)
 
 
 def monthly_figures(plans: Iterable[tuple[date | None, date | None, bool]],
                     months: list[tuple[int, int]]) -> list[tuple[int, int, TimelinessFigures]]:
     """The figures (including exceptions) of the plans issued in each (year, month), in that order."""
-    tallies = {m: _Tally() for m in months}
-    for received_on, issued_on, _ in plans:
+    return monthly_counted(((received, issued, exception, 1) for received, issued, exception in plans), months)
+
+
+def monthly_counted(groups: Iterable[tuple[date | None, date | None, bool, int]],
+                    months: list[tuple[int, int]]) -> list[tuple[int, int, TimelinessFigures]]:
+    """``monthly_figures`` of groups of identical plans (received on, issued on, exception, how many)."""
+    tallies = {m: _Tally(keep_cases=False) for m in months}
+    for received_on, issued_on, _, n in groups:
         if issued_on is not None and (tally := tallies.get((issued_on.year, issued_on.month))) is not None:
-            tally.add(None, received_on, issued_on)
+            tally.add(None, received_on, issued_on, n)
     return [(y, m, tallies[(y, m)].figures()) for y, m in months]
 
 

@@ -84,5 +84,5 @@ def bootstrap(settings: Settings, *, deadlines_transport: Any = None, notifier_t
                    IntakeWebhook(intake, cfg.intake_webhook_url, cfg.intake_source, secret),
                    session_factory(engine), clock or (lambda: datetime.now(UTC)))
     web = Web(settings, engine, deps, FastAPI(), [deadlines, notifier, intake])
-    web.api = build_web_app(deps, web.readiness)
+    web.api = build_web_app(deps, web.readiness, settings.team_names, settings.area_names)
     return web

@@ -79,9 +79,12 @@ async def make_stack(isolated: Settings, smtp_server: Mailbox, producer: Any) ->
     """Start the stack with extra web settings; at most one per test."""
     stopping: list[Any] = []
 
-    async def start(clock: Any = None, notifier: dict[str, Any] | None = None, **web: Any) -> Stack:
+    async def start(clock: Any = None, notifier: dict[str, Any] | None = None,
+                    team_names: dict[str, str] | None = None, **web: Any) -> Stack:
         port = free_port()
         settings = stack_settings(isolated, smtp_server, port, notifier, **web)
+        if team_names:
+            settings = settings.model_copy(update={"team_names": team_names})
         intake = intake_bootstrap(settings)
         deadlines = deadlines_bootstrap(settings, clock=clock) if clock else deadlines_bootstrap(settings)
         notifier = notifier_bootstrap(settings, calendar=EveryDayWorks())

@@ -42,17 +42,22 @@ def made_days_ago(secret: str, case_id: str, days: int) -> str:
     return URLSafeTimedSerializer(secret, salt=SALT, signer=Then).dumps({"c": case_id, "l": "en"})
 
 
+async def requested_cases(stack: Any, received: date, *cases: tuple[str, str, str]) -> None:
+    """Cases (id, caseworker, team) assigned and requested on ``received``, their deadlines stored."""
+    await stack.send(*(event for case_id, caseworker, team in cases
+                       for event in (assigned(case_id, caseworker, team, received), requested(case_id, received))))
+    for case_id, _, _ in cases:
+        await stack.wait_deadlines(case_id, 3)
+
+
 def csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
 
 async def test_caseworker_sees_own_cases_and_records_an_exception(make_stack) -> None:
     stack = await make_stack(dev_sign_in=True)
-    received = date.today() - timedelta(days=20)
-    await stack.send(assigned("case-a1", "cw-a", "team-1", received), requested("case-a1", received),
-                     assigned("case-b1", "cw-b", "team-2", received), requested("case-b1", received))
-    await stack.wait_deadlines("case-a1", 3)
-    await stack.wait_deadlines("case-b1", 3)
+    await requested_cases(stack, date.today() - timedelta(days=20), ("case-a1", "cw-a", "team-1"),
+                          ("case-b1", "cw-b", "team-2"))
     async with httpx.AsyncClient(base_url=stack.url) as client:
         assert (await client.get("/cases")).status_code == 303  # sign in first
         await dev_sign_in(client, "cw-a", "caseworker")
@@ -95,6 +100,26 @@ async def test_caseworker_sees_own_cases_and_records_an_exception(make_stack) ->
 
         await eventually(reopened, 60, "the deadline open again once the exception is withdrawn")
         assert "ehc.exception.withdrawn" in (await client.get("/cases/case-a1")).text
+
+
+async def test_teams_shown_by_their_names(make_stack) -> None:
+    """The dashboard, its drill-down lists and the case page name a team as staff know it (EHC_TEAM_NAMES,
+    shared with the notifier); a team without a name keeps its id."""
+    stack = await make_stack(dev_sign_in=True, team_names={"team-1": "North SEN team"})
+    await requested_cases(stack, date.today() - timedelta(days=20), ("case-a1", "cw-a", "team-1"),
+                          ("case-b1", "cw-b", "team-2"))
+    async with httpx.AsyncClient(base_url=stack.url) as client:
+        await dev_sign_in(client, "m-1", "manager")
+        council = (await client.get("/dashboard")).text
+        shown = re.sub(r"<[^>]*>", " ", council)  # the words on the page, not its links and form values
+        assert "North SEN team" in shown and "team-1" not in shown
+        assert "Team team-2" in shown  # no name set: the id
+        team = (await client.get("/dashboard", params={"team_id": "team-1"})).text
+        assert '<span class="govuk-caption-l">North SEN team</span>' in team
+        drill = (await client.get("/dashboard/cases", params={"team_id": "team-1"})).text
+        assert "Cases (North SEN team)" in drill and ">North SEN team<" in drill
+        case = (await client.get("/cases/case-a1")).text
+        assert "North SEN team, caseworker cw-a" in case
 
 
 async def test_dev_sign_in_refused_in_production(isolated: Settings) -> None:
@@ -236,11 +261,8 @@ async def test_calendar_feed_and_breach_alerts(make_stack) -> None:
     from icalendar import Calendar
 
     stack = await make_stack(dev_sign_in=True)
-    received = date.today() - timedelta(days=3)
-    await stack.send(assigned("case-c1", "cw-a", "team-1", received), requested("case-c1", received),
-                     assigned("case-c2", "cw-b", "team-1", received), requested("case-c2", received))
-    await stack.wait_deadlines("case-c1", 3)
-    await stack.wait_deadlines("case-c2", 3)
+    await requested_cases(stack, date.today() - timedelta(days=3), ("case-c1", "cw-a", "team-1"),
+                          ("case-c2", "cw-b", "team-1"))
     async with httpx.AsyncClient(base_url=stack.url) as client:
         await dev_sign_in(client, "cw-a", "caseworker manager:team-1")
         page = await client.get("/calendar")

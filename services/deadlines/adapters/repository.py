@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import Select, and_, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deadlines.adapters import tables
 from services.deadlines.service_layer.changes import StoredDeadline
 from services.deadlines.service_layer.timers import TimerSpec
 from shared.db import upsertable_insert
+
+Restrict = Callable[[Select[Any]], Select[Any]]  # a query of the deadlines table limited to a scope
 
 
 class DeadlinesRepository:
@@ -76,15 +78,14 @@ class DeadlinesRepository:
                                                                   row.ruleset_version, row.rule_id)
         return result
 
-    async def issued_plan_rows(self, rule_id: str, statuses: Sequence[str]) -> list[dict[str, Any]]:
-        """The stored deadlines of one rule in these statuses, as plain values (for reports)."""
+    async def issued_plan_rows(self, rule_id: str, statuses: Sequence[str],
+                               restrict: Restrict | None = None) -> list[dict[str, Any]]:
+        """The stored deadlines of one rule in these statuses, as plain values (for reports), within
+        ``restrict`` (a scope: a team, a caseworker) if given. Read from the deadlines' report columns."""
         d = tables.deadlines
-        e = d.c.explanation
-        q = select(d.c.case_id, d.c.rule_id, d.c.status, e["trigger_date"].as_string().label("trigger_date"),
-                   e["completed_on"].as_string().label("completed_on"),
-                   e["exception"].as_string().label("exception")
+        q = select(d.c.case_id, d.c.rule_id, d.c.status, d.c.trigger_date, d.c.completed_on, d.c.exception
                    ).where(and_(d.c.rule_id == rule_id, d.c.status.in_(list(statuses))))
-        return [dict(r._mapping) for r in (await self.session.execute(q)).all()]
+        return [dict(r._mapping) for r in (await self.session.execute(restrict(q) if restrict else q)).all()]
 
     async def known_event_ids(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
         """Which of these events the service has processed already (read only: a dry run)."""
@@ -99,7 +100,8 @@ class DeadlinesRepository:
         stmt = stmt.on_conflict_do_update(
             index_elements=["deadline_id"],
             set_={c: getattr(stmt.excluded, c) for c in ("due_on", "status", "responsible", "kind", "team_id",
-                                                         "caseworker_id", "explanation", "rule_id", "updated_at")},
+                                                         "caseworker_id", "explanation", "rule_id", "updated_at",
+                                                         "trigger_date", "completed_on", "exception")},
         )
         await self.session.execute(stmt, rows)
 
@@ -183,6 +185,19 @@ class DeadlinesRepository:
             select(tables.deadlines.c.status, func.count()).group_by(tables.deadlines.c.status)
         )
         return {status: n for status, n in rows.all()}
+
+    async def issued_plan_counts(self, rule_id: str, statuses: Sequence[str],
+                                 restrict: Restrict | None = None) -> list[tuple[date | None, date | None, bool, int]]:
+        """(trigger date, completion date, under an exception, how many) of the stored deadlines of one
+        rule in these statuses, within ``restrict`` if given: the figures of ``issued_plan_rows``
+        without the cases behind them, counted by the database (one row per distinct date pair)."""
+        d = tables.deadlines
+        excepted = d.c.exception.is_not(None)
+        q = (select(d.c.trigger_date, d.c.completed_on, excepted, func.count())
+             .where(and_(d.c.rule_id == rule_id, d.c.status.in_(list(statuses))))
+             .group_by(d.c.trigger_date, d.c.completed_on, excepted))
+        rows = (await self.session.execute(restrict(q) if restrict else q)).all()
+        return [(t, c, bool(x), int(n)) for t, c, x, n in rows]
 
 
 def as_date(value: Any) -> date:

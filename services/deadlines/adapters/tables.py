@@ -73,10 +73,20 @@ deadlines = Table(
     Column("caseworker_id", String(200), nullable=True),
     Column("explanation", JSON, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False, server_default=func.now()),
+    # Three facts of the explanation the reports count, as real columns (written with it; migration 0006):
+    # the trigger event's date (the request, for plan.final), the completion date (the plan's issue), the
+    # exception code (E1-E5) if one was recorded.
+    Column("trigger_date", Date, nullable=True),
+    Column("completed_on", Date, nullable=True),
+    Column("exception", String(50), nullable=True),
     Index("ix_deadlines_status_due", "status", "due_on"),
     Index("ix_deadlines_team_status", "team_id", "status"),
     Index("ix_deadlines_caseworker_status", "caseworker_id", "status"),
-    Index("ix_deadlines_rule_status", "rule_id", "status"),
+    # covering (PostgreSQL): the plans issued with their dates; the dashboards' counts by team and caseworker
+    Index("ix_deadlines_rule_status", "rule_id", "status",
+          postgresql_include=["trigger_date", "completed_on", "exception"]),
+    Index("ix_deadlines_summary", "team_id", "caseworker_id", "case_id",
+          postgresql_include=["status", "kind", "rule_id", "due_on"]),
     schema=SCHEMA,
 )
 

@@ -1,22 +1,15 @@
 """The deadlines read API (FastAPI): deadlines with their explanations, at-risk lists, breaches.
 
-Bearer tokens map to a role, optionally scoped (settings ``api_tokens``): ``caseworker:<id>``
-sees that caseworker's cases, ``manager`` or ``manager:<team_id>`` a team or all, ``admin`` all.
-The tokens are checked when the API is built (a caseworker without an id, a manager with an empty
-team, an unknown role: the service refuses to start) and looked up by their SHA-256, so the time a
-request takes says nothing about how much of a token it guessed. 401: no token or an unknown one;
-403: a filter outside the token's scope (another team or caseworker).
+Authentication and scopes (bearer token to a role, the scope applied to every route): see
+``http_scope``. 401: no token or an unknown one; 403: a filter outside the token's scope.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,18 +19,18 @@ from services.deadlines.adapters.records import record_from_row
 from services.deadlines.adapters.repository import DeadlinesRepository
 from services.deadlines.domain.quality import case_warnings
 from services.deadlines.entrypoints.http_cases import build_cases_router
+from services.deadlines.entrypoints.http_scope import (  # noqa: F401 (Principal, principals: re-exported)
+    AUTH_RESPONSES,
+    Principal,
+    Who,
+    principal,
+    principals,
+    within_scope,
+)
 from services.deadlines.service_layer.timers import london_today
 from shared.http_ops import ReadinessCheck, RequestLimits, ops_router
-from shared.settings import SettingsError
 
-Role = Literal["caseworker", "manager", "admin"]
 STATUSES = ("open", "due_soon", "met", "met_late", "breached", "exception", "cancelled")
-
-
-@dataclass(frozen=True)
-class Principal:
-    role: Role
-    scope: str | None  # caseworker_id for caseworkers, team_id for a team manager
 
 
 class DeadlineOut(BaseModel):
@@ -84,58 +77,9 @@ class Page(BaseModel):
     total: int
 
 
-_bearer = HTTPBearer(auto_error=False)
-_SETTING = "EHC_DEADLINES__API_TOKENS"
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-
-
-def principals(tokens: dict[str, str]) -> dict[bytes, Principal]:
-    """Each configured token's principal, keyed by the token's SHA-256; :class:`SettingsError` (one line,
-    naming the token by its position, never by its value) for a token the API cannot use."""
-    found: dict[bytes, Principal] = {}
-    for number, (token, grant) in enumerate(tokens.items(), start=1):
-        where = f"{_SETTING}: token {number} of {len(tokens)}"
-        role, colon, scope = (part.strip() for part in grant.partition(":"))
-        if not token.strip():
-            raise SettingsError(f"{where} is empty")
-        if role == "caseworker" and not scope:
-            raise SettingsError(f"{where}: a caseworker token is caseworker:<id> (the caseworker it belongs to)")
-        if role == "manager" and colon and not scope:
-            raise SettingsError(f"{where}: manager:<team> needs a team id (plain manager sees every team)")
-        if role == "admin" and colon:
-            raise SettingsError(f"{where}: admin takes no scope")
-        if role not in ("caseworker", "manager", "admin"):
-            raise SettingsError(f"{where} has no known role: use caseworker:<id>, manager, manager:<team> or admin")
-        found[_digest(token)] = Principal(role, scope or None)  # type: ignore[arg-type]
-    return found
-
-
-def principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
-    known: dict[bytes, Principal] = request.app.state.principals
-    who = known.get(_digest(credentials.credentials)) if credentials is not None else None
-    if who is None:
-        raise HTTPException(401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    return who
-
-
-def within_scope(who: Principal, team_id: str | None = None, caseworker_id: str | None = None) -> None:
-    if who.role == "manager" and who.scope and team_id and team_id != who.scope:
-        raise HTTPException(403, "this token sees one team's deadlines only")
-    if who.role == "caseworker" and caseworker_id and caseworker_id != who.scope:
-        raise HTTPException(403, "this token sees its own caseworker's deadlines only")
-
-
-Who = Annotated[Principal, Depends(principal)]
 MAX_PAGE = 100_000
 PageNo = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 PageSize = Annotated[int, Query(ge=1, le=500)]
-AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token, or not one of EHC_DEADLINES__API_TOKENS"},
-    403: {"description": "A filter outside the token's scope (another team or caseworker)"},
-}
 
 
 def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str], readiness: ReadinessCheck,
@@ -147,15 +91,7 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
     app.include_router(ops_router(readiness))
     app.state.principals = principals(tokens)
 
-    def scoped(q: Select[Any], who: Principal) -> Select[Any]:
-        d = tables.deadlines
-        if who.role == "caseworker":  # always scoped (checked at start)
-            return q.where(d.c.caseworker_id == who.scope)
-        if who.role == "manager" and who.scope:
-            return q.where(d.c.team_id == who.scope)
-        return q
-
-    app.include_router(build_cases_router(sessions, calendar, clock, principal, scoped))
+    app.include_router(build_cases_router(sessions, calendar, clock))
 
     async def page_of(q: Select[Any], page: int, page_size: int) -> Page:
         async with sessions() as session:
@@ -168,7 +104,7 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
     @app.get("/v1/cases/{case_id}/deadlines", response_model=Page, tags=["deadlines"], responses=AUTH_RESPONSES,
              summary="Every deadline of one case, with its explanation and legal source")
     async def case_deadlines(case_id: str, who: Who, page: PageNo = 1, page_size: PageSize = 100) -> Page:
-        q = scoped(select(tables.deadlines).where(tables.deadlines.c.case_id == case_id), who)
+        q = who.restrict(select(tables.deadlines).where(tables.deadlines.c.case_id == case_id), tables.deadlines)
         return await page_of(q, page, page_size)
 
     @app.get("/v1/cases/{case_id}/data-quality", response_model=DataQualityOut, tags=["deadlines"],
@@ -176,11 +112,7 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
              summary="Data of one case that cannot be true (e.g. a review decision before its meeting)")
     async def case_data_quality(case_id: str, who: Who) -> DataQualityOut:
         c = tables.cases
-        q = select(c.c.case_id, c.c.problem, c.c.data_quality).where(c.c.case_id == case_id)
-        if who.role == "caseworker":
-            q = q.where(c.c.caseworker_id == who.scope)
-        elif who.role == "manager" and who.scope:
-            q = q.where(c.c.team_id == who.scope)
+        q = who.restrict(select(c.c.case_id, c.c.problem, c.c.data_quality).where(c.c.case_id == case_id), c)
         async with sessions() as session:
             case = (await session.execute(q)).one_or_none()
             if case is None:
@@ -199,10 +131,7 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
         q = select(c).where(c.c.problem.is_not(None)).order_by(c.c.case_id).limit(1000)
         if case_id:
             q = q.where(c.c.case_id == case_id)
-        if who.role == "caseworker":
-            q = q.where(c.c.caseworker_id == who.scope)
-        elif who.role == "manager" and who.scope:
-            q = q.where(c.c.team_id == who.scope)
+        q = who.restrict(q, c)
         async with sessions() as session:
             return [ProblemOut.model_validate(r._mapping) for r in (await session.execute(q)).all()]
 
@@ -223,7 +152,7 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
             d.c.caseworker_id == caseworker_id if caseworker_id else None,
             d.c.rule_id == rule_id if rule_id else None, d.c.due_on >= due_from if due_from else None,
             d.c.due_on <= due_to if due_to else None) if c is not None]
-        return await page_of(scoped(select(d).where(and_(True, *conds)), who), page, page_size)
+        return await page_of(who.restrict(select(d).where(and_(True, *conds)), d), page, page_size)
 
     @app.get("/v1/at-risk", response_model=Page, tags=["deadlines"], responses=AUTH_RESPONSES,
              summary="Open council deadlines due within N working days (today included)")
@@ -236,7 +165,7 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
         q = select(d).where(and_(d.c.status.in_(["open", "due_soon"]), d.c.due_on <= until, d.c.kind == "duty"))
         if team_id:
             q = q.where(d.c.team_id == team_id)
-        return await page_of(scoped(q, who), page, page_size)
+        return await page_of(who.restrict(q, d), page, page_size)
 
     @app.get("/v1/breaches", response_model=Page, tags=["deadlines"], responses=AUTH_RESPONSES,
              summary="Breached deadlines")
@@ -246,7 +175,7 @@ def build_api(sessions: async_sessionmaker[AsyncSession], tokens: dict[str, str]
         q = select(d).where(d.c.status == "breached")
         if team_id:
             q = q.where(d.c.team_id == team_id)
-        return await page_of(scoped(q, who), page, page_size)
+        return await page_of(who.restrict(q, d), page, page_size)
 
     @app.middleware("http")
     async def no_store(request: Request, call_next: Any) -> Any:

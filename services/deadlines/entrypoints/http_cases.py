@@ -6,18 +6,18 @@ council of 20,000 cases is one query, not thousands of deadlines over HTTP."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from itertools import repeat
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Integer, Select, String, and_, case, cast, column, func, or_, select, true
+from sqlalchemy import Integer, Select, and_, case, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
+from services.deadlines.entrypoints.http_scope import AUTH_RESPONSES, Who, within_scope
+from services.deadlines.service_layer.reports import timeliness_figures
 from services.deadlines.service_layer.timers import london_today
-from shared.timeliness import NATIONAL_PERCENT_2025, last_months, monthly_figures, timeliness_of
 
 OPEN = ("open", "due_soon")
 
@@ -72,9 +72,8 @@ class Summary(BaseModel):
     groups: list[GroupCounts]
 
 
-def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any, clock: Any, principal: Any,
-                       scoped: Any) -> APIRouter:
-    router = APIRouter(tags=["cases"])
+def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any, clock: Any) -> APIRouter:
+    router = APIRouter(tags=["cases"], responses=AUTH_RESPONSES)
     d = tables.deadlines
 
     def window(working_days: int) -> tuple[date, date]:
@@ -99,7 +98,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
         return q
 
     @router.get("/v1/cases", response_model=CaseList, summary="One row per case: next due date and counts")
-    async def list_cases(who: Any = Depends(principal), team_id: str | None = None, caseworker_id: str | None = None,
+    async def list_cases(who: Who, team_id: str | None = None, caseworker_id: str | None = None,
                          area_id: str | None = None, working_days: int = Query(10, ge=0, le=60),
                          only: str | None = Query(None, pattern="^(overdue|due_soon|exceptions|reviews_overdue)$"),
                          limit: int = Query(1000, ge=1, le=5000)) -> CaseList:
@@ -114,7 +113,7 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
                    func.max(d.c.caseworker_id).label("caseworker_id"), next_due.label("next_due_on"),
                    overdue.label("overdue"), due_soon.label("due_soon"), exceptions.label("exceptions"),
                    opened.label("open")).group_by(d.c.case_id)
-        q = scoped(filtered(q, team_id, caseworker_id, area_id), who)
+        q = who.restrict(filtered(q, team_id, caseworker_id, area_id), d)
         if only:
             q = q.having({"overdue": overdue, "due_soon": due_soon, "exceptions": exceptions,
                           "reviews_overdue": reviews}[only] > 0)
@@ -128,14 +127,13 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
 
     @router.get("/v1/cases/{case_id}/events", response_model=CaseHistory,
                 summary="A case's history of canonical events, oldest first")
-    async def case_history(case_id: str, who: Any = Depends(principal)) -> CaseHistory:
+    async def case_history(case_id: str, who: Who) -> CaseHistory:
         c, e = tables.cases, tables.case_events
         async with sessions() as session:
             routing = (await session.execute(select(c.c.team_id, c.c.caseworker_id, c.c.area_id)
                                              .where(c.c.case_id == case_id))).first()
             team_id, caseworker_id, area_id = routing if routing else (None, None, None)
-            if (who.role == "caseworker" and caseworker_id != who.scope) or (
-                    who.role == "manager" and who.scope and team_id != who.scope):
+            if not who.sees(team_id, caseworker_id):
                 raise HTTPException(404, "no such case")
             rows = (await session.execute(select(e).where(e.c.case_id == case_id)
                                           .order_by(e.c.occurred_on, e.c.recorded_at, e.c.event_id))).all()
@@ -146,50 +144,45 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
 
     @router.get("/v1/summary", response_model=Summary,
                 summary="Counts by team and caseworker: cases, breached, at risk, exceptions, reviews overdue")
-    async def summary(who: Any = Depends(principal), team_id: str | None = None, caseworker_id: str | None = None,
+    async def summary(who: Who, team_id: str | None = None, caseworker_id: str | None = None,
                       area_id: str | None = None, working_days: int = Query(10, ge=0, le=60)) -> Summary:
         today, until = window(working_days)
-        # each case's counts first (hashed by case), then summed by team and caseworker: no distinct count
-        per_case = select(d.c.team_id, d.c.caseworker_id, d.c.case_id,
-                          _count_if(d.c.status == "breached").label("breached"),
-                          _count_if(and_(duty_open(), d.c.due_on <= until)).label("at_risk"),
-                          _count_if(d.c.status == "exception").label("exceptions"),
-                          _count_if(review_overdue(today)).label("reviews_overdue"),
-                          ).group_by(d.c.team_id, d.c.caseworker_id, d.c.case_id)
-        c = scoped(filtered(per_case, team_id, caseworker_id, area_id), who).subquery("per_case")
-        q = select(c.c.team_id, c.c.caseworker_id, func.count().label("cases"),
-                   *(cast(func.sum(c.c[k]), Integer).label(k)
-                     for k in ("breached", "at_risk", "exceptions", "reviews_overdue")),
-                   ).group_by(c.c.team_id, c.c.caseworker_id).order_by(c.c.team_id, c.c.caseworker_id)
+        # one pass in the order of the covering index ix_deadlines_summary (team, caseworker, case), read
+        # without the table's wide rows: each deadline counted where it belongs, each case once
+        q = select(d.c.team_id, d.c.caseworker_id, func.count(d.c.case_id.distinct()).label("cases"),
+                   *(cast(_count_if(condition), Integer).label(name) for name, condition in (
+                       ("breached", d.c.status == "breached"), ("at_risk", and_(duty_open(), d.c.due_on <= until)),
+                       ("exceptions", d.c.status == "exception"), ("reviews_overdue", review_overdue(today))))
+                   ).group_by(d.c.team_id, d.c.caseworker_id).order_by(d.c.team_id, d.c.caseworker_id)
+        q = who.restrict(filtered(q, team_id, caseworker_id, area_id), d)
         async with sessions() as session:
             rows = (await session.execute(q)).all()
         return Summary(as_of=today, at_risk_until=until,
                        groups=[GroupCounts.model_validate({k: v or 0 if k not in ("team_id", "caseworker_id") else v
                                                            for k, v in r._mapping.items()}) for r in rows])
 
-    @router.get("/v1/timeliness", summary="The DfE 20-week figures of plans issued this year (or `year`), "
-                "with and without exceptions, and the last 12 months, from the plan.final deadlines")
-    async def timeliness(who: Any = Depends(principal),
-                         year: Annotated[int | None, Query(ge=1990, le=2100)] = None, team_id: str | None = None,
-                         caseworker_id: str | None = None, area_id: str | None = None) -> dict[str, Any]:
+    async def timeliness(who: Who, year: Annotated[int | None, Query(ge=1990, le=2100, description=(
+                             "Plans issued in this calendar year (default: this year)"))] = None,
+                         team_id: str | None = None, caseworker_id: str | None = None, area_id: str | None = None,
+                         cases: Annotated[bool, Query(description="List the cases behind each figure")] = False,
+                         ) -> dict[str, Any]:
+        within_scope(who, team_id, caseworker_id)
         today = london_today(clock.now())
-        year = year or today.year
-        months = last_months(today)
-        since = min(date(year, 1, 1), date(months[0][0], months[0][1], 1))  # the year's and the trend's plans
-        # only the three fields the DfE count needs, extracted by the database: PostgreSQL reads each
-        # plan's JSON once (json_to_record), SQLite extracts them one by one
-        async with sessions() as session:
-            trigger, completed, exception, source = _plan_fields(session.bind.dialect.name)
-            excepted = exception.is_not(None)
-            q = select(trigger, completed, excepted, func.count()).select_from(source).where(
-                d.c.rule_id == "plan.final", d.c.status.in_(("met", "met_late", "exception")),
-                d.c.updated_at >= datetime.combine(since, datetime.min.time(), UTC), completed >= since.isoformat(),
-            ).group_by(trigger, completed, excepted)
-            rows = (await session.execute(scoped(filtered(q, team_id, caseworker_id, area_id), who))).all()
-        plans = [plan for t, c, x, n in rows if c for plan in repeat((_day(t), _day(c), bool(x)), n)]
-        report = timeliness_of(plans, year)
-        return {**report.to_dict(), "national_percent_2025": NATIONAL_PERCENT_2025,
-                "months": [{"month": f"{y}-{m:02d}", **f.to_dict()} for y, m, f in monthly_figures(plans, months)]}
+        return await timeliness_figures(
+            sessions, year or today.year, today, with_cases=cases,
+            restrict=lambda q: who.restrict(filtered(q, team_id, caseworker_id, area_id), d))
+
+    router.add_api_route(
+        "/v1/timeliness", timeliness, methods=["GET"], tags=["reports"],
+        summary="The DfE 20-week figures of the plans issued in a year, and the last 12 months",
+        description="With and without exceptions, beside England's 2025 figure, from the stored plan.final "
+        "deadlines met: the same count as `ehc report timeliness`. `year` defaults to this year. Within the "
+        "token's scope (a caseworker's cases, a team), narrowed by `team_id`, `caseworker_id` or `area_id`; "
+        "with `cases=true`, the cases behind each figure. A year without plans carries a warning naming the "
+        "years that hold some.")
+    router.add_api_route(
+        "/v1/reports/timeliness", timeliness, methods=["GET"], tags=["reports"], deprecated=True,
+        summary="The same as /v1/timeliness (its earlier address, kept for existing clients)")
 
     return router
 
@@ -197,22 +190,3 @@ def build_cases_router(sessions: async_sessionmaker[AsyncSession], calendar: Any
 def _count_if(condition: Any) -> Any:
     """How many rows of the group meet the condition (SUM of CASE: the same SQL on either engine)."""
     return func.sum(case((condition, 1), else_=0))
-
-
-def _plan_fields(dialect: str) -> tuple[Any, Any, Any, Any]:
-    """(trigger date, completion date, exception, FROM clause) of the deadlines' explanations."""
-    d = tables.deadlines
-    if dialect == "postgresql":
-        fields = func.json_to_record(d.c.explanation).table_valued(
-            column("trigger_date", String), column("completed_on", String), column("exception", String),
-        ).render_derived(name="plan", with_types=True)
-        return fields.c.trigger_date, fields.c.completed_on, fields.c.exception, d.join(fields, true())
-    e = d.c.explanation
-    return e["trigger_date"].as_string(), e["completed_on"].as_string(), e["exception"].as_string(), d
-
-
-def _day(value: Any) -> date | None:
-    try:
-        return date.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None

@@ -3,13 +3,12 @@
 - ``POST /admin/rebuild/dry-run`` (admin): what a recomputation of the stored cases with this
   deployment's rule sets and calendar would publish, deadline by deadline, with the reason;
   nothing is written or published.
-- ``GET /v1/reports/timeliness?year=Y[&cases=true]`` (manager of all teams, admin): the DfE
-  20-week figures from the stored deadlines, with a warning for a year without plans.
 - ``GET /v1/what-if/forward``, ``/v1/what-if/backward``, ``/v1/what-if/dependents`` and
   ``/v1/cases/{case_id}/what-if/at-risk``: the what-if calculator (domain/what_if.py), every
   deadline explained as everywhere else (rule id, legal source, period in words).
 
-Authentication is the read API's (bearer token to role, see ``http.principal``).
+Authentication is the read API's (bearer token to role, see ``http_scope``). The 20-week figures
+are ``GET /v1/timeliness`` (``http_cases``; ``/v1/reports/timeliness`` is its earlier address).
 """
 
 from __future__ import annotations
@@ -31,13 +30,10 @@ from services.deadlines.domain.what_if import (
     parse_hypothesis,
     parse_step,
 )
-from services.deadlines.entrypoints.http import Principal, principal
+from services.deadlines.entrypoints.http_scope import Principal, Who
 from services.deadlines.service_layer.changes import describe
 from services.deadlines.service_layer.handlers import DeadlinesService
-from services.deadlines.service_layer.reports import timeliness_report
 from services.deadlines.service_layer.timers import london_today
-
-Who = Annotated[Principal, Depends(principal)]
 
 
 def admin(who: Who) -> Principal:
@@ -61,15 +57,6 @@ def build_tools_router(service: DeadlinesService, domain: Any, sessions: async_s
                        batch: int = 500) -> APIRouter:
     """``domain``: the service's engine with its rule-set history and calendar (bootstrap.DomainEngine)."""
     router = APIRouter()
-
-    @router.get("/v1/reports/timeliness", tags=["reports"],
-                summary="The DfE 20-week figures for plans issued in a year, from the stored deadlines")
-    async def timeliness(who: Who, year: Annotated[int, Query(ge=1990, le=2100)],
-                         cases: Annotated[bool, Query(description="List the cases behind each figure")] = False,
-                         ) -> dict[str, Any]:
-        if who.role == "caseworker" or (who.role == "manager" and who.scope):
-            raise HTTPException(403, "the figures cover the whole council: a manager (all teams) or admin token")
-        return (await timeliness_report(sessions, year)).to_dict(with_cases=cases)
 
     def answer(compute: Any) -> Any:
         try:
@@ -108,8 +95,7 @@ def build_tools_router(service: DeadlinesService, domain: Any, sessions: async_s
     async def what_if_at_risk(case_id: str, who: Who, deadline_id: str,
                               completed_on: date | None = None) -> dict[str, Any]:
         history, (team_id, caseworker_id) = await service.case_history(case_id)
-        if not history or (who.role == "caseworker" and who.scope != caseworker_id) or (
-                who.role == "manager" and who.scope and who.scope != team_id):
+        if not history or not who.sees(team_id, caseworker_id):
             raise HTTPException(404, "no such case")
         today = london_today(service.clock.now())
         return answer(lambda: at_risk(history, deadline_id, domain.ruleset, domain.calendar, today,

@@ -278,7 +278,9 @@ class DeadlinesService:
     def _deadline_row(self, d: Any, team_id: str | None, caseworker_id: str | None, now: datetime) -> dict[str, Any]:
         return {"deadline_id": d.deadline_id, "case_id": d.case_id, "rule_id": d.rule_id, "due_on": d.due_on,
                 "status": str(d.status), "responsible": str(d.responsible), "kind": str(d.kind),
-                "team_id": team_id, "caseworker_id": caseworker_id, "explanation": d.to_dict(), "updated_at": now}
+                "team_id": team_id, "caseworker_id": caseworker_id, "explanation": d.to_dict(), "updated_at": now,
+                # the explanation's facts the reports count, as columns (the 20-week figures read dates)
+                "trigger_date": d.trigger_date, "completed_on": d.completed_on, "exception": d.exception}
 
     def _change_event(self, change: Change, routing: tuple[str | None, str | None, str | None],
                       explained: dict[str, Any], now: datetime, result: BatchResult) -> DeadlineEvent:

@@ -19,6 +19,14 @@ OPEN = ("open", "due_soon")
 LONDON = ZoneInfo("Europe/London")
 
 
+def known_as(names: Mapping[str, str], ident: str | None, kind: str) -> str:
+    """The name staff know a team or area by (settings ``team_names`` / ``area_names``), else
+    "<Kind> <id>"; empty when there is none."""
+    if not ident:
+        return ""
+    return names.get(ident) or f"{kind} {ident}"
+
+
 def london_day(now: datetime) -> date:
     return now.astimezone(LONDON).date()
 

@@ -8,6 +8,7 @@ signed link, and show that one case.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,20 @@ def build_templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
-def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
+def build_web_app(deps: WebDeps, readiness: ReadinessCheck, team_names: Mapping[str, str] | None = None,
+                  area_names: Mapping[str, str] | None = None) -> FastAPI:
+    """``team_names``, ``area_names``: as staff know them (settings, shared with the notifier)."""
     cfg = deps.cfg
     templates = build_templates()
     templates.env.globals.update(council_name=cfg.council_name)
+
+    def team_name(team_id: str | None) -> str:
+        return views.known_as(team_names or {}, team_id, "Team")
+
+    def area_name(area_id: str | None) -> str:
+        return views.known_as(area_names or {}, area_id, "Area")
+
+    templates.env.filters.update(team_name=team_name, area_name=area_name)
     app = FastAPI(title="EHC deadlines: web front", docs_url=None, redoc_url=None, openapi_url=None)
     secret = cfg.session_secret.get_secret_value() if cfg.session_secret else None
     if secret is None:
@@ -278,8 +289,8 @@ def build_web_app(deps: WebDeps, readiness: ReadinessCheck) -> FastAPI:
         label = {"overdue": "with overdue deadlines", "due_soon": "with deadlines due soon",
                  "exceptions": "with exceptions", "reviews_overdue": "with an annual review overdue"
                  }.get(only or "", "")
-        where = (f"caseworker {caseworker_id}" if caseworker_id else f"team {scope}" if scope
-                 else f"area {area}" if area else "the council")
+        where = (f"caseworker {caseworker_id}" if caseworker_id else team_name(scope) if scope
+                 else area_name(area) if area else "the council")
         return page(request, "cases.html", staff=staff, title=f"Cases {label} ({where})".replace("  ", " "),
                     cases=views.case_rows(items), only=only, today=today(), nav="dashboard", drill=True)
 

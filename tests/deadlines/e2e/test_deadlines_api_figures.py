@@ -49,13 +49,15 @@ def council(n: int) -> list[dict[str, Any]]:
                  None)]:
             rows.append({"deadline_id": f"{case_id}:{rule_id}", "case_id": case_id, "rule_id": rule_id, "due_on": due,
                          "status": status, "responsible": "la", "kind": "duty", "team_id": team, "caseworker_id": cw,
-                         "updated_at": NOW, "explanation": {
+                         "updated_at": NOW, "trigger_date": received, "completed_on": done, "exception": exc,
+                         "explanation": {
                              "case_id": case_id, "rule_id": rule_id, "trigger_date": received.isoformat(),
                              "completed_on": done.isoformat() if done else None, "exception": exc}})
     return rows
 
 
 def by_hand(rows: list[dict[str, Any]], until: date) -> tuple[dict[tuple[str, str], dict[str, int]], dict[str, Any]]:
+    """The groups' counts and the 20-week figures (this year's and each month's) counted one deadline at a time."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rows:
         g = groups.setdefault((r["team_id"], r["caseworker_id"]), {"cases": set(), "breached": 0, "at_risk": 0,
@@ -98,6 +100,10 @@ async def check_figures(settings: Settings) -> None:
                                      headers={"Authorization": "Bearer tok"}) as api:
             summary = (await api.get("/v1/summary")).json()
             figures = (await api.get("/v1/timeliness")).json()
+            team = (await api.get("/v1/timeliness", params={"team_id": "team-1"})).json()
+            with_cases = (await api.get("/v1/timeliness", params={"cases": "true"})).json()
+            # the earlier address of the same figures (a documented alias)
+            alias = (await api.get("/v1/reports/timeliness", params={"year": TODAY.year})).json()
             # a year the calendar cannot hold is a 422 with its reason, never a 500 (schemathesis found it)
             for year in ("53640787004256", "-19", "10000"):
                 assert (await api.get("/v1/timeliness", params={"year": year})).status_code == 422
@@ -109,6 +115,13 @@ async def check_figures(settings: Settings) -> None:
             for g in summary["groups"]} == groups
     assert sum(g["cases"] for g in summary["groups"]) == 240
     assert {k: figures[k] for k in expected} == expected
+    assert alias == figures and {k: with_cases[k] for k in figures} == figures
+    assert sorted(with_cases["cases"]["including_exceptions"]["plans"]) == sorted(
+        r["case_id"] for r in rows if r["rule_id"] == "plan.final" and r["status"] in ("met", "met_late")
+        and r["completed_on"].year == TODAY.year)
+    _, team_expected = by_hand([r for r in rows if r["team_id"] == "team-1"], TODAY)
+    assert {k: team[k] for k in team_expected} == team_expected
+    assert team["including_exceptions"]["plans"] < figures["including_exceptions"]["plans"]
     assert figures["including_exceptions"]["plans"] > figures["excluding_exceptions"]["plans"] > 0
     everyone = figures["including_exceptions"]
     assert everyone["over_52_weeks"] > 0 and everyone["within_20_weeks"] > 0 and everyone["over_20_up_to_52_weeks"] > 0

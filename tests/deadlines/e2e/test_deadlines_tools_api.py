@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import httpx
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from services.cli import app as ehc
+from services.deadlines.adapters import tables
 from services.deadlines.bootstrap import bootstrap
 from services.deadlines.service_layer.reports import timeliness_report
 from shared.settings import Settings
@@ -79,9 +81,25 @@ async def test_timeliness_what_if_and_dry_run_on_a_live_service(isolated: Settin
         empty = (await api.get("/v1/reports/timeliness", params={"year": 2023}, headers=auth("tok-admin"))).json()
         assert empty["including_exceptions"]["plans"] == 0
         assert "no plans were issued in 2023" in empty["warnings"][0] and "2024 (1), 2025 (3)" in empty["warnings"][0]
+        # one endpoint (/v1/timeliness; /v1/reports/timeliness its earlier address), within the token's scope:
+        # every case here is cw-1's, in team-a; another team's figures are refused
+        unified = await api.get("/v1/timeliness", params={"year": 2025, "cases": True}, headers=auth("tok-mgr"))
+        assert unified.json() == body
         for token in ("tok-cw-1", "tok-mgr-a"):
-            assert (await api.get("/v1/reports/timeliness", params={"year": 2025},
-                                  headers=auth(token))).status_code == 403
+            mine = await api.get("/v1/timeliness", params={"year": 2025, "cases": True}, headers=auth(token))
+            assert mine.status_code == 200 and mine.json() == body
+        assert (await api.get("/v1/timeliness", params={"team_id": "team-b"},
+                              headers=auth("tok-mgr-a"))).status_code == 403
+
+        # the report's three facts are columns of the stored deadlines, written with them (case-t3's exception
+        # came after its plan was met, and reached the columns too)
+        d = tables.deadlines
+        async with app.sessions() as session:
+            stored = (await session.execute(select(d.c.case_id, d.c.trigger_date, d.c.completed_on, d.c.exception)
+                                            .where(d.c.rule_id == "plan.final").order_by(d.c.case_id))).all()
+        assert [tuple(r) for r in stored if r.case_id in CASES] == [
+            (case_id, date.fromisoformat(received), date.fromisoformat(issued), "E3" if exception else None)
+            for case_id, (received, issued, exception) in sorted(CASES.items())]
 
         # -- the same through `ehc report timeliness` without --from-file (the service's database)
         env = service_env(settings)
@@ -89,7 +107,8 @@ async def test_timeliness_what_if_and_dry_run_on_a_live_service(isolated: Settin
         result = await asyncio.to_thread(runner.invoke, ehc, ["report", "timeliness", "--year", "2025", "--cases",
                                                               "--json"], env=env)
         assert result.exit_code == 0, result.output
-        assert json.loads(result.stdout) == body
+        cli = json.loads(result.stdout)
+        assert cli == {k: body[k] for k in cli} and set(body) - set(cli) == {"national_percent_2025", "months"}
         result = await asyncio.to_thread(runner.invoke, ehc, ["report", "timeliness", "--year", "2023"], env=env)
         assert result.exit_code == 0 and "warning: no plans were issued in 2023" in result.stderr
         result = await asyncio.to_thread(runner.invoke, ehc, ["report", "timeliness", "--year", "2025", "--cases"],
