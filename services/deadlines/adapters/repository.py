@@ -144,14 +144,21 @@ class DeadlinesRepository:
 
     async def claim_due_deadlines(self, now: datetime, limit: int) -> dict[str, Any]:
         """Lock (SKIP LOCKED) up to ``limit`` deadlines that have due timers, earliest first. One
-        replica then handles all of a deadline's due timers, in order; another replica skips it."""
-        t = tables.timers
-        due = (select(t.c.deadline_id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now))
-               .group_by(t.c.deadline_id).order_by(func.min(t.c.fire_at)).limit(limit * 2))
-        q = select(tables.deadlines).where(tables.deadlines.c.deadline_id.in_(due.scalar_subquery()))
+        replica then handles all of a deadline's due timers, in order; another replica skips it.
+
+        Only the earliest ``4 * limit`` due timers are looked at (a range scan of the partial index
+        ix_timers_due, not an aggregate over every due timer, which made each claim cost as much
+        as the whole backlog); a deadline's first timer in that window is its earliest."""
+        t, d = tables.timers, tables.deadlines
+        window = (select(t.c.deadline_id, t.c.fire_at).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now))
+                  .order_by(t.c.fire_at).limit(limit * 4).subquery())
+        first = func.min(window.c.fire_at)
+        due = (select(window.c.deadline_id, first.label("first")).group_by(window.c.deadline_id)
+               .order_by(first).subquery())
+        q = select(d).join(due, due.c.deadline_id == d.c.deadline_id).order_by(due.c.first).limit(limit)
         if self._pg:
-            q = q.with_for_update(skip_locked=True)
-        rows = (await self.session.execute(q.limit(limit))).all()
+            q = q.with_for_update(skip_locked=True, of=d)
+        rows = (await self.session.execute(q)).all()
         return {row.deadline_id: row for row in rows}
 
     async def due_timers(self, deadline_ids: Iterable[str], now: datetime) -> list[Any]:
@@ -161,8 +168,10 @@ class DeadlinesRepository:
         return list((await self.session.execute(q)).all())
 
     async def has_due_timers(self, now: datetime) -> bool:
+        # ordered by fire_at, so PostgreSQL reads ix_timers_due: with LIMIT alone it chose a sequential
+        # scan of every timer, which is the whole table when none is due (every tick's last question)
         t = tables.timers
-        q = select(t.c.id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now)).limit(1)
+        q = select(t.c.id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now)).order_by(t.c.fire_at).limit(1)
         return (await self.session.scalar(q)) is not None
 
     async def orphan_timers(self, now: datetime, limit: int) -> list[int]:
@@ -177,6 +186,14 @@ class DeadlinesRepository:
             await self.session.execute(
                 update(tables.timers).where(tables.timers.c.id.in_(timer_ids)).values(fired_at=now)
             )
+
+    async def set_timer_statuses(self, deadline_ids_by_status: dict[str, list[str]]) -> None:
+        """The statuses fired timers give (breached, due_soon): one statement per status."""
+        for status, ids in deadline_ids_by_status.items():
+            if ids:
+                await self.session.execute(
+                    update(tables.deadlines).where(tables.deadlines.c.deadline_id.in_(ids)).values(status=status)
+                )
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(
