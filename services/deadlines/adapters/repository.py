@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import and_, any_, bindparam, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deadlines.adapters import tables
@@ -22,6 +23,13 @@ class DeadlinesRepository:
 
     def _insert(self, table: Any) -> Any:
         return upsertable_insert(self.session, table)
+
+    def _among(self, column: Any, values: Iterable[Any]) -> Any:
+        """``column IN values``; on PostgreSQL ``= ANY(array)``: one parameter however many values, so
+        a batch of a thousand ids is neither rendered nor parsed as a thousand placeholders."""
+        if self._pg:
+            return column == any_(literal(list(values), ARRAY(column.type)))
+        return column.in_(list(values))
 
     # --- case history ------------------------------------------------------------------------
     async def add_events(self, rows: list[dict[str, Any]]) -> None:
@@ -163,7 +171,8 @@ class DeadlinesRepository:
 
     async def due_timers(self, deadline_ids: Iterable[str], now: datetime) -> list[Any]:
         t = tables.timers
-        q = (select(t).where(and_(t.c.deadline_id.in_(list(deadline_ids)), t.c.fired_at.is_(None), t.c.fire_at <= now))
+        q = (select(t)
+             .where(and_(self._among(t.c.deadline_id, deadline_ids), t.c.fired_at.is_(None), t.c.fire_at <= now))
              .order_by(t.c.deadline_id, t.c.fire_at, t.c.id))
         return list((await self.session.execute(q)).all())
 
@@ -184,16 +193,15 @@ class DeadlinesRepository:
     async def mark_fired(self, timer_ids: list[int], now: datetime) -> None:
         if timer_ids:
             await self.session.execute(
-                update(tables.timers).where(tables.timers.c.id.in_(timer_ids)).values(fired_at=now)
+                update(tables.timers).where(self._among(tables.timers.c.id, timer_ids)).values(fired_at=now)
             )
 
     async def set_timer_statuses(self, deadline_ids_by_status: dict[str, list[str]]) -> None:
         """The statuses fired timers give (breached, due_soon): one statement per status."""
+        d = tables.deadlines
         for status, ids in deadline_ids_by_status.items():
             if ids:
-                await self.session.execute(
-                    update(tables.deadlines).where(tables.deadlines.c.deadline_id.in_(ids)).values(status=status)
-                )
+                await self.session.execute(update(d).where(self._among(d.c.deadline_id, ids)).values(status=status))
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(

@@ -327,7 +327,8 @@ class DeadlinesService:
 
     # --- timers ------------------------------------------------------------------------------
     async def fire_due_timers(self, limit: int = 1000) -> int:
-        """Fire the due timers of up to ``limit`` deadlines; returns how many timers were handled.
+        """Fire the due timers of up to ``limit // 4`` deadlines (about ``limit`` timers: a deadline has
+        up to four, its reminders and breach); returns how many timers were handled.
 
         Each deadline's due timers are handled together, in order, by the replica that locked the
         deadline. When several are due at once (after an outage) only the latest speaks: a reminder

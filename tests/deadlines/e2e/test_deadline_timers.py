@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -70,7 +71,16 @@ async def write(service: Any, deadlines: list[dict[str, Any]], timers: list[dict
 
 
 async def test_each_kind_of_due_timer_fires_once_as_it_should(isolated: Settings) -> None:
-    service = bootstrap(isolated, clock=FixedClock())
+    await check_each_kind(isolated)
+
+
+async def test_each_kind_of_due_timer_fires_once_on_sqlite(isolated: Settings, tmp_path: Path) -> None:
+    await check_each_kind(isolated.model_copy(update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/d.db"}))
+    assert (tmp_path / "d.db").stat().st_size > 0
+
+
+async def check_each_kind(settings: Settings) -> None:
+    service = bootstrap(settings, clock=FixedClock())
     await service.start(consume=False, schedule=False)
     try:
         past, later = TODAY - timedelta(days=1), TODAY + timedelta(days=20)
