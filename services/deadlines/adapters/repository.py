@@ -150,6 +150,13 @@ class DeadlinesRepository:
                   "fire_at": t.fire_at} for d, c, t in new],
             )
 
+    @staticmethod
+    def _due_window(now: datetime, size: int) -> Any:
+        """The ``size`` earliest due timers (a range scan of the partial index ix_timers_due)."""
+        t = tables.timers
+        return (select(t.c.id, t.c.deadline_id, t.c.fire_at).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now))
+                .order_by(t.c.fire_at).limit(size).subquery())
+
     async def claim_due_deadlines(self, now: datetime, limit: int) -> dict[str, Any]:
         """Lock (SKIP LOCKED) up to ``limit`` deadlines that have due timers, earliest first. One
         replica then handles all of a deadline's due timers, in order; another replica skips it.
@@ -157,9 +164,8 @@ class DeadlinesRepository:
         Only the earliest ``4 * limit`` due timers are looked at (a range scan of the partial index
         ix_timers_due, not an aggregate over every due timer, which made each claim cost as much
         as the whole backlog); a deadline's first timer in that window is its earliest."""
-        t, d = tables.timers, tables.deadlines
-        window = (select(t.c.deadline_id, t.c.fire_at).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now))
-                  .order_by(t.c.fire_at).limit(limit * 4).subquery())
+        d = tables.deadlines
+        window = self._due_window(now, limit * 4)
         first = func.min(window.c.fire_at)
         due = (select(window.c.deadline_id, first.label("first")).group_by(window.c.deadline_id)
                .order_by(first).subquery())
@@ -184,10 +190,13 @@ class DeadlinesRepository:
         return (await self.session.scalar(q)) is not None
 
     async def orphan_timers(self, now: datetime, limit: int) -> list[int]:
-        """Due timers whose deadline row does not exist (never expected; kept from piling up)."""
-        t, d = tables.timers, tables.deadlines
-        q = (select(t.c.id).outerjoin(d, d.c.deadline_id == t.c.deadline_id)
-             .where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now, d.c.deadline_id.is_(None))).limit(limit))
+        """Due timers whose deadline row does not exist (never expected; kept from piling up), among
+        the earliest ``4 * limit`` due: those a claim looks at (not every due timer, each time a
+        claim finds nothing while another replica holds the rest)."""
+        d = tables.deadlines
+        window = self._due_window(now, limit * 4)
+        q = (select(window.c.id).outerjoin(d, d.c.deadline_id == window.c.deadline_id)
+             .where(d.c.deadline_id.is_(None)).limit(limit))
         return list((await self.session.scalars(q)).all())
 
     async def mark_fired(self, timer_ids: list[int], now: datetime) -> None:

@@ -337,10 +337,11 @@ class DeadlinesService:
         now = self.clock.now()
         async with self._sessions() as session, session.begin():
             repo = DeadlinesRepository(session)
-            deadlines = await repo.claim_due_deadlines(now, max(1, limit // 4))
+            claim = max(1, limit // 4)
+            deadlines = await repo.claim_due_deadlines(now, claim)
             due = await repo.due_timers(deadlines, now) if deadlines else []
             if not due:
-                orphans = await repo.orphan_timers(now, limit)
+                orphans = await repo.orphan_timers(now, claim)  # among the due timers the claim looked at
                 await repo.mark_fired(orphans, now)
                 return len(orphans)
             fired: list[int] = []
