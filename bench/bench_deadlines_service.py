@@ -191,6 +191,10 @@ async def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
 
 
 async def timers(settings: Settings, stored: int, due: int) -> tuple[float, int]:
+    """Fire ``due`` timers among ``stored`` deadlines; prints the time, and the ratio to the raw
+    database work the same firing needs (baseline, same run, rolled back): on asyncpg, in one
+    transaction, lock the due deadlines (FOR UPDATE SKIP LOCKED), mark their timers fired, set
+    their status, insert one outbox row each."""
     now = datetime(2026, 11, 27, 12, tzinfo=UTC)
     service = bootstrap(settings, clock=FixedClock(now))
     await service.start(consume=False, schedule=False)
@@ -218,12 +222,33 @@ async def timers(settings: Settings, stored: int, due: int) -> tuple[float, int]
                                          columns=["deadline_id", "case_id", "kind", "offset_days", "due_on", "fire_at",
                                                   "fired_at"])
         await conn.execute(f'ANALYZE "{schema}".deadlines; ANALYZE "{schema}".timers')
+        value = json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "type": "deadline.breached",
+                            "data": json.loads(explanation)}).encode()
+        t0 = time.perf_counter()
+        tr = conn.transaction()
+        await tr.start()
+        ids = [r[0] for r in await conn.fetch(
+            f'SELECT deadline_id FROM "{schema}".deadlines WHERE deadline_id IN (SELECT deadline_id FROM '
+            f'"{schema}".timers WHERE fired_at IS NULL AND fire_at <= $1) FOR UPDATE SKIP LOCKED', now)]
+        await conn.execute(f'UPDATE "{schema}".timers SET fired_at = $1 WHERE deadline_id = ANY($2::text[]) '
+                           f'AND fired_at IS NULL AND fire_at <= $1', now, ids)
+        await conn.execute(f'UPDATE "{schema}".deadlines SET status = $1 WHERE deadline_id = ANY($2::text[])',
+                           "breached", ids)
+        await conn.execute(f'INSERT INTO "{schema}".outbox (topic, key, value) SELECT $1, k.k, $3 '
+                           f'FROM unnest($2::bytea[]) AS k(k)', "t", [i.encode() for i in ids], value)
+        baseline = time.perf_counter() - t0
+        await tr.rollback()
+        await conn.execute(f'VACUUM ANALYZE "{schema}".timers')
     finally:
         await conn.close()
+    print(f"timers baseline: raw asyncpg claim (FOR UPDATE SKIP LOCKED) + mark fired + status + "
+          f"{len(ids):,} outbox rows: {baseline:.2f} s")
     t0 = time.perf_counter()
     fired = await fire_all_due(service.service, service.after_batch)
     elapsed = time.perf_counter() - t0
     await service.stop()
+    print(f"timers: {fired:,} due among {stored:,} stored deadlines fired (published) in {elapsed:.2f} s "
+          f"({fired / elapsed:,.0f}/s); ratio to baseline: {elapsed / baseline:.1f}")
     return elapsed, fired
 
 
@@ -233,6 +258,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--latency-seconds", type=int, default=15)
+    parser.add_argument("--only", choices=["timers"], help="run only this part")
     args = parser.parse_args(argv)
     configure_logging("WARNING", json_output=False)
     await asyncio.to_thread(kafka_infra.start)
@@ -242,6 +268,10 @@ async def main(argv: list[str] | None = None) -> int:
     settings = settings_for(tag)
     await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
     try:
+        if args.only == "timers":
+            await ensure_topics(settings_for(tag + "t").kafka, topic_specs(f"{tag}t.", 6))
+            await timers(settings_for(tag + "t"), args.stored, args.due)
+            return 0
         raw = await raw_rate(settings, args.events)
         print(f"raw aiokafka consume+produce (acks=all, commit per batch): {raw:,.0f} msg/s")
         rate, cases, published = await sustained_rate(settings, args.events)
@@ -257,9 +287,7 @@ async def main(argv: list[str] | None = None) -> int:
                   f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms")
         t_settings = settings_for(tag + "t")
         await ensure_topics(t_settings.kafka, topic_specs(t_settings.kafka.topic_prefix, 6))
-        seconds, fired = await timers(t_settings, args.stored, args.due)
-        print(f"timers: {fired:,} due among {args.stored:,} stored deadlines fired in {seconds:.2f} s "
-              f"({fired / seconds:,.0f}/s)")
+        await timers(t_settings, args.stored, args.due)
         print(f"peak memory of this process (service in-process): "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, func, select, update
+from sqlalchemy import Select, and_, any_, bindparam, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.deadlines.adapters import tables
@@ -24,6 +25,13 @@ class DeadlinesRepository:
 
     def _insert(self, table: Any) -> Any:
         return upsertable_insert(self.session, table)
+
+    def _among(self, column: Any, values: Iterable[Any]) -> Any:
+        """``column IN values``; on PostgreSQL ``= ANY(array)``: one parameter however many values, so
+        a batch of a thousand ids is neither rendered nor parsed as a thousand placeholders."""
+        if self._pg:
+            return column == any_(literal(list(values), ARRAY(column.type)))
+        return column.in_(list(values))
 
     # --- case history ------------------------------------------------------------------------
     async def add_events(self, rows: list[dict[str, Any]]) -> None:
@@ -144,41 +152,67 @@ class DeadlinesRepository:
                   "fire_at": t.fire_at} for d, c, t in new],
             )
 
+    @staticmethod
+    def _due_window(now: datetime, size: int) -> Any:
+        """The ``size`` earliest due timers (a range scan of the partial index ix_timers_due)."""
+        t = tables.timers
+        return (select(t.c.id, t.c.deadline_id, t.c.fire_at).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now))
+                .order_by(t.c.fire_at).limit(size).subquery())
+
     async def claim_due_deadlines(self, now: datetime, limit: int) -> dict[str, Any]:
         """Lock (SKIP LOCKED) up to ``limit`` deadlines that have due timers, earliest first. One
-        replica then handles all of a deadline's due timers, in order; another replica skips it."""
-        t = tables.timers
-        due = (select(t.c.deadline_id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now))
-               .group_by(t.c.deadline_id).order_by(func.min(t.c.fire_at)).limit(limit * 2))
-        q = select(tables.deadlines).where(tables.deadlines.c.deadline_id.in_(due.scalar_subquery()))
+        replica then handles all of a deadline's due timers, in order; another replica skips it.
+
+        Only the earliest ``4 * limit`` due timers are looked at (a range scan of the partial index
+        ix_timers_due, not an aggregate over every due timer, which made each claim cost as much
+        as the whole backlog); a deadline's first timer in that window is its earliest."""
+        d = tables.deadlines
+        window = self._due_window(now, limit * 4)
+        first = func.min(window.c.fire_at)
+        due = (select(window.c.deadline_id, first.label("first")).group_by(window.c.deadline_id)
+               .order_by(first).subquery())
+        q = select(d).join(due, due.c.deadline_id == d.c.deadline_id).order_by(due.c.first).limit(limit)
         if self._pg:
-            q = q.with_for_update(skip_locked=True)
-        rows = (await self.session.execute(q.limit(limit))).all()
+            q = q.with_for_update(skip_locked=True, of=d)
+        rows = (await self.session.execute(q)).all()
         return {row.deadline_id: row for row in rows}
 
     async def due_timers(self, deadline_ids: Iterable[str], now: datetime) -> list[Any]:
         t = tables.timers
-        q = (select(t).where(and_(t.c.deadline_id.in_(list(deadline_ids)), t.c.fired_at.is_(None), t.c.fire_at <= now))
+        q = (select(t)
+             .where(and_(self._among(t.c.deadline_id, deadline_ids), t.c.fired_at.is_(None), t.c.fire_at <= now))
              .order_by(t.c.deadline_id, t.c.fire_at, t.c.id))
         return list((await self.session.execute(q)).all())
 
     async def has_due_timers(self, now: datetime) -> bool:
+        # ordered by fire_at, so PostgreSQL reads ix_timers_due: with LIMIT alone it chose a sequential
+        # scan of every timer, which is the whole table when none is due (every tick's last question)
         t = tables.timers
-        q = select(t.c.id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now)).limit(1)
+        q = select(t.c.id).where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now)).order_by(t.c.fire_at).limit(1)
         return (await self.session.scalar(q)) is not None
 
     async def orphan_timers(self, now: datetime, limit: int) -> list[int]:
-        """Due timers whose deadline row does not exist (never expected; kept from piling up)."""
-        t, d = tables.timers, tables.deadlines
-        q = (select(t.c.id).outerjoin(d, d.c.deadline_id == t.c.deadline_id)
-             .where(and_(t.c.fired_at.is_(None), t.c.fire_at <= now, d.c.deadline_id.is_(None))).limit(limit))
+        """Due timers whose deadline row does not exist (never expected; kept from piling up), among
+        the earliest ``4 * limit`` due: those a claim looks at (not every due timer, each time a
+        claim finds nothing while another replica holds the rest)."""
+        d = tables.deadlines
+        window = self._due_window(now, limit * 4)
+        q = (select(window.c.id).outerjoin(d, d.c.deadline_id == window.c.deadline_id)
+             .where(d.c.deadline_id.is_(None)).limit(limit))
         return list((await self.session.scalars(q)).all())
 
     async def mark_fired(self, timer_ids: list[int], now: datetime) -> None:
         if timer_ids:
             await self.session.execute(
-                update(tables.timers).where(tables.timers.c.id.in_(timer_ids)).values(fired_at=now)
+                update(tables.timers).where(self._among(tables.timers.c.id, timer_ids)).values(fired_at=now)
             )
+
+    async def set_timer_statuses(self, deadline_ids_by_status: dict[str, list[str]]) -> None:
+        """The statuses fired timers give (breached, due_soon): one statement per status."""
+        d = tables.deadlines
+        for status, ids in deadline_ids_by_status.items():
+            if ids:
+                await self.session.execute(update(d).where(self._among(d.c.deadline_id, ids)).values(status=status))
 
     async def count_by_status(self) -> dict[str, int]:
         rows = await self.session.execute(

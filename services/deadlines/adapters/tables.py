@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     func,
+    text,
 )
 
 from shared.db import UtcDateTime
@@ -103,5 +104,7 @@ timers = Table(
     Column("fire_at", UtcDateTime(), nullable=False),
     Column("fired_at", UtcDateTime(), nullable=True),
     UniqueConstraint("deadline_id", "kind", "offset_days", "due_on", "fire_at", name="uq_timer"),
+    # the due timers, in order (deadlines_0001): claimed earliest first, a window at a time
+    Index("ix_timers_due", "fire_at", postgresql_where=text("fired_at IS NULL")),
     schema=SCHEMA,
 )

@@ -329,7 +329,8 @@ class DeadlinesService:
 
     # --- timers ------------------------------------------------------------------------------
     async def fire_due_timers(self, limit: int = 1000) -> int:
-        """Fire the due timers of up to ``limit`` deadlines; returns how many timers were handled.
+        """Fire the due timers of up to ``limit // 4`` deadlines (about ``limit`` timers: a deadline has
+        up to four, its reminders and breach); returns how many timers were handled.
 
         Each deadline's due timers are handled together, in order, by the replica that locked the
         deadline. When several are due at once (after an outage) only the latest speaks: a reminder
@@ -338,15 +339,17 @@ class DeadlinesService:
         now = self.clock.now()
         async with self._sessions() as session, session.begin():
             repo = DeadlinesRepository(session)
-            deadlines = await repo.claim_due_deadlines(now, max(1, limit // 4))
+            claim = max(1, limit // 4)
+            deadlines = await repo.claim_due_deadlines(now, claim)
             due = await repo.due_timers(deadlines, now) if deadlines else []
             if not due:
-                orphans = await repo.orphan_timers(now, limit)
+                orphans = await repo.orphan_timers(now, claim)  # among the due timers the claim looked at
                 await repo.mark_fired(orphans, now)
                 return len(orphans)
             fired: list[int] = []
-            statuses: list[dict[str, Any]] = []
+            statuses: dict[str, list[str]] = {}
             follow_ups: list[tuple[str, str, TimerSpec]] = []
+            outgoing: list[DeadlineEvent] = []
             last_of_deadline = {t.deadline_id: t.id for t in due}  # ordered by fire_at within a deadline
             for timer in due:
                 row = deadlines[timer.deadline_id]
@@ -357,13 +360,14 @@ class DeadlinesService:
                 if event is None:
                     continue  # stale: the deadline moved or was completed since the timer was planned
                 event_type, data, new_status = event
-                await self._emit(session, event_type, data, now, discriminator=f"timer:{timer.kind}:{timer.fire_at}")
+                outgoing.append(self._event(event_type, data, now, discriminator=f"timer:{timer.kind}:{timer.fire_at}"))
                 if new_status and new_status != row.status:
-                    statuses.append({"b_id": row.deadline_id, "b_status": new_status})
+                    statuses.setdefault(new_status, []).append(row.deadline_id)
                 if timer.kind == "nudge":
                     follow_ups.append((row.deadline_id, row.case_id, TimerSpec(
                         "nudge", 7, timer.due_on, london(london_today(now) + timedelta(days=7)))))
-            await repo.set_status(statuses)
+            await add_many_to_outbox(session, tables.outbox, self._topic, outgoing)
+            await repo.set_timer_statuses(statuses)
             await repo.mark_fired(fired, now)
             await repo.add_timers(follow_ups)
             return len(fired)
@@ -376,20 +380,23 @@ class DeadlinesService:
     def _timer_event(self, timer: Any, row: Any) -> tuple[str, DeadlineData, str | None] | None:
         if row.due_on != timer.due_on:
             return None
-        stored = {**row.explanation, "case_id": row.case_id, "deadline_id": row.deadline_id, "rule_id": row.rule_id,
-                  "due_on": row.due_on, "status": row.status, "responsible": row.responsible, "kind": row.kind}
-        base = deadline_data(stored, row.team_id, row.caseworker_id, None)
         if timer.kind in ("reminder", "breach") and row.status not in ("open", "due_soon"):
             return None
+        if timer.kind == "nudge" and row.status != "exception":
+            return None
+        stored = {**row.explanation, "case_id": row.case_id, "deadline_id": row.deadline_id, "rule_id": row.rule_id,
+                  "due_on": row.due_on, "status": row.status, "responsible": row.responsible, "kind": row.kind,
+                  "reminder_offset_days": None}
         if timer.kind == "nudge":
-            if row.status != "exception":
-                return None
-            return "deadline.exception", base.model_copy(update={"reminder_offset_days": None}), None
-        if timer.kind == "breach":
-            return "deadline.breached", base.model_copy(update={"status": "breached"}), "breached"
-        status = "due_soon" if timer.offset_days <= self._due_soon else row.status
-        return ("deadline.due_soon",
-                base.model_copy(update={"status": status, "reminder_offset_days": timer.offset_days}), status)
+            event_type, new_status = "deadline.exception", None
+        elif timer.kind == "breach":
+            event_type, new_status = "deadline.breached", "breached"
+            stored["status"] = "breached"
+        else:
+            event_type = "deadline.due_soon"
+            new_status = "due_soon" if timer.offset_days <= self._due_soon else row.status
+            stored.update(status=new_status, reminder_offset_days=timer.offset_days)
+        return event_type, deadline_data(stored, row.team_id, row.caseworker_id, None), new_status
 
 
 def _discriminator(previous: Any) -> str:
