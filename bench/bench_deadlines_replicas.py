@@ -1,13 +1,14 @@
 """Benchmark: do deadlines replicas scale? (issue 12, item 3)
 
-    .venv/bin/python bench/bench_deadlines_replicas.py [--events 60000] [--replicas 2]
+    .venv/bin/python bench/bench_deadlines_replicas.py [--events 60000] [--replicas 2] [--rounds 2]
 
 Prints, in one run, on the same data:
 1. the raw aiokafka consume+produce rate (consumer group, acks=all, commit per batch), as context;
 2. a backlog of N realistic case events (services/deadlines/domain/synthetic.py, key = case id) on a
    6-partition case-events topic, drained by ONE `ehc deadlines serve` process;
 3. the same backlog on a fresh topic and schema, drained by K processes in one consumer group;
-and the ratio of (3) to (2) (the target: two replicas do at least 1.7 times the work of one).
+and the ratio of (3) to (2) (the target: two replicas do at least 1.7 times the work of one). (2) and
+(3) alternate for ``--rounds`` rounds (medians), so a change in the shared machine's load hits both.
 
 Rate: the events processed after the group settled (K members, every partition assigned) over the
 time from then until the backlog is drained (every event processed, every outgoing deadline event
@@ -30,6 +31,7 @@ import logging
 import os
 import random
 import re
+import statistics
 import sys
 import time
 import uuid
@@ -81,6 +83,12 @@ def runqueue_seconds(pid: int) -> float | None:
         return sum(int((task / "schedstat").read_text().split()[1]) for task in tasks) / 1e9
     except (FileNotFoundError, ProcessLookupError):
         return None
+
+
+def autogroup_enabled() -> bool:
+    """Linux's autogroup scheduling: every session's processes share one CPU share."""
+    flag = Path("/proc/sys/kernel/sched_autogroup_enabled")
+    return flag.exists() and flag.read_text().strip() == "1"
 
 
 def machine_busy() -> tuple[float, float]:
@@ -245,7 +253,7 @@ async def drain_with(replicas: int, tag: str, messages: list[tuple[bytes, bytes]
         port = free_port()
         env = service_env(settings, EHC_DEADLINES__HTTP_PORT=str(port), EHC_DEADLINES__TICK_SECONDS="3600",
                           EHC_LOGGING__LEVEL="WARNING")
-        procs.append(Replica(ServiceProcess("deadlines", env, LOG_DIR / f"{tag}-{i}.log"), port))
+        procs.append(Replica(ServiceProcess("deadlines", env, LOG_DIR / f"{tag}-{i}.log", own_session=True), port))
     n = len(messages)
     conn = await asyncpg.connect(pg_infra.dsn())
     broker, machine = CpuMeter(), [0.0, 0.0]
@@ -405,6 +413,7 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of 1 and K replicas")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds a drain may take at most")
     args = parser.parse_args(argv)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)  # "not leader" while a new topic settles: retried
@@ -425,16 +434,28 @@ async def main(argv: list[str] | None = None) -> int:
     finally:
         await delete_topics(raw_settings)
     print(f"raw aiokafka consume+produce (acks=all, commit per batch, one process): {raw:,.0f} msg/s")
+    if autogroup_enabled():
+        print("Linux autogroup scheduling is on: a session's processes share one CPU share, so each replica is "
+              "started in a session of its own (as in a container of its own)")
     print(f"backlog: {args.events:,} case events of {cases:,} synthetic cases on {PARTITIONS} partitions")
-    one = await drain_with(1, base + "r1", messages, started.pid, args.timeout)
-    report(one, args.events)
-    many = await drain_with(args.replicas, base + f"r{args.replicas}", messages, started.pid, args.timeout)
-    report(many, args.events)
-    print(f"\n{args.replicas} replicas / 1 replica: {many.rate / one.rate:.2f}x (target 1.7x for 2); "
-          f"1 replica / raw: {one.rate / raw:.3f}; {args.replicas} replicas / raw: {many.rate / raw:.3f}")
-    print(f"events per CPU-second of the replicas, {args.replicas} replicas / 1 replica: "
-          f"{many.per_cpu_second / one.per_cpu_second:.2f} (1.00: no work lost to coordinating replicas; the "
-          f"rate then follows the CPU the replicas get)")
+    ones: list[RunResult] = []
+    manys: list[RunResult] = []
+    for round_no in range(args.rounds):  # alternated, so a change in the machine's load hits both
+        ones.append(await drain_with(1, f"{base}r{round_no}a", messages, started.pid, args.timeout))
+        report(ones[-1], args.events)
+        manys.append(await drain_with(args.replicas, f"{base}r{round_no}b", messages, started.pid, args.timeout))
+        report(manys[-1], args.events)
+    one = statistics.median(r.rate for r in ones)
+    many = statistics.median(r.rate for r in manys)
+    pairs = list(zip(ones, manys, strict=True))
+    print(f"\n{args.replicas} replicas / 1 replica: {many / one:.2f}x (target 1.7x for 2; medians of {args.rounds} "
+          f"alternated round(s); per round: {', '.join(f'{m.rate / o.rate:.2f}x' for o, m in pairs)})")
+    print(f"1 replica / raw: {one / raw:.3f}; {args.replicas} replicas / raw: {many / raw:.3f}")
+    efficiency = statistics.median(m.per_cpu_second / o.per_cpu_second for o, m in pairs)
+    print(f"events per CPU-second of the replicas, {args.replicas} replicas / 1 replica: {efficiency:.2f} (1.00: no "
+          f"work lost to coordinating replicas; the rate then follows the CPU the replicas get); CPU the replicas "
+          f"got in all: {statistics.median(sum(r.cpu_replicas) for r in ones):.0%} of a core for 1, "
+          f"{statistics.median(sum(r.cpu_replicas) for r in manys):.0%} for {args.replicas}")
     return 0
 
 
