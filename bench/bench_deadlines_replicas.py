@@ -57,7 +57,7 @@ from shared.local_infra import kafka as kafka_infra  # noqa: E402
 from shared.local_infra import postgres as pg_infra  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.topics import topic_specs  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import _delete_topics, free_port  # noqa: E402
 from tests.e2e.harness import ServiceProcess, service_env  # noqa: E402
 
 PARTITIONS = 6
@@ -337,7 +337,7 @@ async def drain_with(replicas: int, tag: str, messages: list[tuple[bytes, bytes]
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
     published = await published_count(settings)
-    await delete_topics(settings)
+    await _delete_topics(settings.kafka)
     return RunResult(
         replicas=replicas, rate=(n - processed_at_settle) / window, rate_from_start=n / (ended - started),
         window=window, counted=n - processed_at_settle,
@@ -371,17 +371,6 @@ def describe_wait(row: Any) -> str:
     return f"{phase} tx: {row['wait_event_type']}:{row['wait_event']}"
 
 
-async def delete_topics(settings: Settings) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(settings.kafka.topic_prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
-
-
 # --- report --------------------------------------------------------------------------------------
 
 def report(r: RunResult, n: int) -> None:
@@ -402,6 +391,8 @@ def report(r: RunResult, n: int) -> None:
         short = re.sub(r"-[0-9a-f-]{36}$", "", member)
         print(f"  member {short}: partitions {parts}, {events:,} events, done at {done:.1f} s")
     samples = r.waits.pop("samples", 0) or 1
+    locked = sum(v for k, v in r.waits.items() if k.split(": ", 1)[1].startswith("Lock:"))
+    print(f"  waits on a PostgreSQL lock (row, transaction, advisory): {locked} in {samples} samples")
     print(f"  the replicas' open transactions, per sample ({samples} samples; {r.replicas} replica(s) with a consumer "
           "and a relay each): " + ", ".join(f"{k} {v / samples:.2f}" for k, v in r.waits.most_common(8)))
     ok = r.processed == n and r.published == r.outbox_rows
@@ -432,7 +423,7 @@ async def main(argv: list[str] | None = None) -> int:
     try:
         raw = await raw_rate(raw_settings, args.events)
     finally:
-        await delete_topics(raw_settings)
+        await _delete_topics(raw_settings.kafka)
     print(f"raw aiokafka consume+produce (acks=all, commit per batch, one process): {raw:,.0f} msg/s")
     if autogroup_enabled():
         print("Linux autogroup scheduling is on: a session's processes share one CPU share, so each replica is "
