@@ -325,6 +325,9 @@ async def drain_with(replicas: int, tag: str, messages: list[tuple[bytes, bytes]
             finished_at.setdefault(partition, ended - settled_at)  # type: ignore[operator]
         metrics = [await metric_values(r.http_port) for r in procs]
         assert settled_at is not None
+        if n - processed_at_settle < n // 2:
+            raise RuntimeError(f"{replicas} replica(s): {processed_at_settle:,} of {n:,} events were processed before "
+                               "the group settled, too few left to measure: use a bigger --events")
         window = ended - settled_at
         outbox_rows = await scalar(conn, "SELECT count(*) FROM {s}.outbox", schema)
         processed = await scalar(conn, "SELECT count(*) FROM {s}.processed_events", schema)
