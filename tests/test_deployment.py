@@ -75,3 +75,58 @@ def test_created_topics_match_the_constants() -> None:
             created[parts[1]] = configs
     expected = {spec.name: spec.config() for spec in topic_specs()}
     assert created == expected
+
+
+# --- replicas (issue 12): the consumers can run as several replicas of one consumer group -------
+
+CONSUMERS = ("intake", "deadlines", "notifier")
+
+
+def _fixed_host_ports(entry: object) -> list[str]:
+    """The host ports a `ports:` entry pins (short or long syntax); none when Docker picks them."""
+    if isinstance(entry, dict):
+        published = entry.get("published")
+        return [str(published)] if published not in (None, "") else []
+    parts = str(entry).split("/", 1)[0].rsplit(":", 2)
+    return [parts[-2]] if len(parts) >= 2 and parts[-2] else []
+
+
+def _topic_partitions() -> set[int]:
+    script = "\n".join(COMPOSE["services"]["kafka-topics"]["command"])
+    return {int(n) for n in re.findall(r"--partitions (\d+)", script)}
+
+
+def test_consumers_run_as_replicas_without_fixed_host_ports() -> None:
+    for name in CONSUMERS:
+        svc = COMPOSE["services"][name]
+        replicas = (svc.get("deploy") or {}).get("replicas")
+        assert isinstance(replicas, int) and replicas >= 2, f"{name}: deploy.replicas of at least 2"
+        pinned = [p for entry in svc.get("ports") or [] for p in _fixed_host_ports(entry)]
+        assert not pinned, f"{name}: replicas cannot share the fixed host port(s) {pinned}"
+        assert "container_name" not in svc, f"{name}: a fixed container name allows one replica only"
+
+
+def test_every_replica_gets_partitions() -> None:
+    """Replicas beyond the partitions of their topic would sit idle: 6 partitions, as many replicas at most."""
+    (partitions,) = _topic_partitions()
+    assert str(partitions) == COMPOSE["x-service-env"]["EHC_KAFKA__PARTITIONS"]
+    for name in CONSUMERS:
+        assert COMPOSE["services"][name]["deploy"]["replicas"] <= partitions
+
+
+def test_services_reach_scaled_services_by_name() -> None:
+    """The web front calls the APIs by service name (Docker's DNS spreads calls over the replicas),
+    never through a host port."""
+    env = COMPOSE["services"]["web"]["environment"]
+    for var in ("EHC_WEB__DEADLINES_API_URL", "EHC_WEB__NOTIFIER_API_URL", "EHC_WEB__INTAKE_WEBHOOK_URL"):
+        host = re.match(r"https?://([^:/]+)", env[var]).group(1)  # type: ignore[union-attr]
+        assert host in CONSUMERS, f"{var} points at {host}, not a service name"
+
+
+def test_fixed_host_ports_are_recognised() -> None:
+    assert _fixed_host_ports("8001:8001") == ["8001"]
+    assert _fixed_host_ports("127.0.0.1:8001:8001/tcp") == ["8001"]
+    assert _fixed_host_ports("8001") == []
+    assert _fixed_host_ports("127.0.0.1::8001") == []
+    assert _fixed_host_ports({"target": 8001, "published": "8001"}) == ["8001"]
+    assert _fixed_host_ports({"target": 8001}) == []

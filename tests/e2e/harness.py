@@ -57,10 +57,14 @@ def service_env(settings: Any, **extra: str) -> dict[str, str]:
 class ServiceProcess:
     """`ehc <service> serve` as a real OS process, to be killed with SIGKILL and restarted."""
 
-    def __init__(self, service: str, env: dict[str, str], log_path: Any) -> None:
+    def __init__(self, service: str, env: dict[str, str], log_path: Any, *, own_session: bool = False) -> None:
         self.service = service
         self.env = env
         self.log_path = log_path
+        # own_session: the process leads a session of its own, so with Linux's autogroup scheduling
+        # (kernel.sched_autogroup_enabled) it gets a CPU share of its own, as a replica in its own
+        # container would, instead of sharing the starting session's with its siblings
+        self.own_session = own_session
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -70,7 +74,7 @@ class ServiceProcess:
         ehc = str(Path(sys.executable).with_name("ehc"))
         log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
         self.proc = await asyncio.create_subprocess_exec(ehc, self.service, "serve", env=self.env,
-                                                         stdout=log, stderr=log)
+                                                         stdout=log, stderr=log, start_new_session=self.own_session)
         log.close()
 
     async def kill(self) -> None:
