@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import types
 from collections.abc import Callable
+from dataclasses import fields, make_dataclass
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
@@ -37,6 +38,7 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 # RFC 3339 as producers write it; other spellings pydantic may still accept go to pydantic.
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})",
                        re.ASCII)
+_SEEN_MAX = 100_000
 _dates: dict[str, date] = {}  # a few thousand distinct days: one shared object each
 
 
@@ -46,9 +48,12 @@ def _date(value: Any) -> Any:
         if not _DATE.fullmatch(value):
             return NO
         try:
-            found = _dates[value] = date.fromisoformat(value)
+            found = date.fromisoformat(value)
         except ValueError:
             return NO
+        if len(_dates) >= _SEEN_MAX:
+            _dates.clear()
+        _dates[value] = found
     return found
 
 
@@ -83,10 +88,20 @@ def _string(min_length: int = 0, max_length: int | None = None, pattern: str | N
     matcher = None if pattern is None else re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", pattern), re.ASCII).match
     top = max_length if max_length is not None else float("inf")
 
+    # Values seen before (a case id on each of its events, team ids, ...) are accepted from a bounded
+    # cache, and given back as the one string object (a case id is held once, not once an event).
+    seen: dict[str, str] = {}
+
     def string(value: Any) -> Any:
-        if type(value) is not str or not min_length <= len(value) <= top:
+        found = seen.get(value) if type(value) is str else NO
+        if found is not None:
+            return found
+        if not min_length <= len(value) <= top or (matcher is not None and not matcher(value)):
             return NO
-        return value if matcher is None or matcher(value) else NO
+        if len(seen) >= _SEEN_MAX:
+            seen.clear()
+        seen[value] = value
+        return value
     return string
 
 
@@ -164,34 +179,62 @@ def _fields(model: type[BaseModel], skip: tuple[str, ...] = ()) -> list[tuple[st
     return out
 
 
+# Building a frozen dataclass costs one object.__setattr__ a field; as model.make_deadline does for
+# Deadline, records are built as a twin with the same slots and relabelled (a test compares them).
+_MutableRecord = make_dataclass("_MutableRecord", [(f.name, f.type) for f in fields(CaseEventRecord)], slots=True,
+                                eq=False, repr=False)
+
+
+def _record(*values: Any) -> CaseEventRecord:
+    record = _MutableRecord(*values)
+    record.__class__ = CaseEventRecord
+    return record  # type: ignore[no-any-return]
+
+
+_RECORD_ENVELOPE = ("id", "subject", "time", "supersedes")  # what the record takes from the envelope
+
+
 def _reader(model: type[BaseModel]) -> Callable[[dict[str, Any]], CaseEventRecord | None] | None:
     """A fast reader for one event type, or None when some part of it is only pydantic's to judge."""
     try:
-        envelope = _fields(model, skip=("type", "data"))
-        data_fields = _fields(model.model_fields["data"].annotation)
+        envelope = {name: (check, required, field) for name, check, required, field in
+                    _fields(model, skip=("type", "data"))}
+        data_fields = {name: (check, required, field) for name, check, required, field in
+                       _fields(model.model_fields["data"].annotation)}
     except _Unknown:
         return None
-    env_names = frozenset(f[0] for f in envelope) | {"type", "data"}
-    data_names = frozenset(f[0] for f in data_fields)
-    env_checks = [(name, check, required, field.get_default(call_default_factory=True))
-                  for name, check, required, field in envelope]
-    data_checks = [(name, check, required, field) for name, check, required, field in data_fields]
+    if not all(name in envelope for name in _RECORD_ENVELOPE) or "occurred_on" not in data_fields:
+        return None
+    env_names = frozenset(envelope) | {"type", "data"}
+    data_names = frozenset(data_fields)
+    (check_id, id_required, _), (check_subject, subject_required, _), (check_time, time_required, _) = (
+        envelope["id"], envelope["subject"], envelope["time"])
+    check_supersedes, supersedes_required, _ = envelope["supersedes"]
+    check_occurred_on, occurred_on_required, _ = data_fields["occurred_on"]
+    if not (id_required and subject_required and time_required and occurred_on_required) or supersedes_required:
+        return None
+    others = [(name, check, required) for name, (check, required, _) in envelope.items()
+              if name not in _RECORD_ENVELOPE]
+    data_checks = [(name, check, required, field) for name, (check, required, field) in data_fields.items()
+                   if name != "occurred_on"]
 
     def read(event: dict[str, Any]) -> CaseEventRecord | None:
         raw = event.get("data")
         if type(raw) is not dict or not env_names.issuperset(event) or not data_names.issuperset(raw):
             return None
-        env = {}
-        for name, check, required, default in env_checks:
+        # a missing field gives NO, which no check accepts
+        id_, subject, time = check_id(event.get("id", NO)), check_subject(event.get("subject", NO)), \
+            check_time(event.get("time", NO))
+        supersedes = check_supersedes(event["supersedes"]) if "supersedes" in event else None
+        occurred_on = check_occurred_on(raw.get("occurred_on", NO))
+        if id_ is NO or subject is NO or time is NO or supersedes is NO or occurred_on is NO:
+            return None
+        for name, check, required in others:  # checked only (source, specversion, ...)
             if name in event:
-                value = check(event[name])
-                if value is NO:
+                if check(event[name]) is NO:
                     return None
             elif required:
                 return None
-            else:
-                value = default
-            env[name] = value
         data = {}
         for name, check, required, field in data_checks:
             if name in raw:
@@ -203,9 +246,7 @@ def _reader(model: type[BaseModel]) -> Callable[[dict[str, Any]], CaseEventRecor
             else:
                 value = field.get_default(call_default_factory=True)
             data[name] = value
-        occurred_on = data.pop("occurred_on")
-        return CaseEventRecord(env["id"], env["subject"], event["type"], occurred_on, env["time"], data,
-                               env["supersedes"])
+        return _record(id_, subject, event["type"], occurred_on, time, data, supersedes)
     return read
 
 
