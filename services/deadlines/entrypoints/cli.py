@@ -3,6 +3,13 @@
 No broker or database: it reads every line, groups events by case, runs the pure engine and prints
 one JSON object per deadline. Invalid input exits with status 2 and one line on stderr naming the
 input line and the problem, never a traceback.
+
+Fast and lean (issue 12): the module imports nothing heavy until the command runs; lines are read by
+services/deadlines/adapters/event_lines.py (the shared contracts compiled into plain checks, pydantic
+for any line they are not sure of, so errors read exactly as before); each case is written with
+orjson as soon as it is computed and its input dropped; the cyclic garbage collector, which would
+only walk the (acyclic) records again and again, is off while reading and the records frozen out of
+its sight while computing.
 """
 
 from __future__ import annotations
