@@ -1,6 +1,6 @@
 """Benchmark of the command line: start-up of `ehc --help`, and `ehc deadlines compute` end to end.
 
-    .venv/bin/python bench/bench_compute_cli.py [--cases N] [--seed S] [--as-of YYYY-MM-DD]
+    .venv/bin/python bench/bench_compute_cli.py [--cases N] [--seed S] [--as-of YYYY-MM-DD] [--before DIR]
 
 Baselines measured in the same run (the machine is shared and noisy, so the ratios matter):
 - `ehc --help` and `ehc deadlines --help` CPU seconds against `python -c pass`;
@@ -9,13 +9,15 @@ Baselines measured in the same run (the machine is shared and noisy, so the rati
   against the pure engine alone on the same cases in this process (each result dropped at once,
   as bench_engine does). Rates are cases per CPU second of one core (the process's user+system
   time) and per wall second; peak memory is the compute process's maxrss.
+With ``--before DIR`` (another checkout, e.g. a worktree of the commit before), the same command
+of that checkout's code is run on the same corpus too, for a before/after ratio in one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -35,17 +37,16 @@ from services.deadlines.domain.synthetic import synthetic_case  # noqa: E402
 EHC = [sys.executable, "-c", "from services.cli import app; app()"]
 
 
-def child(argv: list[str], stdin: Path | None = None) -> tuple[float, float, float, int]:
+def child(argv: list[str], stdin: Path | None = None, root: Path = ROOT) -> tuple[float, float, float, int]:
     """(CPU seconds, wall seconds, maxrss MB, exit code) of one child process; its output is dropped."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(stdin or "/dev/null", "rb") as feed:
-        code = subprocess.run(argv, stdin=feed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
-                              check=False).returncode
+        process = subprocess.Popen(argv, stdin=feed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+                                   env={**os.environ, "PYTHONPATH": str(root)})
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own resource usage
+        process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return cpu, wall, after.ru_maxrss / 1024, code
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024, process.returncode
 
 
 def best_cpu(argv: list[str], runs: int = 3) -> float:
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=2014)
     parser.add_argument("--as-of", default="2026-11-02")
+    parser.add_argument("--before", type=Path, help="another checkout whose `ehc deadlines compute` to compare")
     args = parser.parse_args(argv)
 
     baseline = best_cpu([sys.executable, "-c", "pass"])
@@ -87,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         engine_cpu, engine_wall = time.process_time() - c0, time.perf_counter() - t0
         del cases
 
-        cpu, wall, maxrss, code = child(EHC + ["deadlines", "compute", "--as-of", args.as_of], stdin=corpus)
+        compute_argv = EHC + ["deadlines", "compute", "--as-of", args.as_of]
+        cpu, wall, maxrss, code = child(compute_argv, stdin=corpus)
+        before = child(compute_argv, stdin=corpus, root=args.before.resolve()) if args.before else None
     if code != 0:
         print(f"ehc deadlines compute exited {code}")
         return 1
@@ -97,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ehc deadlines compute: {rate:,.0f} cases/s CPU ({cpu:.2f} s CPU), {args.cases / wall:,.0f} cases/s wall "
           f"({wall:.2f} s); {rate / engine_rate:.2f} of the engine alone")
     print(f"peak memory:           {maxrss:.0f} MB maxrss (the compute process)")
+    if before is not None:
+        print(f"before ({args.before}): {args.cases / before[0]:,.0f} cases/s CPU ({before[0]:.2f} s CPU, exit "
+              f"{before[3]}); now {before[0] / cpu:.2f}x as fast; {before[2]:.0f} MB maxrss")
     return 0
 
 
