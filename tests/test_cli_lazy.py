@@ -79,3 +79,25 @@ def test_a_lazy_command_runs_through_ehc(tmp_path: Path) -> None:
     assert json.loads(result.stdout)
     bad = CliRunner().invoke(app, ["deadlines", "compute", "--as-of", "2026-13-01"], input="")
     assert bad.exit_code == 2 and "--as-of must be a real date" in bad.stderr
+
+
+@pytest.mark.parametrize(("group", "target"), [
+    (["deadlines"], "services.deadlines.entrypoints.cli:deadlines_app"),
+    (["intake"], "services.intake.entrypoints.cli:intake_app"),
+    (["report"], "services.intake.entrypoints.report_cli:report_app"),
+    (["infra"], "shared.local_infra.cli:infra_app"),
+    (["notifier", "subscriptions"], "services.notifier.entrypoints.cli:subscriptions_app"),
+])
+def test_every_command_of_a_service_app_is_listed_by_ehc(group: list[str], target: str) -> None:
+    """A command added to a service's own Typer app must also be listed in services/cli.py."""
+    from shared.lazy_cli import load_command
+
+    root = typer.main.get_command(app)
+    ctx = Context(root, info_name="ehc")
+    listed: Any = root
+    for word in group:
+        listed = listed.get_command(ctx, word)
+        listed = listed.load() if isinstance(listed, LazyCommand) else listed
+        ctx = Context(listed, info_name=word, parent=ctx)
+    service_app = load_command(group[-1], target)
+    assert set(service_app.list_commands(ctx)) <= set(listed.list_commands(ctx))
