@@ -8,6 +8,11 @@
     ehc report timeliness
     ehc run                           the whole pipeline on one machine
     ehc docs                          JSON Schema of the contracts and AsyncAPI of each service
+
+Every subcommand is imported only when it runs (shared/lazy_cli.py), so `ehc --help` and
+`ehc <group> --help` import no service. A command added to a service's own Typer app must also be
+listed below with its one-line help; tests/test_cli_lazy.py fails until it is, and checks the whole
+tree against tests/fixtures/cli_tree.json (update that file when a command or option is added).
 """
 
 from __future__ import annotations
