@@ -8,22 +8,25 @@
     ehc report timeliness
     ehc run                           the whole pipeline on one machine
     ehc docs                          JSON Schema of the contracts and AsyncAPI of each service
+
+Every subcommand is imported only when it runs (shared/lazy_cli.py), so `ehc --help` and
+`ehc <group> --help` import no service. A command added to a service's own Typer app must also be
+listed below with its one-line help; tests/test_cli_lazy.py fails until it is, and checks the whole
+tree against tests/fixtures/cli_tree.json (update that file when a command or option is added).
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
 
-from services.deadlines.entrypoints.cli import deadlines_app
-from services.intake.entrypoints.cli import intake_app
-from services.intake.entrypoints.report_cli import LIVE_SOURCE, report_app
-from services.notifier.entrypoints.cli import subscriptions_app
-from services.reconcile import mount as mount_reconcile
-from shared.dead_letters_cli import dead_letters_app
-from shared.local_infra.cli import infra_app
+from shared.lazy_cli import Target, lazy_group
+
+# The key of the live source in the click context object: report_cli.LIVE_SOURCE (a test checks they
+# agree; importing report_cli here would import intake's SEN2 reader for every command).
+LIVE_SOURCE = "live_timeliness"
+DEAD_LETTERS_HELP = "Records this service parked (could not decode or handle): list, show, replay."
 
 
 def _live_timeliness(year: int):  # type: ignore[no-untyped-def]
@@ -33,33 +36,73 @@ def _live_timeliness(year: int):  # type: ignore[no-untyped-def]
     return live_timeliness(year, _settings())
 
 
+def _dead_letters(service: str) -> Target:
+    def load():  # type: ignore[no-untyped-def]  # imported when a command runs, not at start-up
+        from importlib import import_module
+
+        from shared.dead_letters_cli import dead_letters_app
+
+        return dead_letters_app(service, lambda: import_module(f"services.{service}.adapters.tables").held_records)
+
+    return load
+
+
+# Every subcommand below is imported only when it is used (shared/lazy_cli.py): `ehc --help` and
+# `ehc <group> --help` import no service. Each entry: name -> (where the command is, its one-line help).
+_DEADLINES = "services.deadlines.entrypoints.cli:deadlines_app"
+_INTAKE = "services.intake.entrypoints.cli:intake_app"
+_INFRA = "shared.local_infra.cli:infra_app"
+_REPORTS = "services.intake.entrypoints.report_cli:report_app"
+
 app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, context_settings={"obj": {LIVE_SOURCE: _live_timeliness}})
-notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", no_args_is_help=True)
+                  pretty_exceptions_enable=False, context_settings={"obj": {LIVE_SOURCE: _live_timeliness}},
+                  cls=lazy_group({
+    # typer builds each option with pydantic: even the commands of this module are built when used
+    "run": ("services.cli:run", "The whole pipeline on one machine: local Kafka, SQLite, a local mail server and "
+            "SMS file sink."),
+    "docs": ("services.cli:docs", "Write the JSON Schema of every contract and the AsyncAPI document of each "
+             "service."),
+}))
+infra_app = typer.Typer(no_args_is_help=True, cls=lazy_group({
+    "up": (f"{_INFRA} up", "Start the components (idempotent), wait until they answer and create the Kafka topics."),
+    "down": (f"{_INFRA} down", "Stop the components (SIGTERM / fast shutdown, forced after 30 s). Data is kept."),
+    "status": (f"{_INFRA} status", "One line per component; exit status 1 unless all are up and answering."),
+}))
+deadlines_app = typer.Typer(help="Statutory EHC deadlines.", no_args_is_help=True, cls=lazy_group({
+    "compute": (f"{_DEADLINES} compute", "Read canonical case events (JSON lines, any cases, any order) on stdin; "
+                "print one JSON object per deadline on stdout."),
+    "what-if": (f"{_DEADLINES} what-if", "What-if: when would each deadline fall; by when must a step happen; what a "
+                "missed deadline puts at risk."),
+    "rebuild": ("services.cli:deadlines_rebuild", "Rebuild all state by replaying ehc.case-events from the "
+                "beginning; publish only what changed."),
+    "dead-letters": (_dead_letters("deadlines"), DEAD_LETTERS_HELP),
+}))
+intake_app = typer.Typer(help="Intake: case events from councils' systems.", no_args_is_help=True, cls=lazy_group({
+    "serve": (f"{_INTAKE} serve", "Run intake: source topics, the webhook and the outbox relay."),
+    "import": (f"{_INTAKE} import", "Convert a file into canonical case events and publish them (or print them with "
+               "--dry-run)."),
+    "dead-letters": (_dead_letters("intake"), DEAD_LETTERS_HELP),
+}))
+notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", no_args_is_help=True,
+                           cls=lazy_group({
+    "subscriptions": ("services.notifier.entrypoints.cli:subscriptions_app",
+                      "Managers' subscriptions to breach alerts and digests."),
+    "dead-letters": (_dead_letters("notifier"), DEAD_LETTERS_HELP),
+}))
 web_app = typer.Typer(help="The web front: pages for caseworkers, managers and families.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports: DfE timeliness, shadow-mode reconciliation.", no_args_is_help=True,
+                         cls=lazy_group({
+    "timeliness": (f"{_REPORTS} timeliness", "The DfE 20-week figures (including and excluding exceptions) for plans "
+                   "issued in YEAR, from an SEN2 file or (without --from-file) the deadlines service's data."),
+    "reconcile": ("services.reconcile:reconcile_command", "Shadow mode: list every disagreement between our deadlines "
+                  "and the council's records, per case."),
+}))
 app.add_typer(infra_app, name="infra", help="Local Kafka and PostgreSQL (tests, `ehc run`).")
 app.add_typer(deadlines_app, name="deadlines", help="Deadlines engine and service.")
 app.add_typer(intake_app, name="intake")
 app.add_typer(notifier_app, name="notifier")
 app.add_typer(web_app, name="web")
-notifier_app.add_typer(subscriptions_app, name="subscriptions",
-                       help="Managers' subscriptions to breach alerts and digests.")
 app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
-
-
-def _held_records(service: str):  # type: ignore[no-untyped-def]
-    def load():  # type: ignore[no-untyped-def]  # imported when a command runs, not at start-up
-        from importlib import import_module
-
-        return import_module(f"services.{service}.adapters.tables").held_records
-
-    return load
-
-
-for _name, _app in (("intake", intake_app), ("deadlines", deadlines_app), ("notifier", notifier_app)):
-    _app.add_typer(dead_letters_app(_name, _held_records(_name)), name="dead-letters",
-                   help="Records this service parked (could not decode or handle): list, show, replay.")
-mount_reconcile(report_app)  # `ehc report reconcile`: shadow mode, intake's importer and the deadlines engine
 
 
 def _settings():  # type: ignore[no-untyped-def]
@@ -73,6 +116,8 @@ def _settings():  # type: ignore[no-untyped-def]
 
 def _serve(service: str, bootstrap) -> None:  # type: ignore[no-untyped-def]
     """Run one service; unusable settings stop it with one line and exit status 2 (never a traceback)."""
+    import asyncio
+
     from shared.runtime import serve
     from shared.settings import SettingsError
 
@@ -98,7 +143,7 @@ def deadlines_serve() -> None:
 def web_serve() -> None:
     """Run the web front (it reads the deadlines and notifier APIs, writes through intake's webhook)."""
     from services.web.bootstrap import bootstrap
-    asyncio.run(_serve(bootstrap))
+    _serve("web", bootstrap)
 
 
 @notifier_app.command("serve")
@@ -108,18 +153,18 @@ def notifier_serve() -> None:
     _serve("notifier", bootstrap)
 
 
-@app.command("run")
 def run(
     sample: bool = typer.Option(True, help="Send a sample request through the pipeline and show the email."),
     keep_running: bool = typer.Option(False, "--keep-running", help="Keep the pipeline up until Ctrl-C."),
 ) -> None:
     """The whole pipeline on one machine: local Kafka, SQLite, a local mail server and SMS file sink."""
+    import asyncio
+
     from services.pipeline import run_pipeline
 
     raise typer.Exit(asyncio.run(run_pipeline(sample=sample, keep_running=keep_running)))
 
 
-@app.command("docs")
 def docs(out: Path = typer.Option(Path("docs/contracts"), help="Folder to write into.")) -> None:
     """Write the JSON Schema of every contract and the AsyncAPI document of each service."""
     from services.docs import write_docs
@@ -129,7 +174,6 @@ def docs(out: Path = typer.Option(Path("docs/contracts"), help="Folder to write 
 
 
 
-@deadlines_app.command("rebuild")
 def deadlines_rebuild(
     batch: int = typer.Option(500, help="Events and cases per transaction."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Publish and write nothing: report every deadline that "
@@ -138,6 +182,7 @@ def deadlines_rebuild(
                                             "line to this file ('-' for stdout)."),
 ) -> None:
     """Rebuild all state by replaying ehc.case-events from the beginning; publish only what changed."""
+    import asyncio
     import json
     import sys
 

@@ -27,7 +27,7 @@ import json
 from collections import Counter
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 import yaml
@@ -210,7 +210,3 @@ def _print(disagreements: list[Disagreement]) -> None:
             typer.echo(f"case {case}")
         typer.echo(f"  {d.rule_id:<22} {d.kind:<18} {d.detail}")
         typer.echo(f"  {'':<22} ours: {d.explanation}")
-
-
-def mount(report_app: Any) -> None:
-    report_app.command("reconcile")(reconcile_command)

@@ -46,3 +46,15 @@ def record_from_row(row: Any) -> CaseEventRecord:
     recorded_at = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
     return CaseEventRecord(id=row.event_id, case_id=row.case_id, type=row.type, occurred_on=row.occurred_on,
                            recorded_at=recorded_at, data=record_data(row.type, row.data), supersedes=row.supersedes)
+
+
+def record_to_json(record: CaseEventRecord, source: str = "synthetic") -> dict[str, Any]:
+    """The inverse of :func:`record_from_event`: an engine record as a canonical case event (a JSON-ready
+    dict: dates as ISO strings), e.g. to feed synthetic cases to ``ehc deadlines compute``."""
+    data: dict[str, Any] = {"occurred_on": record.occurred_on.isoformat()}
+    data.update({k: (v.isoformat() if isinstance(v, date) else v) for k, v in record.data.items()})
+    event = {"specversion": "1.0", "id": record.id, "source": source, "type": record.type,
+             "subject": record.case_id, "time": record.recorded_at.isoformat(), "data": data}
+    if record.supersedes is not None:
+        event["supersedes"] = record.supersedes
+    return event

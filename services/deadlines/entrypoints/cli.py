@@ -3,33 +3,29 @@
 No broker or database: it reads every line, groups events by case, runs the pure engine and prints
 one JSON object per deadline. Invalid input exits with status 2 and one line on stderr naming the
 input line and the problem, never a traceback.
+
+Fast and lean (issue 12): the module imports nothing heavy until the command runs; lines are read by
+services/deadlines/adapters/event_lines.py (the shared contracts compiled into plain checks, pydantic
+for any line they are not sure of, so errors read exactly as before); each case is written with
+orjson as soon as it is computed and its input dropped; the cyclic garbage collector, which would
+only walk the (acyclic) records again and again, is off while reading and the records frozen out of
+its sight while computing.
 """
 
 from __future__ import annotations
 
-import json
+import gc
 import re
 import sys
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from services.deadlines.adapters.records import record_from_event  # noqa: E402
-from services.deadlines.domain import (
-    CalendarError,
-    CaseEventRecord,
-    RuleSetError,
-    TermCalendar,
-    WorkingDayCalendar,
-    compute_cases,
-    data_quality,
-    load_ruleset_history,
-)
-from shared.contracts import describe_validation_error, parse_case_event  # noqa: E402
+if TYPE_CHECKING:  # the engine, pydantic and orjson are imported when a command runs, not at start-up
+    from services.deadlines.domain import CaseEventRecord
 
 deadlines_app = typer.Typer(help="Statutory EHC deadlines.", no_args_is_help=True, add_completion=False)
 
@@ -50,6 +46,11 @@ def parse_line(line_no: int, text: str | bytes) -> CaseEventRecord:
     """Validate one line against the shared canonical contracts and turn it into a
     :class:`CaseEventRecord`; raises :class:`InputError` (a ``ValueError``) whose message starts
     with ``line N:`` and names the field and the problem."""
+    from pydantic import ValidationError
+
+    from services.deadlines.adapters.records import record_from_event
+    from shared.contracts import describe_validation_error, parse_case_event
+
     try:
         return record_from_event(parse_case_event(text))
     except ValidationError as exc:
@@ -62,17 +63,35 @@ def _stdin_lines() -> Iterator[str | bytes]:
     return iter(buffer) if buffer is not None else iter(sys.stdin)
 
 
+def _binary_stdout() -> Callable[[bytes], Any]:
+    """Write UTF-8 JSON straight to stdout's bytes (a text-only stdout, e.g. in some test runners, gets text)."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        sys.stdout.flush()
+        return buffer.write  # type: ignore[no-any-return]
+    return lambda chunk: sys.stdout.write(chunk.decode("utf-8"))
+
+
+def _flush() -> None:
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is not None:
+        buffer.flush()
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=EXIT_INVALID)
 
 
-def _uncomputable(events: list[CaseEventRecord], first_line: dict[str, int],
-                  run: Callable[[list[CaseEventRecord]], Any]) -> str:
-    """Which case could not be computed, named by the line of its first event."""
-    for case_id, line_no in sorted(first_line.items(), key=lambda item: item[1]):
+def _uncomputable(by_case: dict[str, tuple[int, list[CaseEventRecord]]], *setup: Any) -> str:
+    """Which case could not be computed, named by the line of its first event (the earliest such line)."""
+    from services.deadlines.domain import compute
+
+    history, calendar, as_of, terms, due_soon_days = setup
+    for case_id, (line_no, events) in sorted(by_case.items(), key=lambda item: item[1][0]):
         try:
-            run([e for e in events if e.case_id == case_id])
+            compute(events, history, calendar, as_of, terms=terms, due_soon_working_days=due_soon_days)
         except (ValueError, ArithmeticError) as exc:
             problem = "a date beyond the calendar (year 9999)" if isinstance(exc, OverflowError) else str(exc)
             return f"line {line_no}: cannot compute the deadlines of case {case_id}: {problem}"
@@ -101,7 +120,25 @@ def compute_command(
     ] = None,
 ) -> None:
     """Read canonical case events (JSON lines, any cases, any order) on stdin; print one JSON
-    object per deadline on stdout."""
+    object per deadline on stdout.
+
+    Every line is read and validated first (a bad line: exit 2, nothing written); then cases are
+    computed in case-id order and each is written as soon as it is computed. A case the engine
+    cannot compute (a date near year 9999) stops the run there with exit 2, naming the line of the
+    first event of the earliest such case; the cases before it have been written."""
+    import orjson
+
+    from services.deadlines.domain import (
+        CalendarError,
+        RuleSetError,
+        TermCalendar,
+        WorkingDayCalendar,
+        compute,
+        data_quality,
+        load_ruleset_history,
+    )
+
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     try:
         as_of_date = date.fromisoformat(as_of) if _ISO_DATE.match(as_of) else None
     except ValueError:
@@ -115,39 +152,62 @@ def compute_command(
     except (RuleSetError, CalendarError, OSError) as exc:
         raise _fail(str(exc)) from None
 
-    events: list[CaseEventRecord] = []
-    first_line: dict[str, int] = {}  # case id -> the line of its first event, to name in an error
-    for line_no, line in enumerate(_stdin_lines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            if isinstance(line, bytes):
-                line = line.decode("utf-8")
-            events.append(parse_line(line_no, line))
-        except UnicodeDecodeError:
-            raise _fail(f"line {line_no}: not valid UTF-8") from None
-        except InputError as exc:
-            raise _fail(str(exc)) from None
-        first_line.setdefault(events[-1].case_id, line_no)
-
-    def run(chosen: list[CaseEventRecord]) -> list[Any]:
-        return compute_cases(chosen, history, calendar, as_of_date, terms=term_calendar,
-                             due_soon_working_days=due_soon_days)
-
+    by_case = _read_cases()
+    warnings: list[str] = []
+    write = _binary_stdout()
+    # The records and deadlines are acyclic: the cyclic collector would only walk them again and again.
+    gc.freeze()
+    gc.disable()
     try:
-        deadlines = run(events)
-    except (ValueError, ArithmeticError):  # a history the engine cannot compute (a date near year 9999)
-        raise _fail(_uncomputable(events, first_line, run)) from None
-    write = sys.stdout.write
-    for d in deadlines:
-        write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
-    # Data that cannot be true (issue 11): on stderr, so that stdout stays one deadline per line.
-    by_case: dict[str, list[CaseEventRecord]] = {}
-    for e in events:
-        by_case.setdefault(e.case_id, []).append(e)
-    for case_id in sorted(by_case):
-        for w in data_quality(by_case[case_id]):
-            typer.echo(f"{w.severity}: case {case_id}: {w.code}: {w.message}", err=True)
+        # Cases in case-id order, each written as soon as it is computed, its input dropped once done.
+        for case_id in sorted(by_case):
+            events = by_case[case_id][1]
+            try:
+                deadlines = compute(events, history, calendar, as_of_date, terms=term_calendar,
+                                    due_soon_working_days=due_soon_days)
+            except (ValueError, ArithmeticError):  # a history the engine cannot compute (a date near year 9999)
+                raise _fail(_uncomputable({c: by_case[c] for c in by_case if c >= case_id}, history, calendar,
+                                          as_of_date, term_calendar, due_soon_days)) from None
+            # orjson writes a Deadline dataclass as Deadline.to_dict() does (dates ISO, status its value)
+            write(b"".join([dumps(d, option=newline) for d in deadlines]))
+            # Data that cannot be true (issue 11): on stderr, so that stdout stays one deadline per line.
+            warnings.extend(f"{w.severity}: case {case_id}: {w.code}: {w.message}" for w in data_quality(events))
+            del by_case[case_id]
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    _flush()
+    for warning in warnings:
+        typer.echo(warning, err=True)
+
+
+def _read_cases() -> dict[str, tuple[int, list[CaseEventRecord]]]:
+    """Every line of stdin, validated, grouped by case: case id -> (the line of its first event, its events).
+    A bad line stops here, before anything is written."""
+    from services.deadlines.adapters.event_lines import fast_record
+
+    by_case: dict[str, tuple[int, list[CaseEventRecord]]] = {}
+    gc.disable()  # nothing read here is cyclic
+    try:
+        for line_no, line in enumerate(_stdin_lines(), start=1):
+            if not line.strip():
+                continue
+            record = fast_record(line)
+            if record is None:  # not sure: the shared pydantic contracts decide, and name the problem
+                try:
+                    record = parse_line(line_no, line.decode("utf-8") if isinstance(line, bytes) else line)
+                except UnicodeDecodeError:
+                    raise _fail(f"line {line_no}: not valid UTF-8") from None
+                except InputError as exc:
+                    raise _fail(str(exc)) from None
+            case = by_case.get(record.case_id)
+            if case is None:
+                by_case[record.case_id] = (line_no, [record])
+            else:
+                case[1].append(record)
+    finally:
+        gc.enable()
+    return by_case
 
 
 def _mount_what_if() -> None:

@@ -1,0 +1,111 @@
+"""Benchmark of the command line: start-up of `ehc --help`, and `ehc deadlines compute` end to end.
+
+    .venv/bin/python bench/bench_compute_cli.py [--cases N] [--seed S] [--as-of YYYY-MM-DD] [--before DIR]
+
+Baselines measured in the same run (the machine is shared and noisy, so the ratios matter):
+- `ehc --help` and `ehc deadlines --help` CPU seconds against `python -c pass`;
+- `ehc deadlines compute` on N synthetic cases (services/deadlines/domain/synthetic.py, realistic
+  histories; written as canonical JSON lines in the order they were recorded, cases interleaved)
+  against the pure engine alone on the same cases in this process (each result dropped at once,
+  as bench_engine does). Rates are cases per CPU second of one core (the process's user+system
+  time) and per wall second; peak memory is the compute process's maxrss.
+With ``--before DIR`` (another checkout, e.g. a worktree of the commit before), the same command
+of that checkout's code is run on the same corpus too, for a before/after ratio in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import orjson  # noqa: E402
+
+from services.deadlines.adapters.records import record_to_json  # noqa: E402
+from services.deadlines.domain import TermCalendar, WorkingDayCalendar, compute, load_ruleset_history  # noqa: E402
+from services.deadlines.domain.synthetic import synthetic_case  # noqa: E402
+
+EHC = [sys.executable, "-c", "from services.cli import app; app()"]
+
+
+def child(argv: list[str], stdin: Path | None = None, root: Path = ROOT) -> tuple[float, float, float, int]:
+    """(CPU seconds, wall seconds, maxrss MB, exit code) of one child process; its output is dropped."""
+    t0 = time.perf_counter()
+    with open(stdin or "/dev/null", "rb") as feed:
+        process = subprocess.Popen(argv, stdin=feed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+                                   env={**os.environ, "PYTHONPATH": str(root)})
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own resource usage
+        process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024, process.returncode
+
+
+def best_cpu(argv: list[str], runs: int = 3) -> float:
+    return min(child(argv)[0] for _ in range(runs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=2014)
+    parser.add_argument("--as-of", default="2026-11-02")
+    parser.add_argument("--before", type=Path, help="another checkout whose `ehc deadlines compute` to compare")
+    args = parser.parse_args(argv)
+
+    baseline = best_cpu([sys.executable, "-c", "pass"])
+    helps = {label: best_cpu(EHC + words) for label, words in
+             (("ehc --help", ["--help"]), ("ehc deadlines --help", ["deadlines", "--help"]))}
+    print(f"python -c pass:        {baseline:.3f} s CPU (best of 3)")
+    for label, cpu in helps.items():
+        print(f"{label + ':':22} {cpu:.3f} s CPU (best of 3), {cpu / baseline:.1f}x python -c pass")
+
+    rng = random.Random(args.seed)
+    cases = [synthetic_case(n, rng) for n in range(args.cases)]
+    events = sorted((e for case in cases for e in case), key=lambda e: e.recorded_at)
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = Path(tmp) / "events.jsonl"
+        with corpus.open("wb") as out:
+            for e in events:
+                out.write(orjson.dumps(record_to_json(e), option=orjson.OPT_APPEND_NEWLINE))
+        print(f"corpus:                {args.cases:,} cases, {len(events):,} events, "
+              f"{corpus.stat().st_size / 2**20:.0f} MB of JSON lines")
+        del events
+
+        as_of = date.fromisoformat(args.as_of)
+        history, calendar, terms = load_ruleset_history("england"), WorkingDayCalendar(), TermCalendar.from_file()
+        c0, t0 = time.process_time(), time.perf_counter()
+        deadlines = 0
+        for case in cases:
+            deadlines += len(compute(case, history, calendar, as_of, terms=terms))
+        engine_cpu, engine_wall = time.process_time() - c0, time.perf_counter() - t0
+        del cases
+
+        compute_argv = EHC + ["deadlines", "compute", "--as-of", args.as_of]
+        cpu, wall, maxrss, code = child(compute_argv, stdin=corpus)
+        before = child(compute_argv, stdin=corpus, root=args.before.resolve()) if args.before else None
+    if code != 0:
+        print(f"ehc deadlines compute exited {code}")
+        return 1
+    engine_rate, rate = args.cases / engine_cpu, args.cases / cpu
+    print(f"engine alone:          {engine_rate:,.0f} cases/s CPU ({engine_cpu:.2f} s CPU, {engine_wall:.2f} s wall), "
+          f"{deadlines:,} deadlines")
+    print(f"ehc deadlines compute: {rate:,.0f} cases/s CPU ({cpu:.2f} s CPU), {args.cases / wall:,.0f} cases/s wall "
+          f"({wall:.2f} s); {rate / engine_rate:.2f} of the engine alone")
+    print(f"peak memory:           {maxrss:.0f} MB maxrss (the compute process)")
+    if before is not None:
+        print(f"before ({args.before}): {args.cases / before[0]:,.0f} cases/s CPU ({before[0]:.2f} s CPU, exit "
+              f"{before[3]}); now {before[0] / cpu:.2f}x as fast; {before[2]:.0f} MB maxrss")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
