@@ -283,17 +283,17 @@ class DeadlinesService:
     def _change_event(self, change: Change, routing: tuple[str | None, str | None, str | None],
                       explained: dict[str, Any], now: datetime, result: BatchResult) -> DeadlineEvent:
         team_id, caseworker_id, area_id = routing
-        if change.deadline is not None:
-            data = deadline_data(change.deadline.to_dict(), team_id, caseworker_id, area_id)
-        else:
-            assert change.previous is not None
-            row = explained[change.previous.deadline_id]
-            data = deadline_data({**row.explanation, "status": "cancelled"}, team_id, caseworker_id, area_id)
-        if change.previous is not None:
-            data = data.model_copy(update={"previous_due_on": change.previous.due_on,
-                                           "previous_status": change.previous.status})
-        data = data.model_copy(update={"change_reason": change.reason, "change_detail": change.detail or None})
         result.count(change.event_type)
+        if change.deadline is not None:  # the hot path: the engine's own typed values, not re-validated
+            data = computed_deadline_data(change.deadline, routing, change)
+            return self._event(change.event_type, data, now, discriminator=_discriminator(change.previous),
+                               trusted=True)
+        assert change.previous is not None
+        row = explained[change.previous.deadline_id]
+        data = deadline_data({**row.explanation, "status": "cancelled"}, team_id, caseworker_id, area_id)
+        data = data.model_copy(update={"previous_due_on": change.previous.due_on,
+                                       "previous_status": change.previous.status,
+                                       "change_reason": change.reason, "change_detail": change.detail or None})
         return self._event(change.event_type, data, now, discriminator=_discriminator(change.previous))
 
     def _data_quality_event(self, case_id: str, rows: Sequence[Any], warnings: list[dict[str, Any]],
@@ -312,12 +312,18 @@ class DeadlinesService:
         return CaseDataQualityEvent(id=str(event_id), source="ehc/deadlines", subject=case_id, time=now,
                                     type=DATA_QUALITY_EVENT_TYPE, data=data)
 
-    def _event(self, event_type: str, data: DeadlineData, now: datetime, discriminator: str = "") -> DeadlineEvent:
-        """Deterministic ids: the same change computed twice (a rebuild, a redelivery) has the same id."""
+    def _event(self, event_type: str, data: DeadlineData, now: datetime, discriminator: str = "",
+               trusted: bool = False) -> DeadlineEvent:
+        """Deterministic ids: the same change computed twice (a rebuild, a redelivery) has the same id.
+        ``trusted``: ``data`` holds exactly the values validation would give (the engine's output,
+        :func:`computed_deadline_data`), so the envelope is built without validating again."""
         event_id = uuid.uuid5(EVENT_NAMESPACE, "|".join(
             [data.deadline_id, event_type, data.due_on.isoformat(), data.status, str(data.reminder_offset_days),
              discriminator]))
         self._on_published(event_type)
+        if trusted:
+            return DeadlineEvent.model_construct(id=str(event_id), source="ehc/deadlines", subject=data.case_id,
+                                                 time=now, type=event_type, data=data)
         return DeadlineEvent(id=str(event_id), source="ehc/deadlines", subject=data.case_id, time=now,
                              type=event_type, data=data)  # type: ignore[arg-type]
 
@@ -408,3 +414,32 @@ def deadline_data(explained: dict[str, Any], team_id: str | None, caseworker_id:
     data.setdefault("trigger_event_id", "")
     data.setdefault("ruleset_version", "")
     return DeadlineData.model_validate(data)
+
+
+def _plain(value: Any) -> Any:
+    """A str field's value as validation gives it: a plain str (a str enum becomes its value)."""
+    return value if value is None or type(value) is str else str(value)
+
+
+def _or(value: Any, default: str) -> Any:
+    return default if value is None else _plain(value)
+
+
+def computed_deadline_data(d: Any, routing: tuple[str | None, str | None, str | None],
+                           change: Change) -> DeadlineData:
+    """The data of a change's event from the engine's Deadline, built without validation: the
+    same fields, values and types :func:`deadline_data` gives from ``d.to_dict()`` (a unit test,
+    tests/deadlines/unit/test_fast_events.py, proves them equal on generated histories)."""
+    team_id, caseworker_id, area_id = routing
+    previous = change.previous
+    return DeadlineData.model_construct(
+        case_id=d.case_id, deadline_id=d.deadline_id, rule_id=d.rule_id, due_on=d.due_on, status=d.status.value,
+        responsible=_or(d.responsible, "la"), trigger_event_id=_or(d.trigger_event_id, ""),
+        trigger_date=d.trigger_date, legal_source=d.legal_source,
+        period_text="" if d.period_text is None else d.period_text,
+        ruleset_version=_or(d.ruleset_version, ""), team_id=team_id, caseworker_id=caseworker_id,
+        area_id=area_id, kind="duty" if d.kind is None else d.kind, flags=list(d.flags or ()),
+        exception=_plain(d.exception), completed_on=d.completed_on,
+        previous_due_on=None if previous is None else previous.due_on,
+        previous_status=None if previous is None else previous.status,
+        change_reason=change.reason, change_detail=change.detail or None, reminder_offset_days=None)
