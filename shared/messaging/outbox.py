@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.bulk import copy_rows
 from shared.contracts.envelope import Envelope
 from shared.logging import get_logger, kafka_connection_state
 
@@ -185,7 +186,6 @@ class OutboxRelay:
 
 
 async def add_many_to_outbox(session: AsyncSession, outbox: Table, topic: str, events: Sequence[Envelope]) -> None:
-    """One multi-row INSERT for a batch of outgoing events (same order as given)."""
-    if events:
-        await session.execute(outbox.insert(), [{"topic": topic, "key": e.key(), "value": e.to_json(), "headers": None}
-                                                for e in events])
+    """One multi-row write for a batch of outgoing events, in the order given (COPY on PostgreSQL)."""
+    await copy_rows(session, outbox, [{"topic": topic, "key": e.key(), "value": e.to_json(), "headers": None}
+                                      for e in events])

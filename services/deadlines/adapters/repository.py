@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.deadlines.adapters import tables
 from services.deadlines.service_layer.changes import StoredDeadline
 from services.deadlines.service_layer.timers import TimerSpec
+from shared.bulk import insert_rows
 from shared.db import upsertable_insert
 
 
@@ -25,8 +26,7 @@ class DeadlinesRepository:
 
     # --- case history ------------------------------------------------------------------------
     async def add_events(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(self._insert(tables.case_events).on_conflict_do_nothing(), rows)
+        await insert_rows(self.session, tables.case_events, rows, conflict=["event_id"])
 
     async def case_events(self, case_ids: Sequence[str]) -> dict[str, list[Any]]:
         rows = (
@@ -54,12 +54,10 @@ class DeadlinesRepository:
         return {r.case_id: list(r.data_quality or []) for r in rows.all()}
 
     async def upsert_cases(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or update cases; every column given besides case_id is set."""
         if rows:
-            stmt = self._insert(tables.cases)
-            stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={
-                c: getattr(stmt.excluded, c) for c in ("team_id", "caseworker_id", "area_id", "ruleset_version",
-                                                       "problem", "data_quality", "updated_at")})
-            await self.session.execute(stmt, rows)
+            await insert_rows(self.session, tables.cases, rows, conflict=["case_id"],
+                              update=[c for c in rows[0] if c != "case_id"])
 
     # --- deadlines ---------------------------------------------------------------------------
     async def stored_deadlines(self, case_ids: Sequence[str],
@@ -93,15 +91,11 @@ class DeadlinesRepository:
         return set((await self.session.scalars(q)).all())
 
     async def upsert_deadlines(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        stmt = self._insert(tables.deadlines)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["deadline_id"],
-            set_={c: getattr(stmt.excluded, c) for c in ("due_on", "status", "responsible", "kind", "team_id",
-                                                         "caseworker_id", "explanation", "rule_id", "updated_at")},
-        )
-        await self.session.execute(stmt, rows)
+        """Insert or update deadlines; every column given (a column added to the rows flows through)
+        is set, besides the deadline's identity (deadline_id, case_id)."""
+        if rows:
+            await insert_rows(self.session, tables.deadlines, rows, conflict=["deadline_id"],
+                              update=[c for c in rows[0] if c not in ("deadline_id", "case_id")])
 
     async def set_status(self, updates: list[dict[str, Any]]) -> None:
         if updates:
