@@ -155,9 +155,14 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     async def after_batch() -> None:
         await relay.drain()
 
+    async def after_consumed() -> None:
+        """The batch is committed: wake the relay (its own loop publishes) and let the offsets be
+        committed now; the outbox holds the events until they are published."""
+        relay.wake()
+
     app.dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
-    broker.include_router(build_router(settings.kafka, service, after_batch, app.dead_letters, settings.dead_letters,
-                                       on_batch=count_batch))
+    broker.include_router(build_router(settings.kafka, service, after_consumed, app.dead_letters,
+                                       settings.dead_letters, on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
     app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock,
                         settings.http_max_body_bytes)

@@ -166,6 +166,7 @@ class OutboxRelay:
         """Relay forever (cancel to stop). Errors are logged and retried with a capped backoff."""
         backoff = 0.5
         while True:
+            self._wakeup.clear()  # before looking: a wake-up during the pass starts the next at once
             try:
                 n = await self.publish_pending()
                 await self._prune_when_due()
@@ -178,7 +179,6 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 30.0)
                 continue
             if n == 0:
-                self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self._idle)
                 except TimeoutError:
