@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import io
 import json
+import pstats
 import random
 import resource
 import statistics
@@ -113,7 +116,33 @@ async def count(schema: str, query: str) -> int:
         await conn.close()
 
 
-async def sustained_rate(settings: Settings, n_events: int) -> tuple[float, int, int]:
+def print_profile(profiler: cProfile.Profile, top: int) -> None:
+    """Where the sustained run's CPU went: the costliest functions by their own time, and the
+    share of the whole run's CPU of the main parts of the hot path (cumulative)."""
+    stats = pstats.Stats(profiler)
+    total = max(stats.total_tt, 1e-9)  # type: ignore[attr-defined]
+    parts = {"engine (compute)": "engine.py:compute", "history read back (record_from_row)": "record_from_row",
+             "deadline events built (_change_event)": "_change_event", "events to JSON (to_json)": "to_json",
+             "case events decoded (parse_case_event)": "parse_case_event",
+             "SQLAlchemy execute": "session.py:execute", "bulk writes (shared.bulk)": "bulk.py:insert_rows",
+             "outbox COPY (shared.bulk)": "bulk.py:copy_rows", "relay pass (_publish_batch)": "_publish_batch",
+             "handle_case_events": "handle_case_events"}
+    cumulative: dict[str, float] = {}
+    for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{Path(file).name}:{name}"
+        for label, key in parts.items():
+            if where.endswith(key) or (":" not in key and name == key):
+                cumulative[label] = max(cumulative.get(label, 0.0), ct)
+    print(f"profile of the sustained run: {total:.1f} s of CPU in Python functions")
+    for label, ct in sorted(cumulative.items(), key=lambda kv: -kv[1]):
+        print(f"  {label:<42} {ct:6.2f} s  {100 * ct / total:5.1f}%")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[-6000:])
+
+
+async def sustained_rate(settings: Settings, n_events: int,
+                         profiler: cProfile.Profile | None = None) -> tuple[float, int, int]:
     rng = random.Random(7)
     records: list[Any] = []
     i = 0
@@ -128,12 +157,16 @@ async def sustained_rate(settings: Settings, n_events: int) -> tuple[float, int,
     await service.start(consume=False, schedule=False)
     relay = asyncio.create_task(service.relay.run())
     t0 = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     await service.broker.start()
     while await count(schema, "SELECT count(*) FROM {s}.processed_events") < len(records):
         await asyncio.sleep(0.2)
     while await service.relay.pending():
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.disable()
     published = await count(schema, "SELECT count(*) FROM {s}.outbox")
     relay.cancel()
     await service.stop()
@@ -233,6 +266,9 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--latency-seconds", type=int, default=15)
+    parser.add_argument("--no-timers", action="store_true", help="skip (4), the timers among stored deadlines")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the sustained run (cProfile) and print its N costliest functions")
     args = parser.parse_args(argv)
     configure_logging("WARNING", json_output=False)
     await asyncio.to_thread(kafka_infra.start)
@@ -244,9 +280,12 @@ async def main(argv: list[str] | None = None) -> int:
     try:
         raw = await raw_rate(settings, args.events)
         print(f"raw aiokafka consume+produce (acks=all, commit per batch): {raw:,.0f} msg/s")
-        rate, cases, published = await sustained_rate(settings, args.events)
+        profiler = cProfile.Profile() if args.profile else None
+        rate, cases, published = await sustained_rate(settings, args.events, profiler)
         print(f"deadlines service, backlog of {args.events:,} case events over {cases:,} cases: {rate:,.0f} events/s "
               f"({published:,} deadline events out); ratio to raw: {rate / raw:.2f}")
+        if profiler is not None:
+            print_profile(profiler, args.profile)
         lat_settings = settings_for(tag + "l")
         await ensure_topics(lat_settings.kafka, topic_specs(lat_settings.kafka.topic_prefix, 6))
         samples = await latency(lat_settings, 200, args.latency_seconds)
@@ -255,11 +294,12 @@ async def main(argv: list[str] | None = None) -> int:
             p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
             print(f"latency case event -> deadline event at 200 events/s ({len(samples)} samples): "
                   f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms")
-        t_settings = settings_for(tag + "t")
-        await ensure_topics(t_settings.kafka, topic_specs(t_settings.kafka.topic_prefix, 6))
-        seconds, fired = await timers(t_settings, args.stored, args.due)
-        print(f"timers: {fired:,} due among {args.stored:,} stored deadlines fired in {seconds:.2f} s "
-              f"({fired / seconds:,.0f}/s)")
+        if not args.no_timers:
+            t_settings = settings_for(tag + "t")
+            await ensure_topics(t_settings.kafka, topic_specs(t_settings.kafka.topic_prefix, 6))
+            seconds, fired = await timers(t_settings, args.stored, args.due)
+            print(f"timers: {fired:,} due among {args.stored:,} stored deadlines fired in {seconds:.2f} s "
+                  f"({fired / seconds:,.0f}/s)")
         print(f"peak memory of this process (service in-process): "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:
