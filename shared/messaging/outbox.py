@@ -185,7 +185,15 @@ class OutboxRelay:
                     pass
 
 
-async def add_many_to_outbox(session: AsyncSession, outbox: Table, topic: str, events: Sequence[Envelope]) -> None:
+class Outgoing(Protocol):
+    """An event as the outbox stores it: an :class:`Envelope`, or one already encoded."""
+
+    def key(self) -> bytes: ...
+
+    def to_json(self) -> bytes: ...
+
+
+async def add_many_to_outbox(session: AsyncSession, outbox: Table, topic: str, events: Sequence[Outgoing]) -> None:
     """One multi-row write for a batch of outgoing events, in the order given (COPY on PostgreSQL)."""
     await copy_rows(session, outbox, [{"topic": topic, "key": e.key(), "value": e.to_json(), "headers": None}
                                       for e in events])

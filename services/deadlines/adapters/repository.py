@@ -129,12 +129,10 @@ class DeadlinesRepository:
         await self.add_timers(new)
 
     async def add_timers(self, new: list[tuple[str, str, TimerSpec]]) -> None:
-        if new:
-            await self.session.execute(
-                self._insert(tables.timers).on_conflict_do_nothing(),
-                [{"deadline_id": d, "case_id": c, "kind": t.kind, "offset_days": t.offset_days, "due_on": t.due_on,
-                  "fire_at": t.fire_at} for d, c, t in new],
-            )
+        await insert_rows(self.session, tables.timers,
+                          [{"deadline_id": d, "case_id": c, "kind": t.kind, "offset_days": t.offset_days,
+                            "due_on": t.due_on, "fire_at": t.fire_at} for d, c, t in new],
+                          conflict=["deadline_id", "kind", "offset_days", "due_on", "fire_at"])  # uq_timer
 
     async def claim_due_deadlines(self, now: datetime, limit: int) -> dict[str, Any]:
         """Lock (SKIP LOCKED) up to ``limit`` deadlines that have due timers, earliest first. One
