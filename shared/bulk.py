@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Table, TypeDecorator, text
+from sqlalchemy import Column, Table, TypeDecorator
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import JSON
@@ -39,8 +39,8 @@ async def _driver(session: AsyncSession) -> tuple[AsyncConnection, Any]:
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
-    if not driver.is_in_transaction():  # SQLAlchemy begins lazily, at the first statement
-        await conn.execute(text("SELECT 1"))
+    if not driver.is_in_transaction():  # SQLAlchemy's driver adapter begins lazily, at the first statement
+        await raw.dbapi_connection._start_transaction()
     return conn, driver
 
 

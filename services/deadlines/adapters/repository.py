@@ -47,11 +47,15 @@ class DeadlinesRepository:
                                           .where(tables.cases.c.case_id.in_(case_ids)))
         return {r.case_id: (r.team_id, r.caseworker_id) for r in rows.all()}
 
-    async def data_quality(self, case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """The stored data-quality warnings of these cases (none when never stored)."""
+    async def routing_and_quality(self, case_ids: Sequence[str]
+                                  ) -> tuple[dict[str, tuple[str | None, str | None]], dict[str, list[dict[str, Any]]]]:
+        """The stored routing (team, caseworker) of these cases and their data-quality warnings (none
+        when never stored), in one query."""
         c = tables.cases
-        rows = await self.session.execute(select(c.c.case_id, c.c.data_quality).where(c.c.case_id.in_(case_ids)))
-        return {r.case_id: list(r.data_quality or []) for r in rows.all()}
+        rows = (await self.session.execute(select(c.c.case_id, c.c.team_id, c.c.caseworker_id, c.c.data_quality)
+                                           .where(c.c.case_id.in_(case_ids)))).all()
+        return ({r.case_id: (r.team_id, r.caseworker_id) for r in rows},
+                {r.case_id: list(r.data_quality or []) for r in rows})
 
     async def upsert_cases(self, rows: list[dict[str, Any]]) -> None:
         """Insert or update cases; every column given besides case_id is set."""

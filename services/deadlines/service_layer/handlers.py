@@ -208,8 +208,7 @@ class DeadlinesService:
         today = london_today(now)
         histories = await repo.case_events(case_ids)
         stored = await repo.stored_deadlines(case_ids)
-        routing_before = await repo.routing(case_ids)
-        quality_before = await repo.data_quality(case_ids)
+        routing_before, quality_before = await repo.routing_and_quality(case_ids)
         quality_events: list[CaseDataQualityEvent] = []
         upserts: list[dict[str, Any]] = []
         retimed: list[str] = []
