@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Column, Table, TypeDecorator
+from sqlalchemy import Column, Table, TypeDecorator, or_
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.types import JSON
@@ -118,10 +118,12 @@ def _columns(conn: AsyncConnection, table: Table, columns: Sequence[str],
 
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
                       conflict: Sequence[str] = (), update: Sequence[str] | None = None,
-                      returning: str | None = None) -> list[Any]:
+                      unless_same: Sequence[str] | None = None, returning: str | None = None) -> list[Any]:
     """INSERT ``rows`` (dicts with the same keys: the columns written). ``conflict``: the unique
     columns of ON CONFLICT; with ``update`` the columns set from the new row (an upsert), without
-    it DO NOTHING. ``returning``: one column whose values of the inserted rows are returned."""
+    it DO NOTHING. ``unless_same``: a stored row whose values in these columns equal the new row's
+    is left as it is (no write at all; e.g. its updated_at stays). ``returning``: one column whose
+    values of the inserted rows are returned."""
     if not rows:
         return []
     columns = tuple(rows[0])
@@ -130,7 +132,9 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     if not is_postgres(session):
         stmt = upsertable_insert(session, table)
         if conflict:
-            stmt = (stmt.on_conflict_do_update(index_elements=list(conflict),
+            where = (or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in unless_same))
+                     if update and unless_same else None)
+            stmt = (stmt.on_conflict_do_update(index_elements=list(conflict), where=where,
                                                set_={c: getattr(stmt.excluded, c) for c in update})
                     if update else stmt.on_conflict_do_nothing(index_elements=list(conflict)))
         if returning:
@@ -144,6 +148,10 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         target = ", ".join(f'"{c}"' for c in conflict)
         on_conflict = (f"ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)
                        if update else f"ON CONFLICT ({target}) DO NOTHING")
+        if update and unless_same:
+            text_of = {c: "::text" if _is_json(table.c[c]) else "" for c in unless_same}  # json has no "="
+            on_conflict += " WHERE " + " OR ".join(f'{qualified}."{c}"{text_of[c]} IS DISTINCT FROM '
+                                                   f'EXCLUDED."{c}"{text_of[c]}' for c in unless_same)
     sql = _insert_sql(qualified, table, columns, conn.dialect, on_conflict, returning)
     args = _columns(conn, table, columns, rows)
     if returning:

@@ -118,3 +118,22 @@ async def test_a_refused_write_raises_sqlalchemys_error_and_the_session_goes_on(
     async with sessions() as session, session.begin():
         await insert_rows(session, fast, rows(2))
     assert len(await _all(engine, fast)) == 2
+
+
+async def test_an_upsert_unless_same_leaves_an_unchanged_row_unwritten(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    later = AT.replace(hour=18)
+    async with sessions() as session, session.begin():
+        await insert_rows(session, fast, rows(6))
+    changed = rows(6)
+    changed[2]["doc"] = {"now": "different"}  # a JSON column changed: written
+    changed[3]["on"] = date(2027, 5, 5)  # a date changed: written
+    for row in changed:
+        row["at"] = later  # the "touched" column alone: not a change
+    async with sessions() as session, session.begin():
+        await insert_rows(session, fast, changed, conflict=["id"], update=["n", "on", "at", "doc"],
+                          unless_same=["n", "on", "doc"])
+    stored = {r[0]: r for r in await _all(engine, fast)}
+    assert {i for i in stored if stored[i][3] == later} == {"r2", "r3"}
+    assert stored["r2"][4] == {"now": "different"} and stored["r3"][2] == date(2027, 5, 5)
+    assert stored["r0"][3:5] == (None, None) and stored["r1"][3] == AT

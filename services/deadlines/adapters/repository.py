@@ -96,10 +96,12 @@ class DeadlinesRepository:
 
     async def upsert_deadlines(self, rows: list[dict[str, Any]]) -> None:
         """Insert or update deadlines; every column given (a column added to the rows flows through)
-        is set, besides the deadline's identity (deadline_id, case_id)."""
+        is set, besides the deadline's identity (deadline_id, case_id). A stored row equal in all
+        but updated_at is not written again: updated_at is when the deadline last changed."""
         if rows:
-            await insert_rows(self.session, tables.deadlines, rows, conflict=["deadline_id"],
-                              update=[c for c in rows[0] if c not in ("deadline_id", "case_id")])
+            update = [c for c in rows[0] if c not in ("deadline_id", "case_id")]
+            await insert_rows(self.session, tables.deadlines, rows, conflict=["deadline_id"], update=update,
+                              unless_same=[c for c in update if c != "updated_at"])
 
     async def set_status(self, updates: list[dict[str, Any]]) -> None:
         if updates:
