@@ -1,13 +1,15 @@
 """Benchmark of the deadlines service with real Kafka and PostgreSQL (issue 5).
 
-    .venv/bin/ehc infra up && .venv/bin/python bench/bench_deadlines_service.py [--events N]
+    .venv/bin/ehc infra up && .venv/bin/python bench/bench_deadlines_service.py [--events N] [--no-timers]
+        [--latency-seconds S (0: skip)] [--profile N (cProfile of the sustained run, CPU time, top N)]
 
 Prints, in one run:
 1. the raw aiokafka consume-and-produce rate (consumer group, acks=all, commit per batch): the
    ceiling the service runs against on this machine;
 2. the service's sustained rate through a backlog of realistic case histories (case event in,
    history stored, case recomputed, deadlines diffed and stored, deadline events out via the
-   outbox, offsets committed), and its ratio to (1);
+   outbox, offsets committed), its ratio to (1) (issue 12's target: at least 0.2), and the CPU
+   this process spent per case event (steadier than the rate on a shared machine);
 3. latency from case event to deadline event, p50/p99, at a steady 200 events/s;
 4. with 1,000,000 open deadlines stored, the time to fire 10,000 due timers, and peak memory.
 """
