@@ -1,8 +1,10 @@
 """Every service's Kafka consumers: batch subscribers with per-record isolation.
 
 Batches: every service consumes in batches, in its own consumer group, and commits the offsets
-only after the batch's transaction and outbox relay (NACK_ON_ERROR: an exception seeks back, so
-the batch is redelivered, never skipped).
+only after the batch's transaction (NACK_ON_ERROR: an exception seeks back, so the batch is
+redelivered, never skipped). The notifier and intake relay their outbox before the commit; the
+deadlines service wakes its relay instead and publishes after the commit (the outbox keeps the
+events until they are out).
 
 Isolation (:func:`isolated_batch`): one bad record never blocks the others.
 

@@ -4,6 +4,7 @@ Nothing connects at import; tests pass their own settings and clock."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -48,6 +49,7 @@ DEADLINES_BY_STATUS = Gauge("ehc_deadlines_by_status", "Stored deadlines by stat
 CASE_PROBLEMS = Counter("ehc_deadlines_case_problems_total", "Recomputations stopped by a case's data-quality "
                         "problem (shown by /v1/problems)")
 TIMERS_FIRED = Counter("ehc_deadlines_timers_fired_total", "Timers fired")
+_published = functools.cache(DEADLINE_EVENTS.labels)  # one child per event type, looked up once
 CONSUMER_LAG = Gauge("ehc_deadlines_consumer_lag", "Case events not yet consumed", ["partition"])
 
 
@@ -144,9 +146,10 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
-    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
+    # Woken after every consumed batch (after_consumed): the idle poll is only the safety net.
+    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention, idle_seconds=1.0)
     service = DeadlinesService(sessions, settings.kafka, domain, clock or SystemClock(), cfg.reminder_working_days,
-                               cfg.due_soon_working_days, on_published=lambda t: DEADLINE_EVENTS.labels(t).inc(),
+                               cfg.due_soon_working_days, on_published=lambda t: _published(t).inc(),
                                on_problem=CASE_PROBLEMS.inc)
     broker = build_broker(settings.kafka, SERVICE)
     app = Deadlines(settings, engine, sessions, producer, relay, service, broker,
@@ -155,9 +158,14 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     async def after_batch() -> None:
         await relay.drain()
 
+    async def after_consumed() -> None:
+        """The batch is committed: wake the relay (its own loop publishes) and let the offsets be
+        committed now; the outbox holds the events until they are published."""
+        relay.wake()
+
     app.dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
-    broker.include_router(build_router(settings.kafka, service, after_batch, app.dead_letters, settings.dead_letters,
-                                       on_batch=count_batch))
+    broker.include_router(build_router(settings.kafka, service, after_consumed, app.dead_letters,
+                                       settings.dead_letters, on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
     app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock,
                         settings.http_max_body_bytes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.bulk import insert_rows
 from shared.db import upsertable_insert
 
 
@@ -19,7 +20,5 @@ async def mark_processed_many(session: AsyncSession, table: Table, consumer: str
     """Record a batch of event ids in one statement; returns the ids that were new."""
     if not event_ids:
         return set()
-    unique = list(dict.fromkeys(event_ids))
-    stmt = (upsertable_insert(session, table).values([{"consumer": consumer, "event_id": i} for i in unique])
-            .on_conflict_do_nothing().returning(table.c.event_id))
-    return set((await session.scalars(stmt)).all())
+    rows = [{"consumer": consumer, "event_id": i} for i in dict.fromkeys(event_ids)]
+    return set(await insert_rows(session, table, rows, conflict=["consumer", "event_id"], returning="event_id"))

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.deadlines.adapters import tables
 from services.deadlines.service_layer.changes import StoredDeadline
 from services.deadlines.service_layer.timers import TimerSpec
+from shared.bulk import insert_rows
 from shared.db import upsertable_insert
 
 Restrict = Callable[[Select[Any]], Select[Any]]  # a query of the deadlines table limited to a scope
@@ -35,8 +36,7 @@ class DeadlinesRepository:
 
     # --- case history ------------------------------------------------------------------------
     async def add_events(self, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(self._insert(tables.case_events).on_conflict_do_nothing(), rows)
+        await insert_rows(self.session, tables.case_events, rows, conflict=["event_id"])
 
     async def case_events(self, case_ids: Sequence[str]) -> dict[str, list[Any]]:
         rows = (
@@ -57,19 +57,21 @@ class DeadlinesRepository:
                                           .where(tables.cases.c.case_id.in_(case_ids)))
         return {r.case_id: (r.team_id, r.caseworker_id) for r in rows.all()}
 
-    async def data_quality(self, case_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        """The stored data-quality warnings of these cases (none when never stored)."""
+    async def routing_and_quality(self, case_ids: Sequence[str]
+                                  ) -> tuple[dict[str, tuple[str | None, str | None]], dict[str, list[dict[str, Any]]]]:
+        """The stored routing (team, caseworker) of these cases and their data-quality warnings (none
+        when never stored), in one query."""
         c = tables.cases
-        rows = await self.session.execute(select(c.c.case_id, c.c.data_quality).where(c.c.case_id.in_(case_ids)))
-        return {r.case_id: list(r.data_quality or []) for r in rows.all()}
+        rows = (await self.session.execute(select(c.c.case_id, c.c.team_id, c.c.caseworker_id, c.c.data_quality)
+                                           .where(c.c.case_id.in_(case_ids)))).all()
+        return ({r.case_id: (r.team_id, r.caseworker_id) for r in rows},
+                {r.case_id: list(r.data_quality or []) for r in rows})
 
     async def upsert_cases(self, rows: list[dict[str, Any]]) -> None:
+        """Insert or update cases; every column given besides case_id is set."""
         if rows:
-            stmt = self._insert(tables.cases)
-            stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_={
-                c: getattr(stmt.excluded, c) for c in ("team_id", "caseworker_id", "area_id", "ruleset_version",
-                                                       "problem", "data_quality", "updated_at")})
-            await self.session.execute(stmt, rows)
+            await insert_rows(self.session, tables.cases, rows, conflict=["case_id"],
+                              update=[c for c in rows[0] if c != "case_id"])
 
     # --- deadlines ---------------------------------------------------------------------------
     async def stored_deadlines(self, case_ids: Sequence[str],
@@ -102,16 +104,13 @@ class DeadlinesRepository:
         return set((await self.session.scalars(q)).all())
 
     async def upsert_deadlines(self, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        stmt = self._insert(tables.deadlines)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["deadline_id"],
-            set_={c: getattr(stmt.excluded, c) for c in ("due_on", "status", "responsible", "kind", "team_id",
-                                                         "caseworker_id", "explanation", "rule_id", "updated_at",
-                                                         "trigger_date", "completed_on", "exception")},
-        )
-        await self.session.execute(stmt, rows)
+        """Insert or update deadlines; every column given (a column added to the rows flows through)
+        is set, besides the deadline's identity (deadline_id, case_id). A stored row equal in all
+        but updated_at is not written again: updated_at is when the deadline last changed."""
+        if rows:
+            update = [c for c in rows[0] if c not in ("deadline_id", "case_id")]
+            await insert_rows(self.session, tables.deadlines, rows, conflict=["deadline_id"], update=update,
+                              unless_same=[c for c in update if c != "updated_at"])
 
     async def set_status(self, updates: list[dict[str, Any]]) -> None:
         if updates:
@@ -145,12 +144,10 @@ class DeadlinesRepository:
         await self.add_timers(new)
 
     async def add_timers(self, new: list[tuple[str, str, TimerSpec]]) -> None:
-        if new:
-            await self.session.execute(
-                self._insert(tables.timers).on_conflict_do_nothing(),
-                [{"deadline_id": d, "case_id": c, "kind": t.kind, "offset_days": t.offset_days, "due_on": t.due_on,
-                  "fire_at": t.fire_at} for d, c, t in new],
-            )
+        await insert_rows(self.session, tables.timers,
+                          [{"deadline_id": d, "case_id": c, "kind": t.kind, "offset_days": t.offset_days,
+                            "due_on": t.due_on, "fire_at": t.fire_at} for d, c, t in new],
+                          conflict=["deadline_id", "kind", "offset_days", "due_on", "fire_at"])  # uq_timer
 
     @staticmethod
     def _due_window(now: datetime, size: int) -> Any:

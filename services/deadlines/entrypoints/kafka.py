@@ -18,6 +18,9 @@ from shared.dead_letters import DeadLetters
 from shared.settings import DeadLetterSettings, KafkaSettings
 
 CONSUMER = "deadlines"
+# A backlog is worked through in batches this large: a batch's cost is mostly its dozen round trips
+# to the database, whatever its size (at low rates a batch is what arrived within 50 ms).
+MAX_BATCH = 2000
 
 
 def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: Callable[[], Awaitable[None]],
@@ -46,5 +49,5 @@ def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: C
     consumer = Isolated(CONSUMER, dead_letters, decode, handle, limits)
     router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"), title="on_case_events",
                       description="Canonical case events (docs/contracts/case-event.schema.json), key = case_id",
-                      **BATCH_SUBSCRIBER)(isolated_batch(consumer))
+                      **{**BATCH_SUBSCRIBER, "max_records": MAX_BATCH})(isolated_batch(consumer))
     return router

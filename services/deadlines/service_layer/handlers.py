@@ -208,8 +208,7 @@ class DeadlinesService:
         today = london_today(now)
         histories = await repo.case_events(case_ids)
         stored = await repo.stored_deadlines(case_ids)
-        routing_before = await repo.routing(case_ids)
-        quality_before = await repo.data_quality(case_ids)
+        routing_before, quality_before = await repo.routing_and_quality(case_ids)
         quality_events: list[CaseDataQualityEvent] = []
         upserts: list[dict[str, Any]] = []
         retimed: list[str] = []
@@ -283,19 +282,18 @@ class DeadlinesService:
                 "trigger_date": d.trigger_date, "completed_on": d.completed_on, "exception": d.exception}
 
     def _change_event(self, change: Change, routing: tuple[str | None, str | None, str | None],
-                      explained: dict[str, Any], now: datetime, result: BatchResult) -> DeadlineEvent:
+                      explained: dict[str, Any], now: datetime, result: BatchResult) -> DeadlineEvent | EncodedEvent:
         team_id, caseworker_id, area_id = routing
-        if change.deadline is not None:
-            data = deadline_data(change.deadline.to_dict(), team_id, caseworker_id, area_id)
-        else:
-            assert change.previous is not None
-            row = explained[change.previous.deadline_id]
-            data = deadline_data({**row.explanation, "status": "cancelled"}, team_id, caseworker_id, area_id)
-        if change.previous is not None:
-            data = data.model_copy(update={"previous_due_on": change.previous.due_on,
-                                           "previous_status": change.previous.status})
-        data = data.model_copy(update={"change_reason": change.reason, "change_detail": change.detail or None})
         result.count(change.event_type)
+        if change.deadline is not None:  # the hot path: the engine's own values, encoded without pydantic
+            self._on_published(change.event_type)
+            return computed_event(change, routing, now)
+        assert change.previous is not None
+        row = explained[change.previous.deadline_id]
+        data = deadline_data({**row.explanation, "status": "cancelled"}, team_id, caseworker_id, area_id)
+        data = data.model_copy(update={"previous_due_on": change.previous.due_on,
+                                       "previous_status": change.previous.status,
+                                       "change_reason": change.reason, "change_detail": change.detail or None})
         return self._event(change.event_type, data, now, discriminator=_discriminator(change.previous))
 
     def _data_quality_event(self, case_id: str, rows: Sequence[Any], warnings: list[dict[str, Any]],
@@ -316,11 +314,10 @@ class DeadlinesService:
 
     def _event(self, event_type: str, data: DeadlineData, now: datetime, discriminator: str = "") -> DeadlineEvent:
         """Deterministic ids: the same change computed twice (a rebuild, a redelivery) has the same id."""
-        event_id = uuid.uuid5(EVENT_NAMESPACE, "|".join(
-            [data.deadline_id, event_type, data.due_on.isoformat(), data.status, str(data.reminder_offset_days),
-             discriminator]))
+        event_id = _event_id(data.deadline_id, event_type, data.due_on, data.status, data.reminder_offset_days,
+                             discriminator)
         self._on_published(event_type)
-        return DeadlineEvent(id=str(event_id), source="ehc/deadlines", subject=data.case_id, time=now,
+        return DeadlineEvent(id=event_id, source="ehc/deadlines", subject=data.case_id, time=now,
                              type=event_type, data=data)  # type: ignore[arg-type]
 
     async def _emit(self, session: AsyncSession, event_type: str, data: DeadlineData, now: datetime,
@@ -417,3 +414,76 @@ def deadline_data(explained: dict[str, Any], team_id: str | None, caseworker_id:
     data.setdefault("trigger_event_id", "")
     data.setdefault("ruleset_version", "")
     return DeadlineData.model_validate(data)
+
+
+def _event_id(deadline_id: str, event_type: str, due_on: date, status: str, reminder_offset_days: int | None,
+              discriminator: str) -> str:
+    return str(uuid.uuid5(EVENT_NAMESPACE, "|".join(
+        [deadline_id, event_type, due_on.isoformat(), status, str(reminder_offset_days), discriminator])))
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedEvent:
+    """An outgoing event already in its wire form (what the outbox needs: key and JSON)."""
+
+    subject: str
+    value: bytes
+
+    def key(self) -> bytes:
+        return self.subject.encode()
+
+    def to_json(self) -> bytes:
+        return self.value
+
+
+_ENVELOPE_FIELDS = tuple(DeadlineEvent.model_fields)
+_DATA_FIELDS = tuple(DeadlineData.model_fields)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+def _plain(value: Any) -> Any:
+    """A str field's value as validation gives it: a plain str (a str enum becomes its value)."""
+    return value if value is None or type(value) is str else str(value)
+
+
+def _or(value: Any, default: str) -> Any:
+    return default if value is None else _plain(value)
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _json_time(value: datetime) -> str:
+    """A timestamp as pydantic writes it in JSON (UTC as ``Z``)."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def computed_event(change: Change, routing: tuple[str | None, str | None, str | None], now: datetime) -> EncodedEvent:
+    """A change's event from the engine's Deadline, encoded straight to JSON: the same bytes as the
+    pydantic-built :class:`DeadlineEvent` (``deadline_data(d.to_dict(), ...)``, then ``to_json()``)
+    without validating what the engine built (tests/deadlines/unit/test_fast_events.py proves them
+    equal on generated histories; fields in the contracts' order, None left out)."""
+    d, previous = change.deadline, change.previous
+    team_id, caseworker_id, area_id = routing
+    status = d.status.value
+    values = {
+        "case_id": d.case_id, "deadline_id": d.deadline_id, "rule_id": d.rule_id, "due_on": d.due_on.isoformat(),
+        "status": status, "responsible": _or(d.responsible, "la"), "trigger_event_id": _or(d.trigger_event_id, ""),
+        "trigger_date": _iso(d.trigger_date), "legal_source": d.legal_source,
+        "period_text": _or(d.period_text, ""), "ruleset_version": _or(d.ruleset_version, ""), "team_id": team_id,
+        "caseworker_id": caseworker_id, "area_id": area_id, "kind": _or(d.kind, "duty"),
+        "flags": list(d.flags or ()), "exception": _plain(d.exception), "completed_on": _iso(d.completed_on),
+        "previous_due_on": None if previous is None else previous.due_on.isoformat(),
+        "previous_status": None if previous is None else previous.status,
+        "change_reason": change.reason, "change_detail": change.detail or None, "reminder_offset_days": None,
+    }
+    envelope = {
+        "specversion": "1.0",
+        "id": _event_id(d.deadline_id, change.event_type, d.due_on, status, None, _discriminator(previous)),
+        "source": "ehc/deadlines", "subject": d.case_id, "time": _json_time(now),
+        "datacontenttype": "application/json", "dataversion": "1", "type": change.event_type,
+        "data": {k: v for k in _DATA_FIELDS if (v := values[k]) is not None},
+    }
+    return EncodedEvent(d.case_id, _encode({k: envelope[k] for k in _ENVELOPE_FIELDS}).encode())

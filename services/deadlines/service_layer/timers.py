@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,7 @@ def london_today(now: datetime) -> date:
     return now.astimezone(LONDON).date()
 
 
+@lru_cache(maxsize=1 << 16)  # deadlines share due dates; a calendar is immutable (a new one is another key)
 def working_days_before(calendar: Any, due_on: date, n: int) -> date:
     day = due_on
     while not calendar.is_working_day(day):  # a due date on a non-working day: count from before it

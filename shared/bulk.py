@@ -1,0 +1,178 @@
+"""A batch's multi-row writes, compiled once: on PostgreSQL one ``INSERT ... SELECT FROM unnest(...)``
+(or a COPY) on the asyncpg connection of the session's own transaction; elsewhere (SQLite, the
+embedded default) the same write through SQLAlchemy.
+
+Through SQLAlchemy a multi-row statement is compiled again for every batch and every value of
+every row goes through its parameter handling; here the SQL text depends only on the table and
+the columns, is built once per process, and asyncpg keeps it prepared per connection. The rows
+are sent as one array per column. What the caller sees is what SQLAlchemy gives: the writes are
+part of the session's transaction, values pass through the columns' own bind processing (JSON
+serialised as SQLAlchemy does, ``UtcDateTime`` checks), and a database error is raised as
+SQLAlchemy's exception (``IntegrityError``, ``OperationalError``, ``connection_invalidated`` when
+the connection is gone), so retries and dead-lettering see no difference.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from functools import cache
+from typing import Any, TypeVar
+
+from sqlalchemy import Column, Table, TypeDecorator, or_
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.types import JSON
+
+from shared.db import upsertable_insert
+
+T = TypeVar("T")
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def _driver(session: AsyncSession) -> tuple[AsyncConnection, Any]:
+    """The session's connection and its asyncpg connection, inside the session's transaction."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if not driver.is_in_transaction():  # SQLAlchemy's driver adapter begins lazily, at the first statement
+        await raw.dbapi_connection._start_transaction()
+    return conn, driver
+
+
+def _qualified(conn: AsyncConnection, table: Table) -> tuple[str | None, str]:
+    translate = conn.sync_connection.get_execution_options().get("schema_translate_map") or {}
+    schema = translate.get(table.schema, table.schema)
+    return schema, (f'"{schema}"."{table.name}"' if schema else f'"{table.name}"')
+
+
+@cache
+def _pg_type(column: Column[Any], dialect: Any) -> str:
+    """The column's type for an array cast, without its length (a cast to varchar(n) would cut a
+    long value short; the column's own length still refuses it on insert)."""
+    if _is_json(column):
+        return "text"
+    return re.sub(r"\(.*?\)", "", column.type.compile(dialect=dialect))
+
+
+def _is_json(column: Column[Any]) -> bool:
+    return isinstance(column.type, JSON)
+
+
+def _bind(column: Column[Any], dialect: Any) -> Callable[[Any], Any] | None:
+    """How a Python value of this column is sent (None: as it is)."""
+    if _is_json(column):
+        dumps = dialect._json_serializer or json.dumps
+        none_as_null = column.type.none_as_null
+        return lambda v: None if v is None and none_as_null else dumps(v)
+    if isinstance(column.type, TypeDecorator):
+        return lambda v, t=column.type: t.process_bind_param(v, dialect)
+    return None
+
+
+async def _translated(conn: AsyncConnection, sql: str, run: Callable[[], Awaitable[T]]) -> T:
+    """Run an asyncpg call; its error raised as SQLAlchemy would raise it."""
+    try:
+        return await run()
+    except Exception as error:  # asyncpg's own exceptions, translated below
+        dialect = conn.dialect
+        raw = await conn.get_raw_connection()
+        adapted = raw.dbapi_connection
+        translated: Exception = error
+        try:
+            type(adapted)._handle_exception_no_connection(dialect.loaded_dbapi, error)
+        except Exception as mapped:  # noqa: BLE001 - the dialect's translation of ``error``
+            translated = mapped
+        gone = bool(dialect.is_disconnect(translated, adapted, None))
+        if gone:
+            await conn.invalidate()
+        raise sa_exc.DBAPIError.instance(sql, None, translated, dialect.loaded_dbapi.Error,
+                                         connection_invalidated=gone, dialect=dialect) from error
+
+
+@cache
+def _insert_sql(qualified: str, table: Table, columns: tuple[str, ...], dialect: Any, on_conflict: str,
+                returning: str | None) -> str:
+    cols = [table.c[c] for c in columns]
+    names = ", ".join(f'"{c}"' for c in columns)
+    arrays = ", ".join(f"${i}::{_pg_type(col, dialect)}[]" for i, col in enumerate(cols, 1))
+    values = ", ".join(f'u."{c.name}"::{c.type.compile(dialect=dialect)}' if _is_json(c) else f'u."{c.name}"'
+                       for c in cols)
+    sql = f"INSERT INTO {qualified} ({names}) SELECT {values} FROM unnest({arrays}) AS u({names}) {on_conflict}"
+    return sql + (f' RETURNING "{returning}"' if returning else "")
+
+
+def _columns(conn: AsyncConnection, table: Table, columns: Sequence[str],
+             rows: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    out = []
+    for name in columns:
+        values = [row[name] for row in rows]
+        bind = _bind(table.c[name], conn.dialect)
+        out.append(values if bind is None else [bind(v) for v in values])
+    return out
+
+
+async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]], *,
+                      conflict: Sequence[str] = (), update: Sequence[str] | None = None,
+                      unless_same: Sequence[str] | None = None, returning: str | None = None) -> list[Any]:
+    """INSERT ``rows`` (dicts with the same keys: the columns written). ``conflict``: the unique
+    columns of ON CONFLICT; with ``update`` the columns set from the new row (an upsert), without
+    it DO NOTHING. ``unless_same``: a stored row whose values in these columns equal the new row's
+    is left as it is (no write at all; e.g. its updated_at stays). ``returning``: one column whose
+    values of the inserted rows are returned."""
+    if not rows:
+        return []
+    columns = tuple(rows[0])
+    if update is not None and not conflict:
+        raise ValueError("an upsert needs its conflict columns")
+    if not is_postgres(session):
+        stmt = upsertable_insert(session, table)
+        if conflict:
+            where = (or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in unless_same))
+                     if update and unless_same else None)
+            stmt = (stmt.on_conflict_do_update(index_elements=list(conflict), where=where,
+                                               set_={c: getattr(stmt.excluded, c) for c in update})
+                    if update else stmt.on_conflict_do_nothing(index_elements=list(conflict)))
+        if returning:
+            return list((await session.scalars(stmt.values(list(rows)).returning(table.c[returning]))).all())
+        await session.execute(stmt, list(rows))
+        return []
+    conn, driver = await _driver(session)
+    _, qualified = _qualified(conn, table)
+    on_conflict = ""
+    if conflict:
+        target = ", ".join(f'"{c}"' for c in conflict)
+        on_conflict = (f"ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in update)
+                       if update else f"ON CONFLICT ({target}) DO NOTHING")
+        if update and unless_same:
+            text_of = {c: "::text" if _is_json(table.c[c]) else "" for c in unless_same}  # json has no "="
+            on_conflict += " WHERE " + " OR ".join(f'{qualified}."{c}"{text_of[c]} IS DISTINCT FROM '
+                                                   f'EXCLUDED."{c}"{text_of[c]}' for c in unless_same)
+    sql = _insert_sql(qualified, table, columns, conn.dialect, on_conflict, returning)
+    args = _columns(conn, table, columns, rows)
+    if returning:
+        records = await _translated(conn, sql, lambda: driver.fetch(sql, *args))
+        return [r[0] for r in records]
+    await _translated(conn, sql, lambda: driver.execute(sql, *args))
+    return []
+
+
+async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Plain INSERT of ``rows`` in their order; on PostgreSQL by COPY (no conflict handling)."""
+    if not rows:
+        return
+    if not is_postgres(session):
+        await session.execute(table.insert(), list(rows))
+        return
+    conn, driver = await _driver(session)
+    schema, qualified = _qualified(conn, table)
+    columns = list(rows[0])
+    binds = [_bind(table.c[c], conn.dialect) for c in columns]  # JSON as text: the connection's codec sends it
+    records = [tuple(v if b is None else b(v) for v, b in zip((row[c] for c in columns), binds, strict=True))
+               for row in rows]
+    await _translated(conn, f"COPY {qualified}", lambda: driver.copy_records_to_table(
+        table.name, schema_name=schema, columns=columns, records=records))
