@@ -25,10 +25,11 @@ otherwise; the summary gives the rates.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -98,6 +99,35 @@ class Pace:
         return f"{rate:,.0f} {unit}/s{left}"
 
 
+class Behind:
+    """One job at a time in the background, so that the next batch is read or computed while the
+    previous one is written or relayed; submitting waits for the previous job (at most one batch
+    in flight: memory stays bounded) and raises what it raised."""
+
+    def __init__(self) -> None:
+        self._job: asyncio.Task[Any] | None = None
+
+    async def submit(self, job: Coroutine[Any, Any, Any]) -> None:
+        await self.wait()
+        self._job = asyncio.create_task(job)
+
+    async def wait(self) -> None:
+        job, self._job = self._job, None
+        if job is not None:
+            await job
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+
+    async def settle(self) -> None:
+        """Let the job in flight finish (after a failure elsewhere: its error is logged, not raised)."""
+        try:
+            await self.wait()
+        except Exception as exc:
+            log.warning("deadlines.rebuild_job_failed", error=type(exc).__name__)
+
+
 async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int], Any] = Progress,
                   *, dry_run: bool = False, on_change: Callable[[dict[str, Any]], Any] | None = None,
                   on_quality: Callable[[dict[str, Any]], Any] | None = None,
@@ -116,21 +146,25 @@ async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int
             total += len(pending) - len(await repo.cases_received_since(list(pending), None))
     bar = progress("previewing cases" if dry_run else "recomputing cases", total)
     pace = Pace(total)
-    async for chunk in _case_pages(app, batch, pending):
-        if dry_run:
-            await _preview(app, report, chunk, pending, on_change, on_quality)
-            done_text = f"{report.published:,} changes found"
-        else:
-            async with app.sessions() as session:
-                events_changed = await DeadlinesRepository(session).cases_received_since(chunk, watermark)
-            result = await app.service.recompute_cases(chunk, events_changed)
-            quality = result.published.get(DATA_QUALITY_EVENT_TYPE, 0)
-            report.data_quality_updates += quality
-            report.published += sum(result.published.values()) - quality
-            await app.relay.drain()
-            done_text = f"{report.published:,} changes published"
-        report.cases += len(chunk)
-        bar.update(report.cases, f"{done_text}, {pace.text(report.cases, 'cases')}")
+    relaying = Behind()  # the outbox relayed after each page, while the next page is recomputed
+    try:
+        async for chunk in _case_pages(app, batch, pending):
+            if dry_run:
+                await _preview(app, report, chunk, pending, on_change, on_quality)
+                done_text = f"{report.published:,} changes found"
+            else:
+                async with app.sessions() as session:
+                    events_changed = await DeadlinesRepository(session).cases_received_since(chunk, watermark)
+                result = await app.service.recompute_cases(chunk, events_changed)
+                quality = result.published.get(DATA_QUALITY_EVENT_TYPE, 0)
+                report.data_quality_updates += quality
+                report.published += sum(result.published.values()) - quality
+                await relaying.submit(app.relay.drain())
+                done_text = f"{report.published:,} changes published"
+            report.cases += len(chunk)
+            bar.update(report.cases, f"{done_text}, {pace.text(report.cases, 'cases')}")
+    finally:
+        await relaying.settle()  # interrupted: what was committed is still relayed (the outbox is the record)
     bar.close()
     report.seconds = time.monotonic() - started
     log.info("deadlines.rebuilt", dry_run=dry_run, read=report.read, stored=report.stored, invalid=report.invalid,
@@ -150,6 +184,7 @@ async def _replay(app: Deadlines, report: RebuildReport, progress: Callable[[str
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False,
                                 max_poll_records=store_batch, fetch_max_bytes=64 * 1024 * 1024,
                                 max_partition_fetch_bytes=8 * 1024 * 1024, **aiokafka_security(kafka))
+    storing = Behind()  # a batch is stored while the next one is read and parsed
     await consumer.start()
     try:
         tps = await topic_partitions(kafka, topic)
@@ -165,16 +200,15 @@ async def _replay(app: Deadlines, report: RebuildReport, progress: Callable[[str
         pace = Pace(total)
         buffered: list[CaseEventEnvelope] = []
 
-        async def flush() -> None:
+        async def store(events: list[CaseEventEnvelope]) -> None:
             if dry_run:
-                for event in await app.service.unknown_events(buffered):
+                for event in await app.service.unknown_events(events):
                     if event.id not in pending_ids:
                         pending_ids.add(event.id)
                         pending.setdefault(event.subject, []).append(event_row(event))
                         report.stored += 1
             else:
-                report.stored += (await app.service.store_history(buffered)).events
-            buffered.clear()
+                report.stored += (await app.service.store_history(events)).events
 
         while remaining:
             fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=store_batch)
@@ -191,17 +225,20 @@ async def _replay(app: Deadlines, report: RebuildReport, progress: Callable[[str
                         report.invalid += 1
                 if records and records[-1].offset + 1 >= end:
                     remaining.pop(tp, None)
-            if len(buffered) >= store_batch or (buffered and not remaining):
-                await flush()
+            if len(buffered) >= store_batch:
+                await storing.submit(store(buffered))
+                buffered = []
             if not fetched:
                 for tp in list(remaining):
                     if await consumer.position(tp) >= remaining[tp]:
                         remaining.pop(tp)
             bar.update(report.read, f"{report.stored:,} new, {pace.text(report.read, 'events')}")
         if buffered:
-            await flush()
+            await storing.submit(store(buffered))
+        await storing.wait()
         bar.close()
     finally:
+        storing.cancel()
         await consumer.stop()
     return pending
 
