@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -40,7 +41,7 @@ from pydantic import ValidationError
 from services.deadlines.adapters.repository import DeadlinesRepository
 from services.deadlines.bootstrap import Deadlines
 from services.deadlines.service_layer.changes import describe
-from services.deadlines.service_layer.handlers import event_row
+from services.deadlines.service_layer.handlers import CONSUMER, event_row
 from shared import topics
 from shared.consumer import Undecodable, check_json
 from shared.contracts import DATA_QUALITY_EVENT_TYPE, CaseEventEnvelope, parse_case_event
@@ -136,7 +137,7 @@ async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int
     started = time.monotonic()
     async with app.sessions() as session:
         watermark = await DeadlinesRepository(session).latest_received_at()
-    pending = await _replay(app, report, progress, dry_run, max(store_batch, batch))
+    pending = await _replay(app, report, progress, dry_run, max(store_batch, batch), watermark is not None)
     report.replay_seconds = time.monotonic() - started
 
     async with app.sessions() as session:
@@ -173,10 +174,21 @@ async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int
     return report
 
 
+def _event_id(value: bytes) -> str | None:
+    """A record's event id, read without validating the record (None when it has none)."""
+    try:
+        raw = json.loads(value)
+    except ValueError:
+        return None
+    event_id = raw.get("id") if isinstance(raw, dict) else None
+    return event_id if isinstance(event_id, str) else None
+
+
 async def _replay(app: Deadlines, report: RebuildReport, progress: Callable[[str, int], Any], dry_run: bool,
-                  store_batch: int) -> dict[str, list[dict[str, Any]]]:
+                  store_batch: int, history_stored: bool) -> dict[str, list[dict[str, Any]]]:
     """Read the topic up to its end as of now, storing its new events (a dry run: holding them).
-    Returns the dry run's events by case (empty for a real run)."""
+    With ``history_stored``, the events already processed are recognised by their id and skipped
+    without being validated again. Returns the dry run's events by case (empty for a real run)."""
     pending: dict[str, list[dict[str, Any]]] = {}
     pending_ids: set[str] = set()
     kafka = app.settings.kafka
@@ -198,9 +210,20 @@ async def _replay(app: Deadlines, report: RebuildReport, progress: Callable[[str
         total = sum(ends[tp] - begins[tp] for tp in tps)
         bar = progress("replaying case events", total)
         pace = Pace(total)
-        buffered: list[CaseEventEnvelope] = []
+        buffered: list[bytes] = []
 
-        async def store(events: list[CaseEventEnvelope]) -> None:
+        async def store(values: list[bytes]) -> None:
+            if history_stored:  # a re-run, a change of law: most events are known, and not parsed again
+                ids = [_event_id(v) for v in values]
+                async with app.sessions() as session:
+                    known = await DeadlinesRepository(session).known_event_ids(CONSUMER, [i for i in ids if i])
+                values = [v for v, i in zip(values, ids, strict=True) if i is None or i not in known]
+            events: list[CaseEventEnvelope] = []
+            for value in values:
+                try:
+                    events.append(parse_case_event(value))
+                except ValidationError:  # the consumer parked these: skip them here too
+                    report.invalid += 1
             if dry_run:
                 for event in await app.service.unknown_events(events):
                     if event.id not in pending_ids:
@@ -220,8 +243,8 @@ async def _replay(app: Deadlines, report: RebuildReport, progress: Callable[[str
                     report.read += 1
                     try:
                         check_json(record.value or b"", app.settings.dead_letters)
-                        buffered.append(parse_case_event(record.value or b""))
-                    except (ValidationError, Undecodable):  # the consumer parked these: skip them here too
+                        buffered.append(record.value or b"")
+                    except Undecodable:  # the consumer parked these: skip them here too
                         report.invalid += 1
                 if records and records[-1].offset + 1 >= end:
                     remaining.pop(tp, None)

@@ -308,6 +308,7 @@ async def test_a_rebuild_in_small_pages_or_interrupted_and_rerun_ends_in_the_sam
     cases = caseload(5, 7)
     events = sum(map(len, cases))
     await publish_all(producer, isolated, [(e.case_id, wire(e)) for c in cases for e in c])
+    await publish_all(producer, isolated, [("case-bad", b'{"id": "bad-1", "type": "ehc.request.received"}')])
 
     def schema(name: str) -> Settings:
         return isolated.model_copy(update={"db_schema_prefix": f"{isolated.db_schema_prefix}{name}_"})
@@ -322,8 +323,8 @@ async def test_a_rebuild_in_small_pages_or_interrupted_and_rerun_ends_in_the_sam
 
     whole = await run(schema("whole"))
     paged = await run(schema("paged"), batch=2, store_batch=3)
-    assert (whole.read, whole.stored, whole.cases) == (paged.read, paged.stored, paged.cases) == (
-        events, events, len(cases))
+    assert (whole.read, whole.stored, whole.invalid, whole.cases) == (
+        paged.read, paged.stored, paged.invalid, paged.cases) == (events + 1, events, 1, len(cases))
     assert paged.published == whole.published > 0
     assert await stored_state(schema("paged")) == await stored_state(schema("whole"))
 
@@ -331,7 +332,7 @@ async def test_a_rebuild_in_small_pages_or_interrupted_and_rerun_ends_in_the_sam
         await run(schema("cut"), interrupted_after(2), batch=2, store_batch=3)
     assert 0 < len(await stored_state(schema("cut"))) < len(await stored_state(schema("whole")))
     rerun = await run(schema("cut"), batch=2, store_batch=3)
-    assert (rerun.stored, rerun.cases) == (0, len(cases))
+    assert (rerun.stored, rerun.invalid, rerun.cases) == (0, 1, len(cases))  # known events skipped, not the bad
     assert 0 < rerun.published < whole.published
     assert await stored_state(schema("cut")) == await stored_state(schema("whole"))
     # Three deployments published the same changes (deterministic ids): each id three times, no more.
