@@ -164,6 +164,7 @@ async def rebuild(app: Deadlines, batch: int = 500, progress: Callable[[str, int
                 done_text = f"{report.published:,} changes published"
             report.cases += len(chunk)
             bar.update(report.cases, f"{done_text}, {pace.text(report.cases, 'cases')}")
+        await relaying.wait()
     finally:
         await relaying.settle()  # interrupted: what was committed is still relayed (the outbox is the record)
     bar.close()
