@@ -75,24 +75,46 @@ def describe(label: str, seconds: float, report: RebuildReport) -> str:
             f"{report.published:,} changes in {report.changed_cases:,} cases ({kinds}; reasons: {reasons})")
 
 
+async def caseload_topic(prefix: str, cases: int, seed: int) -> Settings:
+    """Own topics and schema prefix (``prefix`` and a random tag) on the local Kafka and PostgreSQL,
+    with the synthetic cases published to their ehc.case-events (keyed by case)."""
+    await asyncio.to_thread(kafka_infra.start)
+    await kafka_infra.wait_ready(120)
+    await asyncio.to_thread(pg_infra.start)
+    settings = settings_for(prefix + uuid.uuid4().hex[:6])
+    await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
+    rng = random.Random(seed)
+    messages = [(e.case_id.encode(), envelope(e)) for n in range(cases) for e in synthetic_case(n, rng)]
+    t0 = time.perf_counter()
+    await produce_all(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS), messages)
+    print(f"published {len(messages):,} case events of {cases:,} cases in {time.perf_counter() - t0:.1f} s")
+    return settings
+
+
+async def drop(settings: Settings) -> None:
+    """Leave nothing behind: the deadlines schema and every topic of the settings' prefix."""
+    conn = await asyncpg.connect(pg_infra.dsn())
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema_for("deadlines")}" CASCADE')
+    await conn.close()
+    from aiokafka.admin import AIOKafkaAdminClient
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(settings.kafka.topic_prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args(argv)
     configure_logging("WARNING", json_output=False)
-    await asyncio.to_thread(kafka_infra.start)
-    await kafka_infra.wait_ready(120)
-    await asyncio.to_thread(pg_infra.start)
-    tag = "benchdry" + uuid.uuid4().hex[:6]
-    settings = settings_for(tag)
-    await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
+    settings = await caseload_topic("benchdry", args.cases, args.seed)
     try:
-        rng = random.Random(args.seed)
-        messages = [(e.case_id.encode(), envelope(e)) for n in range(args.cases) for e in synthetic_case(n, rng)]
-        t0 = time.perf_counter()
-        await produce_all(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS), messages)
-        print(f"published {len(messages):,} case events of {args.cases:,} cases in {time.perf_counter() - t0:.1f} s")
         seconds, first = await timed(settings, dry_run=False)
         print(f"initial rebuild (stores and publishes): {seconds:.1f} s, {first.published:,} deadline events")
         print(describe("dry run, nothing changed", *await timed(settings)))
@@ -106,18 +128,7 @@ async def main(argv: list[str] | None = None) -> int:
         seconds, real = await timed(settings, amended_version(), dry_run=False)
         print(f"real rebuild with the new rule-set version: {seconds:.1f} s, {real.published:,} changes published")
     finally:
-        conn = await asyncpg.connect(pg_infra.dsn())
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema_for("deadlines")}" CASCADE')
-        await conn.close()
-        from aiokafka.admin import AIOKafkaAdminClient
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-        await admin.start()
-        try:
-            mine = [t for t in await admin.list_topics() if t.startswith(settings.kafka.topic_prefix)]
-            if mine:
-                await admin.delete_topics(mine)
-        finally:
-            await admin.close()
+        await drop(settings)
     return 0
 
 

@@ -175,9 +175,11 @@ def docs(out: Path = typer.Option(Path("docs/contracts"), help="Folder to write 
 
 
 def deadlines_rebuild(
-    batch: int = typer.Option(500, help="Events and cases per transaction."),
+    batch: int = typer.Option(500, help="Cases recomputed per transaction."),
+    store_batch: int = typer.Option(5000, help="Events read and stored per transaction while replaying."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Publish and write nothing: report every deadline that "
-                                 "would be added, moved, change status or be removed, with the reason."),
+                                 "would be added, moved, change status or be removed, with the reason, and "
+                                 "every case whose data-quality warnings would change."),
     changes_out: Path | None = typer.Option(None, "--changes", help="With --dry-run: write each change as a JSON "
                                             "line to this file ('-' for stdout)."),
 ) -> None:
@@ -199,7 +201,8 @@ def deadlines_rebuild(
 
         await app_.start(consume=False, schedule=False)
         try:
-            report = await rebuild(app_, batch, dry_run=dry_run, on_change=on_change)
+            report = await rebuild(app_, batch, dry_run=dry_run, on_change=on_change, on_quality=on_change,
+                                   store_batch=store_batch)
         finally:
             await app_.stop()
             if out is not None and out is not sys.stdout:

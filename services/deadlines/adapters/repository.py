@@ -230,6 +230,30 @@ class DeadlinesRepository:
         rows = (await self.session.execute(restrict(q) if restrict else q)).all()
         return [(t, c, bool(x), int(n)) for t, c, x, n in rows]
 
+    # --- a rebuild's pages (read in bounded pages, whatever the number of cases) -----------------
+    async def case_ids_after(self, after: str | None, limit: int) -> list[str]:
+        """The next ``limit`` case ids with a history, in order, after ``after`` (keyset paging)."""
+        c = tables.case_events.c
+        q = select(c.case_id).distinct().order_by(c.case_id).limit(limit)
+        if after is not None:
+            q = q.where(c.case_id > after)
+        return list((await self.session.scalars(q)).all())
+
+    async def count_cases(self) -> int:
+        return int(await self.session.scalar(select(func.count(tables.case_events.c.case_id.distinct()))) or 0)
+
+    async def latest_received_at(self) -> datetime | None:
+        """When the latest stored event was received (the database's clock)."""
+        return await self.session.scalar(select(func.max(tables.case_events.c.received_at)))  # type: ignore[no-any-return]
+
+    async def cases_received_since(self, case_ids: Sequence[str], since: datetime | None) -> set[str]:
+        """Those of these cases with an event received after ``since`` (every case with events if None)."""
+        c = tables.case_events.c
+        q = select(c.case_id).distinct().where(c.case_id.in_(list(case_ids)))
+        if since is not None:
+            q = q.where(c.received_at > since)
+        return set((await self.session.scalars(q)).all())
+
 
 def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))

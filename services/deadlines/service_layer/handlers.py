@@ -158,27 +158,35 @@ class DeadlinesService:
                                   set(events_changed))
         return result
 
-    async def preview_cases(self, case_ids: Sequence[str], new_events: Mapping[str, Sequence[Any]] | None = None
+    async def preview_cases(self, case_ids: Sequence[str], new_events: Mapping[str, Sequence[Any]] | None = None,
+                            on_quality: Callable[[str, list[dict[str, Any]], list[dict[str, Any]]], Any] | None = None,
                             ) -> list[tuple[str, Change]]:
         """What :meth:`recompute_cases` would publish for these cases, writing nothing (a dry run).
-        ``new_events``: event rows (as :func:`event_row` gives) that a rebuild would store first."""
+        ``new_events``: event rows (as :func:`event_row` gives) that a rebuild would store first.
+        ``on_quality(case_id, stored, new)``: each case whose data-quality warnings would change (a
+        ``case.data_quality`` event), with the stored warnings and the new ones."""
         new_events = new_events or {}
         today = london_today(self.clock.now())
         async with self._sessions() as session:
             repo = DeadlinesRepository(session)
             histories = await repo.case_events(case_ids)
             stored = await repo.stored_deadlines(case_ids, lock=False)
+            quality_before = await repo.data_quality(case_ids) if on_quality is not None else {}
         out: list[tuple[str, Change]] = []
         for case_id in case_ids:
             rows = [*histories[case_id], *(SimpleNamespace(**r) for r in new_events.get(case_id, ()))]
             records = [self._engine.record(r) for r in rows]
-            if date_problem(records) is not None:
-                continue  # a recomputation keeps such a case's deadlines as they are: no change to preview
-            try:
-                _, changes = self._changes(records, stored[case_id], today, case_id in new_events)
-            except DateOutOfRange:
-                continue
-            out.extend((case_id, c) for c in changes)
+            problem = date_problem(records)
+            if problem is None:  # with a problem a recomputation keeps the case's deadlines: no change
+                try:
+                    _, changes = self._changes(records, stored[case_id], today, case_id in new_events)
+                    out.extend((case_id, c) for c in changes)
+                except DateOutOfRange as exc:
+                    problem = str(exc)
+            if on_quality is not None:
+                warnings = [w.to_dict() for w in case_warnings(records, problem)]
+                if warnings != quality_before.get(case_id, []):
+                    on_quality(case_id, quality_before.get(case_id, []), warnings)
         return out
 
     async def case_history(self, case_id: str) -> tuple[list[Any], tuple[str | None, str | None]]:

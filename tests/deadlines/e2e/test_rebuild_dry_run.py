@@ -152,6 +152,7 @@ async def check_dry_run_equals_published(base: Settings, producer: Any, tmp: Pat
 
         real = await run_rebuild(s, ruleset)
         assert real.published == preview.published
+        assert real.data_quality_updates == preview.data_quality_updates
         # Partitions interleave: the new events are all events less those of the first rebuild.
         new = Counter(published_view(await deadline_events(s, first.published + real.published)))
         new.subtract(Counter(initial))
@@ -227,3 +228,113 @@ async def test_the_command_line_dry_run_then_rebuild(isolated: Settings, produce
         "case-med-1:mediation.health_notice:1", "2026-03-19", "2026-03-20", "calendar")
     real = await asyncio.to_thread(runner.invoke, ehc, ["deadlines", "rebuild"], env=env)
     assert real.exit_code == 0 and "published 1 changes" in real.stdout
+
+
+async def test_a_dry_run_previews_the_data_quality_updates_the_rebuild_publishes(
+        isolated: Settings, producer: Any) -> None:
+    """A real rebuild publishes ``case.data_quality`` when a case's warnings change; its dry run shows
+    each of those updates (case, old and new warnings) and counts them, writing nothing."""
+    from tests.e2e.harness import case_event
+
+    case, good = "case-dq-rebuild", "case-dq-good"
+    for value, key in [
+        (case_event("dq-p", case, "ehc.plan.issued", "2025-05-12", plan_id="p-1"), case),
+        (case_event("dq-m", case, "ehc.review.meeting_held", "2026-03-10"), case),
+        (case_event("dq-d", case, "ehc.review.decision_issued", "2026-03-02", outcome="maintain"), case),
+        (case_event("dq-g", good, "ehc.request.received", "2026-03-02", route="request", requested_by="parent"),
+         good),
+    ]:
+        await producer.send_and_wait(isolated.kafka.topic(topics.CASE_EVENTS), value, key=key.encode())
+
+    async def dry_run() -> tuple[RebuildReport, list[dict[str, Any]]]:
+        app = bootstrap(isolated, clock=MovableClock(NOW))
+        await app.start(consume=False, schedule=False)
+        seen: list[dict[str, Any]] = []
+        try:
+            report = await rebuild(app, progress=Quiet, dry_run=True, on_quality=seen.append)
+        finally:
+            await app.stop()
+        return report, seen
+
+    report, seen = await dry_run()
+    assert await stored_state(isolated) == {}  # nothing written
+    assert report.data_quality_updates == 1
+    [update] = seen
+    assert (update["case_id"], update["event_type"], update["old"]) == (case, "case.data_quality", [])
+    assert [w["code"] for w in update["new"]] == ["review_decision_before_meeting"]
+    assert "1 data-quality updates" in report.summary()
+
+    real = await run_rebuild(isolated)
+    assert real.data_quality_updates == report.data_quality_updates
+    published = await read_topic(isolated.kafka.bootstrap_servers, isolated.kafka.topic(topics.DEADLINE_EVENTS),
+                                 lambda rs: any(json.loads(r.value)["type"] == "case.data_quality" for r in rs), 60)
+    [event] = [e for e in map(json.loads, (r.value for r in published)) if e["type"] == "case.data_quality"]
+    assert (event["subject"], event["data"]["warnings"]) == (case, update["new"])
+
+    # Corrected: the next dry run shows the warning going, from the stored one to none.
+    corrected = json.loads(case_event("dq-d2", case, "ehc.review.decision_issued", "2026-03-12", outcome="maintain"))
+    corrected["supersedes"] = "dq-d"
+    await producer.send_and_wait(isolated.kafka.topic(topics.CASE_EVENTS), json.dumps(corrected).encode(),
+                                 key=case.encode())
+    report, seen = await dry_run()
+    assert report.data_quality_updates == 1
+    assert [(u["case_id"], u["old"], u["new"]) for u in seen] == [(case, update["new"], [])]
+    assert (await run_rebuild(isolated)).data_quality_updates == 1
+
+
+class Interrupt(Exception):
+    pass
+
+
+def interrupted_after(pages: int) -> type:
+    """A progress bar that stops the rebuild after ``pages`` pages of recomputed cases (Ctrl-C)."""
+    class Stopping(Quiet):
+        def __init__(self, label: str, total: int) -> None:
+            super().__init__(label, total)
+            self.label, self.pages = label, 0
+
+        def update(self, completed: int, text: str = "") -> None:
+            if self.label.startswith("recomputing"):
+                self.pages += 1
+                if self.pages >= pages:
+                    raise Interrupt
+    return Stopping
+
+
+async def test_a_rebuild_in_small_pages_or_interrupted_and_rerun_ends_in_the_same_state(
+        isolated: Settings, producer: Any) -> None:
+    """Paging (events stored and cases recomputed a few at a time) changes nothing; a rebuild
+    interrupted half way then re-run ends in the same state and publishes each change once."""
+    cases = caseload(5, 7)
+    events = sum(map(len, cases))
+    await publish_all(producer, isolated, [(e.case_id, wire(e)) for c in cases for e in c])
+    await publish_all(producer, isolated, [("case-bad", b'{"id": "bad-1", "type": "ehc.request.received"}')])
+
+    def schema(name: str) -> Settings:
+        return isolated.model_copy(update={"db_schema_prefix": f"{isolated.db_schema_prefix}{name}_"})
+
+    async def run(s: Settings, progress: Any = Quiet, **sizes: int) -> RebuildReport:
+        app = bootstrap(s, clock=MovableClock(NOW))
+        await app.start(consume=False, schedule=False)
+        try:
+            return await rebuild(app, progress=progress, **sizes)
+        finally:
+            await app.stop()
+
+    whole = await run(schema("whole"))
+    paged = await run(schema("paged"), batch=2, store_batch=3)
+    assert (whole.read, whole.stored, whole.invalid, whole.cases) == (
+        paged.read, paged.stored, paged.invalid, paged.cases) == (events + 1, events, 1, len(cases))
+    assert paged.published == whole.published > 0
+    assert await stored_state(schema("paged")) == await stored_state(schema("whole"))
+
+    with pytest.raises(Interrupt):
+        await run(schema("cut"), interrupted_after(2), batch=2, store_batch=3)
+    assert 0 < len(await stored_state(schema("cut"))) < len(await stored_state(schema("whole")))
+    rerun = await run(schema("cut"), batch=2, store_batch=3)
+    assert (rerun.stored, rerun.invalid, rerun.cases) == (0, 1, len(cases))  # known events skipped, not the bad
+    assert 0 < rerun.published < whole.published
+    assert await stored_state(schema("cut")) == await stored_state(schema("whole"))
+    # Three deployments published the same changes (deterministic ids): each id three times, no more.
+    published = await deadline_events(isolated, 3 * whole.published)
+    assert set(Counter(e["id"] for e in published).values()) == {3}
