@@ -171,7 +171,7 @@ class DeadlinesService:
             repo = DeadlinesRepository(session)
             histories = await repo.case_events(case_ids)
             stored = await repo.stored_deadlines(case_ids, lock=False)
-            quality_before = await repo.data_quality(case_ids) if on_quality is not None else {}
+            quality_before = (await repo.routing_and_quality(case_ids))[1] if on_quality is not None else {}
         out: list[tuple[str, Change]] = []
         for case_id in case_ids:
             rows = [*histories[case_id], *(SimpleNamespace(**r) for r in new_events.get(case_id, ()))]
