@@ -119,26 +119,39 @@ _PAIRS: tuple[tuple[str, frozenset[str], frozenset[str], str | None, str], ...] 
 )
 
 
+# Which pairs an event type takes part in: type -> ((index in _PAIRS, 1 if it answers else 0), ...)
+_PAIR_ROLES: dict[str, tuple[tuple[int, int], ...]] = {}
+for _i, (_, _asks, _answers, _, _) in enumerate(_PAIRS):
+    for _type in _asks | _answers:
+        _PAIR_ROLES[_type] = (*_PAIR_ROLES.get(_type, ()), (_i, 1 if _type in _answers else 0))
+del _i, _asks, _answers, _type
+
+
 def _answered_before_asked(history: Sequence[CaseFact]) -> Iterable[DataQualityWarning]:
-    for code, asks, answers, key, message in _PAIRS:
-        groups: dict[Any, list[tuple[date, int, CaseFact]]] = {}
-        for e in history:
-            if e.type in asks or e.type in answers:
-                # On the same day the ask comes first: same-day answers are possible.
-                token = (_when(e), 1 if e.type in answers else 0, e)
-                groups.setdefault(e.data.get(key) if key else None, []).append(token)
-        for tokens in groups.values():
+    # One pass over the history gathers every pair's tokens, grouped by the pair's key field.
+    by_pair: dict[int, dict[Any, list[tuple[date, int, CaseFact]]]] = {}
+    for e in history:
+        roles = _PAIR_ROLES.get(e.type)
+        if roles is None:
+            continue
+        for i, is_answer in roles:
+            key = _PAIRS[i][3]
+            # On the same day the ask comes first: same-day answers are possible.
+            by_pair.setdefault(i, {}).setdefault(e.data.get(key) if key else None, []).append((_when(e), is_answer, e))
+    for i in sorted(by_pair):
+        code, _, _, _, message = _PAIRS[i]
+        for tokens in by_pair[i].values():
             if len(tokens) < 2:
                 continue
             tokens.sort(key=lambda t: (t[0], t[1], t[2].id))
-            for i, (_, is_answer, e) in enumerate(tokens):
-                if not is_answer or (i > 0 and tokens[i - 1][1] == 0):
+            for j, (_, is_answer, e) in enumerate(tokens):
+                if not is_answer or (j > 0 and tokens[j - 1][1] == 0):
                     continue
-                if i + 1 >= len(tokens) or tokens[i + 1][1] != 0:
+                if j + 1 >= len(tokens) or tokens[j + 1][1] != 0:
                     continue
-                if i + 2 < len(tokens) and tokens[i + 2][1] == 1:
+                if j + 2 < len(tokens) and tokens[j + 2][1] == 1:
                     continue
-                ask = tokens[i + 1][2]
+                ask = tokens[j + 1][2]
                 yield DataQualityWarning(code, f"{message} ({_when(e)} before {_when(ask)})", (e.id, ask.id))
 
 

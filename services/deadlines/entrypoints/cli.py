@@ -133,8 +133,7 @@ def compute_command(
         RuleSetError,
         TermCalendar,
         WorkingDayCalendar,
-        compute,
-        data_quality,
+        compute_with_quality,
         load_ruleset_history,
     )
 
@@ -163,15 +162,15 @@ def compute_command(
         for case_id in sorted(by_case):
             events = by_case[case_id][1]
             try:
-                deadlines = compute(events, history, calendar, as_of_date, terms=term_calendar,
-                                    due_soon_working_days=due_soon_days)
+                deadlines, quality = compute_with_quality(events, history, calendar, as_of_date, terms=term_calendar,
+                                                          due_soon_working_days=due_soon_days)
             except (ValueError, ArithmeticError):  # a history the engine cannot compute (a date near year 9999)
                 raise _fail(_uncomputable({c: by_case[c] for c in by_case if c >= case_id}, history, calendar,
                                           as_of_date, term_calendar, due_soon_days)) from None
             # orjson writes a Deadline dataclass as Deadline.to_dict() does (dates ISO, status its value)
             write(b"".join([dumps(d, option=newline) for d in deadlines]))
             # Data that cannot be true (issue 11): on stderr, so that stdout stays one deadline per line.
-            warnings.extend(f"{w.severity}: case {case_id}: {w.code}: {w.message}" for w in data_quality(events))
+            warnings.extend(f"{w.severity}: case {case_id}: {w.code}: {w.message}" for w in quality)
             del by_case[case_id]
     finally:
         gc.enable()
