@@ -48,9 +48,9 @@ def _settings(constraint: Any) -> list[str]:
 _SEEN_MAX = 100_000
 
 
-def _pattern_check(pattern: str) -> Callable[[str], bool]:
-    """Whether a string matches a contract's pattern; values seen before come from a bounded cache
-    (a case id on each of its events, team ids, advice ids, ...)."""
+def _pattern_check(pattern: str) -> tuple[set[str], Callable[[str], Any], Callable[[str], bool]]:
+    """(the values seen to match, the pattern's match, whether a value matches through that bounded cache):
+    a case id comes on each of its events, team ids, advice ids, ... (an event id once: match alone)."""
     # pydantic matches patterns with Rust's regex, where `$` is the end of the text: \Z in Python.
     # ASCII classes are never wider than Rust's Unicode ones, so the fast path only ever accepts less.
     match = re.compile(re.sub(r"(?<!\\)\$$", r"\\Z", pattern), re.ASCII).match
@@ -65,10 +65,10 @@ def _pattern_check(pattern: str) -> Callable[[str], bool]:
             seen.clear()
         seen.add(value)
         return True
-    return check
+    return seen, match, check
 
 
-_PATTERN_CHECKS: dict[str, Callable[[str], bool]] = {}
+_PATTERN_CHECKS: dict[str, tuple[set[str], Callable[[str], Any], Callable[[str], bool]]] = {}
 _AWARE_DATETIME = object()  # the envelope's time: read by _timestamp (msgspec would round 7 fraction digits)
 # RFC 3339 as producers write it; other spellings pydantic may still accept go to pydantic.
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})",
@@ -156,7 +156,7 @@ def _struct_fields(model: type[BaseModel], skip: tuple[str, ...] = ()
             raise _Unknown(name)
         spec = _spec_for(field.annotation, list(field.metadata))
         if isinstance(spec, _Patterned):
-            patterned.append((name, spec.check))
+            patterned.append((name, spec.check))  # (seen, match, check)
             spec = spec.spec
         elif spec is _AWARE_DATETIME:
             if name != "time" or "data" not in skip:
@@ -189,13 +189,16 @@ def _struct(type_: str, model: type[BaseModel]
     data_struct = msgspec.defstruct(f"Data_{type_}", data, kw_only=True, forbid_unknown_fields=True)
     struct = msgspec.defstruct(f"Event_{type_}", [*envelope, ("data", data_struct)], kw_only=True,
                                forbid_unknown_fields=True, tag_field="type", tag=type_)
-    return struct, tuple(check for _, check in envelope_patterns), tuple(data_patterns)
+    (_, match_id, _), (seen_subject, _, check_subject), (_, _, check_supersedes) = (
+        check for _, check in envelope_patterns)
+    return struct, (match_id, seen_subject, check_subject, check_supersedes), \
+        tuple((name, check) for name, (_, _, check) in data_patterns)
 
 
 _COMPILED = {type_: compiled for type_, model in EVENT_MODELS.items() if (compiled := _struct(type_, model))}
 STRUCTS = {type_: struct for type_, (struct, _, _) in _COMPILED.items()}
 _decode = msgspec.json.Decoder(Union[tuple(STRUCTS.values())]).decode  # noqa: UP007 (a runtime tuple of types)
-# struct -> (event type, checks of id, subject and supersedes, (data field, check) of patterned data fields)
+# struct -> (event type, (id's match, subjects seen, subject's and supersedes' checks), (data field, check), ...)
 _AFTER = {struct: (type_, *checks) for type_, (struct, *checks) in _COMPILED.items()}
 _asdict = msgspec.structs.asdict
 _DecodeError = msgspec.DecodeError  # ValidationError is a DecodeError
@@ -219,9 +222,10 @@ def fast_record(line: bytes | str) -> CaseEventRecord | None:
         event = _decode(line)
     except _DecodeError:
         return None
-    type_, (check_id, check_subject, check_supersedes), data_checks = _AFTER[type(event)]
+    type_, (match_id, seen_subject, check_subject, check_supersedes), data_checks = _AFTER[type(event)]
     id_, subject, supersedes = event.id, event.subject, event.supersedes
-    if not check_id(id_) or not check_subject(subject) or (supersedes is not None and not check_supersedes(supersedes)):
+    if match_id(id_) is None or (subject not in seen_subject and not check_subject(subject)) or (
+            supersedes is not None and not check_supersedes(supersedes)):
         return None
     data = _asdict(event.data)
     for name, check in data_checks:
@@ -231,8 +235,9 @@ def fast_record(line: bytes | str) -> CaseEventRecord | None:
     recorded_at = _timestamp(event.time)
     if recorded_at is None:
         return None
-    occurred_on = data.pop("occurred_on")
-    return _record(id_, subject, type_, occurred_on, recorded_at, data, supersedes)
+    record = _MutableRecord(id_, subject, type_, data.pop("occurred_on"), recorded_at, data, supersedes)
+    record.__class__ = CaseEventRecord
+    return record  # type: ignore[return-value]
 
 
 def contract_record(line: bytes | str) -> CaseEventRecord:
