@@ -189,10 +189,10 @@ def _read_cases() -> dict[str, tuple[int, list[CaseEventRecord]]]:
     gc.disable()  # nothing read here is cyclic
     try:
         for line_no, line in enumerate(_stdin_lines(), start=1):
-            if not line.strip():
-                continue
             record = fast_record(line)
             if record is None:  # not sure: the shared pydantic contracts decide, and name the problem
+                if not line.strip():  # a blank line (never a record) is skipped
+                    continue
                 try:
                     record = parse_line(line_no, line.decode("utf-8") if isinstance(line, bytes) else line)
                 except UnicodeDecodeError:
