@@ -5,11 +5,12 @@ one JSON object per deadline. Invalid input exits with status 2 and one line on 
 input line and the problem, never a traceback.
 
 Fast and lean (issue 12): the module imports nothing heavy until the command runs; lines are read by
-services/deadlines/adapters/event_lines.py (the shared contracts compiled into plain checks, pydantic
-for any line they are not sure of, so errors read exactly as before); each case is written with
-orjson as soon as it is computed and its input dropped; the cyclic garbage collector, which would
-only walk the (acyclic) records again and again, is off while reading and the records frozen out of
-its sight while computing.
+services/deadlines/adapters/event_lines.py (the shared contracts compiled into msgspec Structs,
+pydantic for any line they refuse, so errors read exactly as before); each case's history is
+resolved once for its deadlines and its data-quality warnings (engine.compute_with_quality); each
+case is written with orjson as soon as it is computed and its input dropped; the cyclic garbage
+collector, which would only walk the (acyclic) records again and again, is off while reading and
+the records frozen out of its sight while computing.
 """
 
 from __future__ import annotations
