@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol
 
 from shared.dates import add_months
@@ -67,9 +68,12 @@ def register_check(check: Check) -> Check:
     return check
 
 
+_by_day_and_id = attrgetter("occurred_on", "id")
+
+
 def check_case(events: Iterable[CaseFact]) -> list[DataQualityWarning]:
     """Every warning of one case's history, in a stable order (by code, then event ids)."""
-    history = sorted(events, key=lambda e: (e.occurred_on, e.id))
+    history = sorted(events, key=_by_day_and_id)
     if not history:
         return []
     out: list[DataQualityWarning] = []
@@ -119,27 +123,47 @@ _PAIRS: tuple[tuple[str, frozenset[str], frozenset[str], str | None, str], ...] 
 )
 
 
+# Which pairs an event type takes part in: type -> ((index in _PAIRS, 1 if it answers else 0, key field), ...)
+_PAIR_ROLES: dict[str, tuple[tuple[int, int, str | None], ...]] = {}
+for _i, (_, _asks, _answers, _key, _) in enumerate(_PAIRS):
+    for _type in _asks | _answers:
+        _PAIR_ROLES[_type] = (*_PAIR_ROLES.get(_type, ()), (_i, 1 if _type in _answers else 0, _key))
+del _i, _asks, _answers, _key, _type
+
+
+_token_order = itemgetter(0, 1, 2)
+
+
 def _answered_before_asked(history: Sequence[CaseFact]) -> Iterable[DataQualityWarning]:
-    for code, asks, answers, key, message in _PAIRS:
-        groups: dict[Any, list[tuple[date, int, CaseFact]]] = {}
-        for e in history:
-            if e.type in asks or e.type in answers:
-                # On the same day the ask comes first: same-day answers are possible.
-                token = (_when(e), 1 if e.type in answers else 0, e)
-                groups.setdefault(e.data.get(key) if key else None, []).append(token)
-        for tokens in groups.values():
-            if len(tokens) < 2:
+    # One pass over the history gathers every pair's tokens, grouped by the pair and its key field's value.
+    # A token (date, 1 if it answers else 0, id, event) sorts by its first three: on the same day the ask
+    # comes first (same-day answers are possible), then by id.
+    groups: dict[tuple[int, Any], list[tuple[date, int, str, CaseFact]]] = {}
+    for e in history:
+        roles = _PAIR_ROLES.get(e.type)
+        if roles is None:
+            continue
+        when = _when(e)
+        for i, is_answer, key in roles:
+            group = (i, e.data.get(key) if key else None)
+            tokens = groups.get(group)
+            if tokens is None:
+                groups[group] = [(when, is_answer, e.id, e)]
+            else:
+                tokens.append((when, is_answer, e.id, e))
+    # pair by pair (then the groups in the order first met), as the table lists them
+    for (i, _), tokens in sorted(((g, t) for g, t in groups.items() if len(t) > 1), key=lambda item: item[0][0]):
+        code, _, _, _, message = _PAIRS[i]
+        tokens.sort(key=_token_order)
+        for j, (_, is_answer, _, e) in enumerate(tokens):
+            if not is_answer or (j > 0 and tokens[j - 1][1] == 0):
                 continue
-            tokens.sort(key=lambda t: (t[0], t[1], t[2].id))
-            for i, (_, is_answer, e) in enumerate(tokens):
-                if not is_answer or (i > 0 and tokens[i - 1][1] == 0):
-                    continue
-                if i + 1 >= len(tokens) or tokens[i + 1][1] != 0:
-                    continue
-                if i + 2 < len(tokens) and tokens[i + 2][1] == 1:
-                    continue
-                ask = tokens[i + 1][2]
-                yield DataQualityWarning(code, f"{message} ({_when(e)} before {_when(ask)})", (e.id, ask.id))
+            if j + 1 >= len(tokens) or tokens[j + 1][1] != 0:
+                continue
+            if j + 2 < len(tokens) and tokens[j + 2][1] == 1:
+                continue
+            ask = tokens[j + 1][3]
+            yield DataQualityWarning(code, f"{message} ({_when(e)} before {_when(ask)})", (e.id, ask.id))
 
 
 # -- a draft after its final plan -----------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The pure deadlines domain: events in, explained deadlines out. No I/O, no framework imports."""
 
 from .calendar import CalendarError, Closure, TermCalendar, WorkingDayCalendar
-from .engine import compute, compute_cases, data_quality, resolve_history
+from .engine import compute, compute_cases, compute_with_quality, data_quality, resolve_history
 from .events import CASE_EVENT_TYPES, CaseEventRecord
 from .model import Deadline, DeadlineKind, DeadlineStatus
 from .rules import (
@@ -31,6 +31,7 @@ __all__ = [
     "WorkingDayCalendar",
     "compute",
     "compute_cases",
+    "compute_with_quality",
     "data_quality",
     "load_ruleset",
     "load_ruleset_history",

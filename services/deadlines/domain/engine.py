@@ -731,12 +731,40 @@ def compute(
     say when E1/E2 may apply. ``due_soon_working_days`` overrides the rule set's default (10).
     The result depends only on the arguments, never on the order of ``case_events``.
     """
+    return _compute_resolved(*_resolve_case(case_events), ruleset, calendar, as_of, terms, due_soon_working_days)
+
+
+def compute_with_quality(case_events: Iterable[CaseEventRecord], ruleset: RuleSet | RuleSetHistory,
+                         calendar: WorkingDayCalendar, as_of: date, *, terms: TermCalendar | None = None,
+                         due_soon_working_days: int | None = None
+                         ) -> tuple[list[Deadline], list[DataQualityWarning]]:
+    """``(compute(...), data_quality(case_events))`` with the case's history resolved once."""
+    events, alias, types = _resolve_case(case_events)
+    deadlines = _compute_resolved(events, alias, types, ruleset, calendar, as_of, terms, due_soon_working_days)
+    return deadlines, check_case(events)  # the run reads the resolved events and never changes them
+
+
+def _resolve_case(case_events: Iterable[CaseEventRecord]) -> tuple[list[CaseEventRecord], dict[str, str], set[str]]:
+    """One case's effective history, its alias map, and its events' types (a superset of the
+    effective history's: fine for gating)."""
     given = case_events if isinstance(case_events, list) else list(case_events)
     case_ids = set(map(_case_of, given))
     if len(case_ids) > 1:
         raise ValueError(f"compute takes one case; got {sorted(case_ids)!r} (use compute_cases)")
-    types = set(map(_type_of, given))  # a superset of the effective history's types: fine for gating
-    events, alias = resolve_history(given, types)
+    types = set(map(_type_of, given))
+    return (*resolve_history(given, types), types)
+
+
+def _compute_resolved(
+    events: list[CaseEventRecord],
+    alias: dict[str, str],
+    types: set[str],
+    ruleset: RuleSet | RuleSetHistory,
+    calendar: WorkingDayCalendar,
+    as_of: date,
+    terms: TermCalendar | None,
+    due_soon_working_days: int | None,
+) -> list[Deadline]:
     if not events:
         return []
     run = _CaseRun(ruleset, calendar)

@@ -5,11 +5,12 @@ one JSON object per deadline. Invalid input exits with status 2 and one line on 
 input line and the problem, never a traceback.
 
 Fast and lean (issue 12): the module imports nothing heavy until the command runs; lines are read by
-services/deadlines/adapters/event_lines.py (the shared contracts compiled into plain checks, pydantic
-for any line they are not sure of, so errors read exactly as before); each case is written with
-orjson as soon as it is computed and its input dropped; the cyclic garbage collector, which would
-only walk the (acyclic) records again and again, is off while reading and the records frozen out of
-its sight while computing.
+services/deadlines/adapters/event_lines.py (the shared contracts compiled into msgspec Structs,
+pydantic for any line they refuse, so errors read exactly as before); each case's history is
+resolved once for its deadlines and its data-quality warnings (engine.compute_with_quality); each
+case is written with orjson as soon as it is computed and its input dropped; the cyclic garbage
+collector, which would only walk the (acyclic) records again and again, is off while reading and
+the records frozen out of its sight while computing.
 """
 
 from __future__ import annotations
@@ -133,8 +134,7 @@ def compute_command(
         RuleSetError,
         TermCalendar,
         WorkingDayCalendar,
-        compute,
-        data_quality,
+        compute_with_quality,
         load_ruleset_history,
     )
 
@@ -163,15 +163,15 @@ def compute_command(
         for case_id in sorted(by_case):
             events = by_case[case_id][1]
             try:
-                deadlines = compute(events, history, calendar, as_of_date, terms=term_calendar,
-                                    due_soon_working_days=due_soon_days)
+                deadlines, quality = compute_with_quality(events, history, calendar, as_of_date, terms=term_calendar,
+                                                          due_soon_working_days=due_soon_days)
             except (ValueError, ArithmeticError):  # a history the engine cannot compute (a date near year 9999)
                 raise _fail(_uncomputable({c: by_case[c] for c in by_case if c >= case_id}, history, calendar,
                                           as_of_date, term_calendar, due_soon_days)) from None
             # orjson writes a Deadline dataclass as Deadline.to_dict() does (dates ISO, status its value)
             write(b"".join([dumps(d, option=newline) for d in deadlines]))
             # Data that cannot be true (issue 11): on stderr, so that stdout stays one deadline per line.
-            warnings.extend(f"{w.severity}: case {case_id}: {w.code}: {w.message}" for w in data_quality(events))
+            warnings.extend(f"{w.severity}: case {case_id}: {w.code}: {w.message}" for w in quality)
             del by_case[case_id]
     finally:
         gc.enable()
@@ -190,10 +190,10 @@ def _read_cases() -> dict[str, tuple[int, list[CaseEventRecord]]]:
     gc.disable()  # nothing read here is cyclic
     try:
         for line_no, line in enumerate(_stdin_lines(), start=1):
-            if not line.strip():
-                continue
             record = fast_record(line)
             if record is None:  # not sure: the shared pydantic contracts decide, and name the problem
+                if not line.strip():  # a blank line (never a record) is skipped
+                    continue
                 try:
                     record = parse_line(line_no, line.decode("utf-8") if isinstance(line, bytes) else line)
                 except UnicodeDecodeError:

@@ -123,7 +123,27 @@ def _mutations(event: dict[str, Any]) -> list[Any]:
     for key in event["data"]:
         out.append({**event, "data": {k: v for k, v in event["data"].items() if k != key}})
         out.extend({**event, "data": {**event["data"], key: value}} for value in ODD_VALUES)
-    return out
+    return out + _spellings(event)
+
+
+def _spellings(event: dict[str, Any]) -> list[str]:
+    """The same event (or nearly) spelled oddly as JSON: what a decoder reads differently, if anything."""
+    text = json.dumps(event)
+    body = text[1:-1]
+    first_data = next(iter(event["data"]))
+    return [
+        f' {text}\r\n', text + " x", text + ",", text[:-1], "{" + body + ', "id": "other-1"}',
+        '{"id": "", ' + body + "}", "{" + body + ', "id": ""}', '{"id": 1, ' + body + "}",
+        "{" + body + ', "type": "ehc.nothing"}', '{"type": "ehc.nothing", ' + body + "}",
+        text.replace('"id": "', '"id": "\\u0061', 1), text.replace('"source": "', '"source": "\\ud800', 1),
+        text.replace('"source": "', '"source": "\\u00e9', 1), text.replace('"subject": "', '"subject": "\\n', 1),
+        text.replace('"data": {', '"data": {"' + first_data + '": null, ', 1),
+        text.replace('"specversion": "1.0"', '"specversion": 1.0', 1),
+        json.dumps({**event, "supersedes": None}), json.dumps({**event, "supersedes": event["id"]}),
+        json.dumps({**event, "time": "2026-01-05T10:00:00.123456+01:00"}),
+        json.dumps({"type": event["type"], **{k: v for k, v in event.items() if k != "type"}}),
+        json.dumps(event, ensure_ascii=False).encode("utf-8").decode("latin-1"),
+    ]
 
 
 @pytest.mark.parametrize("event", _base_events(), ids=lambda e: e["type"])

@@ -151,3 +151,39 @@ def test_another_check_plugs_in(monkeypatch: pytest.MonkeyPatch) -> None:
 
     got = check_case([Fact("x-1", "ehc.request.received", date(2200, 1, 1))])
     assert [(w.code, w.severity) for w in got] == [("date_beyond_calendar", "error")]
+
+
+def test_compute_with_quality_is_compute_and_data_quality_of_one_resolved_history() -> None:
+    """The CLI resolves each case once for both (issue 12): the same deadlines and warnings as the
+    two calls, on synthetic cases with dates shaken into impossible orders, corrections and retractions."""
+    import random
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from services.deadlines.domain import (
+        TermCalendar,
+        WorkingDayCalendar,
+        compute,
+        compute_with_quality,
+        load_ruleset_history,
+    )
+    from services.deadlines.domain.synthetic import synthetic_case
+
+    rng = random.Random(11)
+    history, calendar, terms, as_of = load_ruleset_history("england"), WorkingDayCalendar(), TermCalendar.from_file(), \
+        date(2026, 11, 2)
+    warned = 0
+    for n in range(300):
+        events = [replace(ev, occurred_on=ev.occurred_on - timedelta(days=rng.randint(0, 90)))
+                  if rng.random() < 0.2 else ev for ev in synthetic_case(n, rng)]
+        if n % 3 == 0:
+            events.append(replace(events[2], id=f"fix-{n}", supersedes=events[2].id,
+                                  occurred_on=events[2].occurred_on + timedelta(days=200)))
+        if n % 5 == 0:
+            events.append(replace(events[0], id=f"retract-{n}", type="ehc.event.retracted",
+                                  data={"retracts": events[1].id}))
+        deadlines, warnings = compute_with_quality(events, history, calendar, as_of, terms=terms)
+        assert deadlines == compute(events, history, calendar, as_of, terms=terms)
+        assert warnings == data_quality(events)
+        warned += bool(warnings)
+    assert warned > 30

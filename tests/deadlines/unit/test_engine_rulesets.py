@@ -159,3 +159,15 @@ def test_malformed_rule_sets_are_rejected(mutate, message: str) -> None:  # type
     mutate(raw)
     with pytest.raises(RuleSetError, match=message):
         parse_ruleset(raw, "test.yaml")
+
+
+def test_every_shipped_rule_set_reads_the_same_through_libyaml_as_through_the_python_loader() -> None:
+    import yaml
+
+    from services.deadlines.domain.rules import RULESETS_DIR, YAML_LOADER
+
+    files = sorted(p for p in RULESETS_DIR.iterdir() if p.suffix in (".yaml", ".yml"))
+    assert files
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=YAML_LOADER) == yaml.load(text, Loader=yaml.SafeLoader), path  # noqa: S506
