@@ -28,6 +28,7 @@ from tests.web.oidc_provider import OidcProvider
 pytestmark = pytest.mark.infra
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+TEAM_NAMES = {"team-1": "North Testshire team"}  # shown instead of the id on staff pages
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +103,7 @@ async def status_of(page: Any, rule_id: str) -> str:
 
 
 async def test_caseworker_signs_in_sees_own_cases_and_records_an_exception(make_stack, oidc, browser) -> None:
-    stack = await make_stack(**oidc_settings(oidc))
+    stack = await make_stack(team_names=TEAM_NAMES, **oidc_settings(oidc))
     received = date.today() - timedelta(days=10)
     await stack.send(assigned("case-a1", "cw-a", "team-1", received), requested("case-a1", received),
                      assigned("case-b1", "cw-b", "team-2", received), requested("case-b1", received))
@@ -207,7 +208,7 @@ async def test_family_sees_timeline_and_message_reaches_caseworker(make_stack, b
 async def test_manager_dashboard_matches_the_report_and_drills_down(make_stack, oidc, browser) -> None:
     from shared.timeliness import timeliness_of
 
-    stack = await make_stack(**oidc_settings(oidc))
+    stack = await make_stack(team_names=TEAM_NAMES, **oidc_settings(oidc))
     year = date.today().year
     plans = {  # case -> (received, issued, exception on plan.final)
         "case-p1": (date(year, 3, 2), date(year, 6, 1), False),  # 91 days: within 20 weeks
@@ -243,6 +244,7 @@ async def test_manager_dashboard_matches_the_report_and_drills_down(make_stack, 
     assert "46.1%" in await page.get_by_test_id("timeliness").inner_text()
     by_caseworker = await page.get_by_test_id("by-caseworker").inner_text()
     assert "cw-b" in by_caseworker and "cw-c" not in by_caseworker  # team-2 is not theirs
+    assert "North Testshire team" in by_caseworker and "team-1" not in by_caseworker  # its name, not its id
     missed = await stack.web.deps.deadlines.deadlines(status=["breached"], team_id="team-1")
     assert (await page.get_by_test_id("total-breached").inner_text()).strip() == str(len(missed))
 
