@@ -92,6 +92,18 @@ def deadline_event(type_: str, case_id: str, rule_id: str = "assessment.decision
                  "caseworker_id": caseworker_id, "team_id": team_id, "area_id": area_id, **data}})
 
 
+async def assessment_agreed_and_sent(built: Any, case_id: str) -> None:
+    """A March 2026 case: the plan's 20 weeks open and the decision to assess made, then the due
+    messages sent three minutes later."""
+    await built.service.handle_deadline_events([
+        deadline_event("deadline.opened", case_id, "plan.final", due_on=date(2026, 7, 3),
+                       trigger_date=date(2026, 2, 13), time=london(2026, 2, 13)),
+        deadline_event("deadline.met", case_id, "assessment.decision", due_on=date(2026, 3, 27),
+                       trigger_date=date(2026, 2, 13), completed_on=date(2026, 3, 9))])
+    built.clock.advance(minutes=3)
+    await built.service.send_due()
+
+
 def history_of_a_2025_case(case_id: str) -> list[DeadlineEvent]:
     """What the deadlines service publishes when a 2025 case is loaded late: milestones long past."""
     return [

@@ -4,11 +4,16 @@ the council allows it (off by default); never in a text, never stored in clear."
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import pytest
 
-from tests.notifier.helpers import FakeClock, contacts_event, deadline_event, london, notification_rows
+from tests.notifier.helpers import (
+    FakeClock,
+    assessment_agreed_and_sent,
+    contacts_event,
+    london,
+    notification_rows,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -20,13 +25,7 @@ async def agreed_assessment(built) -> str:
     event = contacts_event(CASE, PARENT)
     event = event.model_copy(update={"data": event.data.model_copy(update={"child_first_name": "Zebedee"})})
     await built.service.handle_contacts([(CASE, event)])
-    await built.service.handle_deadline_events([
-        deadline_event("deadline.opened", CASE, "plan.final", due_on=date(2026, 7, 3), trigger_date=date(2026, 2, 13),
-                       time=london(2026, 2, 13)),
-        deadline_event("deadline.met", CASE, "assessment.decision", due_on=date(2026, 3, 27),
-                       trigger_date=date(2026, 2, 13), completed_on=date(2026, 3, 9))])
-    built.clock.advance(minutes=3)
-    await built.service.send_due()
+    await assessment_agreed_and_sent(built, CASE)
     [email] = built.email.to("alex@example.org")
     assert "Zebedee" not in json.dumps([r.context for r in await notification_rows(built.sessions)])
     return email.body

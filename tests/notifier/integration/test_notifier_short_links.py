@@ -6,14 +6,19 @@ notifier's API what a code stands for; revoking a case's family links kills its 
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from services.notifier.adapters import tables
-from tests.notifier.helpers import FakeClock, contacts_event, deadline_event, london, notification_rows
+from tests.notifier.helpers import (
+    FakeClock,
+    assessment_agreed_and_sent,
+    contacts_event,
+    london,
+    notification_rows,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -30,13 +35,7 @@ async def family_text(make_notifier, *contacts: dict) -> tuple[object, str, str]
     built = await make_notifier(clock=FakeClock(london(2026, 3, 10, 10, 0)), short_link_base=WEB,
                                 admin_tokens=[TOKEN], family_link_base="https://herts.gov.uk/f")
     await built.service.handle_contacts([(CASE, contacts_event(CASE, *(contacts or (PARENT,))))])
-    await built.service.handle_deadline_events([
-        deadline_event("deadline.opened", CASE, "plan.final", due_on=date(2026, 7, 3), trigger_date=date(2026, 2, 13),
-                       time=london(2026, 2, 13)),
-        deadline_event("deadline.met", CASE, "assessment.decision", due_on=date(2026, 3, 27),
-                       trigger_date=date(2026, 2, 13), completed_on=date(2026, 3, 9))])
-    built.clock.advance(minutes=3)
-    await built.service.send_due()
+    await assessment_agreed_and_sent(built, CASE)
     sms = built.sms.sent[0]
     found = SHORT.search(sms.body)
     assert found, sms.body
