@@ -151,7 +151,9 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     domain = DomainEngine(cfg, ruleset)
     engine = create_engine_for(settings, SERVICE)
     sessions = session_factory(engine)
-    producer = build_producer(settings.kafka, SERVICE)
+    # No linger: the relay hands a whole pass to the producer before it yields, so a pass is batched
+    # anyway, and a lone deadline event goes out at once.
+    producer = build_producer(settings.kafka, SERVICE, linger_ms=0)
     # Woken after every consumed batch (after_consumed): the idle poll is only the safety net.
     relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention, idle_seconds=1.0)
     service = DeadlinesService(sessions, settings.kafka, domain, clock or SystemClock(), cfg.reminder_working_days,
