@@ -1,7 +1,8 @@
 """Benchmark of the deadlines service with real Kafka and PostgreSQL (issue 5).
 
     .venv/bin/ehc infra up && .venv/bin/python bench/bench_deadlines_service.py [--events N] [--no-timers]
-        [--latency-seconds S (0: skip)] [--profile N (cProfile of the sustained run, CPU time, top N)]
+        [--latency-seconds S (0: skip)] [--only latency|timers] [--stages (latency per stage)]
+        [--profile N (cProfile of the sustained run, CPU time, top N)]
 
 Prints, in one run:
 1. the raw aiokafka consume-and-produce rate (consumer group, acks=all, commit per batch): the
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import json
 import pstats
@@ -42,6 +44,7 @@ from bench_engine import synthetic_case  # noqa: E402
 from services.deadlines.bootstrap import bootstrap  # noqa: E402
 from services.deadlines.entrypoints.scheduler import fire_all_due  # noqa: E402
 from shared import topics  # noqa: E402
+from shared.consumer import Isolated  # noqa: E402
 from shared.kafka import ensure_topics  # noqa: E402
 from shared.local_infra import kafka as kafka_infra  # noqa: E402
 from shared.local_infra import postgres as pg_infra  # noqa: E402
@@ -177,21 +180,104 @@ async def sustained_rate(settings: Settings, n_events: int,
     return len(records) / elapsed, i, published, cpu / len(records)
 
 
-async def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
+STAGES = ("received", "committed", "pass_started", "sent", "acked")
+
+
+class _StageProbe:
+    """Times each latency event through the service's stages (bench only: wraps the consumer's
+    batch call, the relay's pass and its producer; the service itself is unchanged)."""
+
+    def __init__(self, service: Any) -> None:
+        self.at: dict[bytes, dict[str, float]] = {}
+        self.gc_pauses: list[float] = []
+        self._gc_start = 0.0
+        self._pass_started = 0.0
+        relay = service.relay
+        self._relay, self._orig_pass, self._orig_producer = relay, relay._publish_batch, relay._producer
+        self._orig_consume = Isolated._consume
+        probe = self
+
+        async def timed_consume(isolated: Any, records: Any) -> None:
+            t = time.perf_counter()
+            for r in records:
+                probe._mark(r.key, "received", t)
+            await probe._orig_consume(isolated, records)
+            t = time.perf_counter()
+            for r in records:
+                probe._mark(r.key, "committed", t)
+
+        async def timed_pass() -> int:
+            probe._pass_started = time.perf_counter()
+            return await probe._orig_pass()
+
+        class TimedProducer:
+            async def send(self, topic: str, value: bytes, key: bytes | None = None, headers: Any = None) -> Any:
+                probe._mark(key, "pass_started", probe._pass_started)
+                probe._mark(key, "sent", time.perf_counter())
+                future = await probe._orig_producer.send(topic, value, key=key, headers=headers)
+                future.add_done_callback(lambda _f: probe._mark(key, "acked", time.perf_counter()))
+                return future
+
+        Isolated._consume = timed_consume  # type: ignore[method-assign]
+        relay._publish_batch = timed_pass
+        relay._producer = TimedProducer()
+        gc.callbacks.append(self._on_gc)
+
+    def _mark(self, key: bytes | None, stage: str, t: float) -> None:
+        if key is not None:
+            self.at.setdefault(key, {}).setdefault(stage, t)
+
+    def _on_gc(self, phase: str, _info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_pauses.append(time.perf_counter() - self._gc_start)
+
+    def remove(self) -> None:
+        Isolated._consume = self._orig_consume  # type: ignore[method-assign]
+        self._relay._publish_batch, self._relay._producer = self._orig_pass, self._orig_producer
+        gc.callbacks.remove(self._on_gc)
+
+    def report(self, sent: dict[str, float], received: dict[str, float]) -> None:
+        """p50/p99 of each stage's share, in milliseconds, over the events seen end to end."""
+        names = ["produced", *STAGES, "listener"]
+        rows: dict[str, list[float]] = {f"{a} -> {b}": [] for a, b in zip(names, names[1:], strict=False)}
+        for event_id, t0 in sent.items():
+            stamps = self.at.get(f"case-{event_id}".encode(), {})
+            if event_id not in received or any(s not in stamps for s in STAGES):
+                continue
+            times = [t0, *(stamps[s] for s in STAGES), received[event_id]]
+            for label, a, b in zip(rows, times, times[1:], strict=False):
+                rows[label].append((b - a) * 1000)
+        print("stages (ms)                      p50     p99     max")
+        for label, values in rows.items():
+            if values:
+                values.sort()
+                print(f"  {label:<28} {statistics.median(values):7.1f} "
+                      f"{values[min(len(values) - 1, int(len(values) * 0.99))]:7.1f} {values[-1]:7.1f}")
+        if self.gc_pauses:
+            print(f"  garbage collections: {len(self.gc_pauses)}, longest {max(self.gc_pauses) * 1000:.1f} ms, "
+                  f"total {sum(self.gc_pauses) * 1000:.0f} ms")
+
+
+async def latency(settings: Settings, rate: int, seconds: int, stages: bool = False) -> list[float]:
     service = bootstrap(settings, clock=FixedClock(datetime(2026, 11, 27, 12, tzinfo=UTC)))
+    probe = _StageProbe(service) if stages else None
     await service.start(schedule=False)
     relay = asyncio.create_task(service.relay.run())
     sent: dict[str, float] = {}
     received: dict[str, float] = {}
+    # The listener must measure the service, not its own fetching: the broker answers as soon as
+    # one byte is there (fetch_min_bytes=1) and the listener's poll never sleeps on an empty fetch.
     consumer = AIOKafkaConsumer(settings.kafka.topic(topics.DEADLINE_EVENTS),
                                 bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None,
-                                auto_offset_reset="latest")
+                                auto_offset_reset="latest", fetch_min_bytes=1, fetch_max_wait_ms=10)
     await consumer.start()
     await consumer.seek_to_end()
 
     async def listen() -> None:
         while True:
-            batch = await consumer.getmany(timeout_ms=100)
+            batch = await consumer.getmany(timeout_ms=1000)
             now = time.perf_counter()
             for rs in batch.values():
                 for r in rs:
@@ -224,6 +310,9 @@ async def latency(settings: Settings, rate: int, seconds: int) -> list[float]:
     await producer.stop()
     relay.cancel()
     await service.stop()
+    if probe is not None:
+        probe.remove()
+        probe.report(sent, received)
     return sorted((received[i] - sent[i]) * 1000 for i in sent if i in received)
 
 
@@ -289,13 +378,25 @@ async def timers(settings: Settings, stored: int, due: int) -> tuple[float, int]
     return elapsed, fired
 
 
+async def report_latency(settings: Settings, seconds: int, stages: bool) -> None:
+    await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
+    samples = await latency(settings, 200, seconds, stages)
+    if samples:
+        p50 = statistics.median(samples)
+        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+        print(f"latency case event -> deadline event at 200 events/s ({len(samples)} samples): "
+              f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms")
+
+
 async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--stored", type=int, default=1_000_000)
     parser.add_argument("--due", type=int, default=10_000)
     parser.add_argument("--latency-seconds", type=int, default=15)
-    parser.add_argument("--only", choices=["timers"], help="run only this part")
+    parser.add_argument("--only", choices=["timers", "latency"], help="run only this part")
+    parser.add_argument("--stages", action="store_true",
+                        help="with the latency, time each stage (consumed, committed, relayed, acked, received)")
     parser.add_argument("--no-timers", action="store_true", help="skip (4), the timers among stored deadlines")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="profile the sustained run (cProfile) and print its N costliest functions")
@@ -312,6 +413,9 @@ async def main(argv: list[str] | None = None) -> int:
             await ensure_topics(settings_for(tag + "t").kafka, topic_specs(f"{tag}t.", 6))
             await timers(settings_for(tag + "t"), args.stored, args.due)
             return 0
+        if args.only == "latency":
+            await report_latency(settings_for(tag + "l"), args.latency_seconds, args.stages)
+            return 0
         raw = await raw_rate(settings, args.events)
         print(f"raw aiokafka consume+produce (acks=all, commit per batch): {raw:,.0f} msg/s")
         profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall time
@@ -321,14 +425,8 @@ async def main(argv: list[str] | None = None) -> int:
               f"CPU of this process {cpu * 1e6:,.0f} us per case event")
         if profiler is not None:
             print_profile(profiler, args.profile)
-        lat_settings = settings_for(tag + "l")
-        await ensure_topics(lat_settings.kafka, topic_specs(lat_settings.kafka.topic_prefix, 6))
-        samples = await latency(lat_settings, 200, args.latency_seconds) if args.latency_seconds else []
-        if samples:
-            p50 = statistics.median(samples)
-            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-            print(f"latency case event -> deadline event at 200 events/s ({len(samples)} samples): "
-                  f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms")
+        if args.latency_seconds:
+            await report_latency(settings_for(tag + "l"), args.latency_seconds, args.stages)
         if not args.no_timers:
             t_settings = settings_for(tag + "t")
             await ensure_topics(t_settings.kafka, topic_specs(t_settings.kafka.topic_prefix, 6))

@@ -163,7 +163,11 @@ class OutboxRelay:
         return int(count or 0)
 
     async def run(self) -> None:
-        """Relay forever (cancel to stop). Errors are logged and retried with a capped backoff."""
+        """Relay forever (cancel to stop). Errors are logged and retried with a capped backoff.
+
+        A full pass is followed by the next at once; a shorter one emptied the outbox, so the relay
+        waits for :meth:`wake` (called after a commit that added rows; a wake-up during a pass counts)
+        or for the idle poll, the safety net for rows whose writer does not wake it."""
         backoff = 0.5
         while True:
             self._wakeup.clear()  # before looking: a wake-up during the pass starts the next at once
@@ -178,7 +182,7 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
-            if n == 0:
+            if n < self._batch_size:  # the pass emptied the outbox: wait for a wake-up (or the idle poll)
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), self._idle)
                 except TimeoutError:
