@@ -39,7 +39,7 @@ from shared.contracts import (
 from shared.contracts.deadline_events import CaseDataQualityData
 from shared.logging import get_logger
 from shared.messaging.inbox import mark_processed_many
-from shared.messaging.outbox import add_many_to_outbox, add_to_outbox
+from shared.messaging.outbox import add_many_to_outbox
 from shared.settings import KafkaSettings
 from shared.working_days import DateOutOfRange
 
@@ -327,10 +327,6 @@ class DeadlinesService:
         self._on_published(event_type)
         return DeadlineEvent(id=event_id, source="ehc/deadlines", subject=data.case_id, time=now,
                              type=event_type, data=data)  # type: ignore[arg-type]
-
-    async def _emit(self, session: AsyncSession, event_type: str, data: DeadlineData, now: datetime,
-                    discriminator: str = "") -> None:
-        await add_to_outbox(session, tables.outbox, self._topic, self._event(event_type, data, now, discriminator))
 
     # --- timers ------------------------------------------------------------------------------
     async def fire_due_timers(self, limit: int = 1000) -> int:
