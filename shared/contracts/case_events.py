@@ -9,40 +9,12 @@ addresses and phone numbers travel only on ``ehc.contacts``.
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, TypeAdapter
 
+from shared.case_event_codes import ExceptionCode, OrderType, ProviderKind
 from shared.contracts.envelope import Contract, Envelope, EventData, OpaqueId
-
-
-class ProviderKind(StrEnum):
-    school = "school"
-    post16 = "post16"
-    early_years = "early_years"
-    health = "health"
-    social_care = "social_care"
-    educational_psychology = "educational_psychology"
-    other = "other"
-
-
-class OrderType(StrEnum):
-    assess = "assess"
-    make_plan = "make_plan"
-    amend = "amend"
-    school_name = "school_name"
-    continue_ = "continue"
-    recommendation = "recommendation"
-
-
-class ExceptionCode(StrEnum):
-    E1 = "E1"  # school or post-16 closure, Regs 10(4)(a)
-    E2 = "E2"  # early-years closure, Regs 10(4)(b)
-    E3 = "E3"  # exceptional personal circumstances, Regs 10(4)(c), 8(2)(a)
-    E4 = "E4"  # absence from the area, Regs 10(4)(d), 8(2)(b)
-    E5 = "E5"  # missed appointment, Regs 8(2)(c)
-
 
 NoticeDate = Field(description="The day the notice was sent to the family.", examples=["2026-02-10"])
 Reason = Annotated[str, Field(max_length=500)]
