@@ -132,18 +132,21 @@ del _i, _asks, _answers, _key, _type
 
 
 _token_order = itemgetter(0, 1, 2)
+_DRAFT = "ehc.draft_plan.issued"  # the one type _when dates otherwise than by occurred_on
+_type_of = attrgetter("type")
 
 
-def _answered_before_asked(history: Sequence[CaseFact]) -> Iterable[DataQualityWarning]:
+def _answered_before_asked(history: Sequence[CaseFact]) -> list[DataQualityWarning]:
     # One pass over the history gathers every pair's tokens, grouped by the pair and its key field's value.
     # A token (date, 1 if it answers else 0, id, event) sorts by its first three: on the same day the ask
     # comes first (same-day answers are possible), then by id.
     groups: dict[tuple[int, Any], list[tuple[date, int, str, CaseFact]]] = {}
+    roles_of = _PAIR_ROLES.get
     for e in history:
-        roles = _PAIR_ROLES.get(e.type)
+        roles = roles_of(e.type)
         if roles is None:
             continue
-        when = _when(e)
+        when = _when(e) if e.type == _DRAFT else e.occurred_on
         for i, is_answer, key in roles:
             group = (i, e.data.get(key) if key else None)
             tokens = groups.get(group)
@@ -151,8 +154,12 @@ def _answered_before_asked(history: Sequence[CaseFact]) -> Iterable[DataQualityW
                 groups[group] = [(when, is_answer, e.id, e)]
             else:
                 tokens.append((when, is_answer, e.id, e))
-    # pair by pair (then the groups in the order first met), as the table lists them
-    for (i, _), tokens in sorted(((g, t) for g, t in groups.items() if len(t) > 1), key=lambda item: item[0][0]):
+    out: list[DataQualityWarning] = []
+    # check_case orders the warnings, so the groups are taken as they come
+    for (i, _), tokens in groups.items():
+        answers = sum(token[1] for token in tokens)
+        if answers == 0 or answers == len(tokens):
+            continue  # only asks, or only answers: nothing answered before it was asked
         code, _, _, _, message = _PAIRS[i]
         tokens.sort(key=_token_order)
         for j, (_, is_answer, _, e) in enumerate(tokens):
@@ -163,7 +170,8 @@ def _answered_before_asked(history: Sequence[CaseFact]) -> Iterable[DataQualityW
             if j + 2 < len(tokens) and tokens[j + 2][1] == 1:
                 continue
             ask = tokens[j + 1][3]
-            yield DataQualityWarning(code, f"{message} ({_when(e)} before {_when(ask)})", (e.id, ask.id))
+            out.append(DataQualityWarning(code, f"{message} ({_when(e)} before {_when(ask)})", (e.id, ask.id)))
+    return out
 
 
 # -- a draft after its final plan -----------------------------------------------------------------
@@ -175,7 +183,12 @@ _ASSESSMENT_STARTS = frozenset({
 })
 
 
+_DRAFT_AND_PLAN = frozenset({_DRAFT, "ehc.plan.issued"})
+
+
 def _draft_after_final(history: Sequence[CaseFact]) -> Iterable[DataQualityWarning]:
+    if not _DRAFT_AND_PLAN <= set(map(_type_of, history)):
+        return  # no draft, or no final plan for it to follow
     last_plan: CaseFact | None = None
     for e in sorted(history, key=lambda x: (_when(x), x.id)):
         if e.type == "ehc.plan.issued":
@@ -194,10 +207,15 @@ def _draft_after_final(history: Sequence[CaseFact]) -> Iterable[DataQualityWarni
 # -- a plan ceased days after being issued ------------------------------------------------------
 
 
+_CEASED_AND_PLAN = frozenset({"ehc.plan.ceased", "ehc.plan.issued"})
+
+
 def _ceased_soon_after_issue(history: Sequence[CaseFact]) -> Iterable[DataQualityWarning]:
     """Ceasing needs a cease notice and then the 2 months allowed for appealing it (CFA s.45;
     Regs 31; HESC Rules 20(1)(c)): a plan ceased less than 2 months after it was issued cannot
     have gone through that, so one of the two dates is probably wrong."""
+    if not _CEASED_AND_PLAN <= set(map(_type_of, history)):
+        return
     last_plan: CaseFact | None = None
     for e in history:
         if e.type == "ehc.plan.issued":
