@@ -157,6 +157,16 @@ def _answered_before_asked(history: Sequence[CaseFact]) -> list[DataQualityWarni
     out: list[DataQualityWarning] = []
     # check_case orders the warnings, so the groups are taken as they come
     for (i, _), tokens in groups.items():
+        if len(tokens) == 2:  # the usual group: one ask and its answer, flagged when the answer's day is first
+            first, second = tokens
+            if first[1] == second[1]:
+                continue
+            answer, ask = (first, second) if first[1] else (second, first)
+            if answer[0] < ask[0]:
+                code, _, _, _, message = _PAIRS[i]
+                e, asked = answer[3], ask[3]
+                out.append(DataQualityWarning(code, f"{message} ({_when(e)} before {_when(asked)})", (e.id, asked.id)))
+            continue
         answers = sum(token[1] for token in tokens)
         if answers == 0 or answers == len(tokens):
             continue  # only asks, or only answers: nothing answered before it was asked

@@ -80,10 +80,11 @@ def _timestamp(value: str) -> datetime | None:
 
 STRUCTS = {type_: struct for type_, (struct, _, _) in EVENTS.items()}
 _decode = msgspec.json.Decoder(Union[tuple(STRUCTS.values())]).decode  # noqa: UP007 (a runtime tuple of types)
-# struct -> (event type, (id's match, subjects seen, subject's and supersedes' checks), (data field, check), ...)
+# struct -> (event type, (id's match, subjects seen, subject's and supersedes' checks),
+#            ((data field, values seen, check), ...))
 _AFTER = {
     struct: (type_, (_checks(id_)[1], _checks(subject)[0], _checks(subject)[2], _checks(supersedes)[2]),
-             tuple((name, _checks(pattern)[2]) for name, pattern in data_patterns))
+             tuple((name, _checks(pattern)[0], _checks(pattern)[2]) for name, pattern in data_patterns))
     for type_, (struct, (id_, subject, supersedes), data_patterns) in EVENTS.items()
 }
 _asdict = msgspec.structs.asdict
@@ -109,9 +110,9 @@ def fast_record(line: bytes | str) -> CaseEventRecord | None:
             supersedes is not None and not check_supersedes(supersedes)):
         return None
     data = _asdict(event.data)
-    for name, check in data_checks:
+    for name, seen, check in data_checks:
         value = data[name]
-        if value is not None and not check(value):
+        if value is not None and value not in seen and not check(value):
             return None
     recorded_at = _timestamp(event.time)
     if recorded_at is None:
