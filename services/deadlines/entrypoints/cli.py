@@ -28,10 +28,17 @@ import typer
 from typer._coercion import RuntimeParam, TypeDescriptor, build_runtime_param
 from typer.core import TyperCommand
 
+from shared.lazy_cli import lazy_group
+
 if TYPE_CHECKING:  # the engine, pydantic and msgspec are imported when a command runs, not at start-up
     from services.deadlines.domain import CaseEventRecord
 
-deadlines_app = typer.Typer(help="Statutory EHC deadlines.", no_args_is_help=True, add_completion=False)
+# `what-if` is imported when it is used (shared/lazy_cli.py): `compute` does not load it.
+deadlines_app = typer.Typer(help="Statutory EHC deadlines.", no_args_is_help=True, add_completion=False,
+                            cls=lazy_group({"what-if": (
+                                "services.deadlines.entrypoints.what_if_cli:what_if_app",
+                                "What-if: when would each deadline fall; by when must a step happen; what a missed "
+                                "deadline puts at risk.")}))
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 EXIT_INVALID = 2
@@ -254,15 +261,6 @@ def _read_cases() -> dict[str, tuple[int, list[CaseEventRecord]]]:
     finally:
         gc.enable()
     return by_case
-
-
-def _mount_what_if() -> None:
-    from services.deadlines.entrypoints.what_if_cli import what_if_app
-
-    deadlines_app.add_typer(what_if_app, name="what-if")
-
-
-_mount_what_if()
 
 
 if __name__ == "__main__":  # pragma: no cover
