@@ -79,7 +79,12 @@ def check_case(events: Iterable[CaseFact]) -> list[DataQualityWarning]:
     out: list[DataQualityWarning] = []
     for check in DATA_QUALITY_CHECKS:
         out.extend(check(history))
-    return sorted(out, key=lambda w: (w.code, w.event_ids))
+    if len(out) > 1:  # almost every history has none
+        out.sort(key=_by_code_and_ids)
+    return out
+
+
+_by_code_and_ids = attrgetter("code", "event_ids")
 
 
 # -- helpers -----------------------------------------------------------------------------------

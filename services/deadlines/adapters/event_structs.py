@@ -18,13 +18,13 @@ PATTERN_1 = '^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$'
 PATTERN_2 = '^\\d{3}$'
 
 
-class RequestReceivedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class RequestReceivedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     route: Literal['request', 'became_responsible'] = 'request'
     requested_by: Literal['parent', 'young_person', 'school', 'health', 'social_care', 'other'] = 'parent'
 
 
-class RequestReceived(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.request.received'):
+class RequestReceived(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.request.received'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -36,13 +36,13 @@ class RequestReceived(Struct, kw_only=True, forbid_unknown_fields=True, tag_fiel
     data: RequestReceivedData
 
 
-class AssessmentDecidedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class AssessmentDecidedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     decision: Literal['assess', 'refuse']
     notice_sent_on: date
 
 
-class AssessmentDecided(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.assessment.decided'):
+class AssessmentDecided(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.assessment.decided'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -54,14 +54,14 @@ class AssessmentDecided(Struct, kw_only=True, forbid_unknown_fields=True, tag_fi
     data: AssessmentDecidedData
 
 
-class AdviceRequestedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class AdviceRequestedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     advice_id: Annotated[str, Meta(min_length=1, max_length=200)]
     provider_kind: ProviderKind
     provider_id: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
-class AdviceRequested(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.advice.requested'):
+class AdviceRequested(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.advice.requested'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -73,14 +73,14 @@ class AdviceRequested(Struct, kw_only=True, forbid_unknown_fields=True, tag_fiel
     data: AdviceRequestedData
 
 
-class AdviceReceivedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class AdviceReceivedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     advice_id: Annotated[str, Meta(min_length=1, max_length=200)]
     provider_kind: ProviderKind
     provider_id: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
-class AdviceReceived(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.advice.received'):
+class AdviceReceived(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.advice.received'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -92,12 +92,12 @@ class AdviceReceived(Struct, kw_only=True, forbid_unknown_fields=True, tag_field
     data: AdviceReceivedData
 
 
-class PlanNotIssuedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class PlanNotIssuedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     notice_sent_on: date
 
 
-class PlanNotIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.plan.not_issued'):
+class PlanNotIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.not_issued'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -109,12 +109,12 @@ class PlanNotIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag_field=
     data: PlanNotIssuedData
 
 
-class DraftPlanIssuedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class DraftPlanIssuedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     served_on: date
 
 
-class DraftPlanIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.draft_plan.issued'):
+class DraftPlanIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.draft_plan.issued'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -126,12 +126,12 @@ class DraftPlanIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag_fiel
     data: DraftPlanIssuedData
 
 
-class ConsultationSentData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ConsultationSentData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     institution_id: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class ConsultationSent(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.consultation.sent'):
+class ConsultationSent(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.consultation.sent'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -143,12 +143,12 @@ class ConsultationSent(Struct, kw_only=True, forbid_unknown_fields=True, tag_fie
     data: ConsultationSentData
 
 
-class ConsultationRespondedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ConsultationRespondedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     institution_id: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class ConsultationResponded(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.consultation.responded'):
+class ConsultationResponded(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.consultation.responded'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -160,13 +160,13 @@ class ConsultationResponded(Struct, kw_only=True, forbid_unknown_fields=True, ta
     data: ConsultationRespondedData
 
 
-class PlanIssuedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class PlanIssuedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     plan_id: Annotated[str, Meta(min_length=1, max_length=200)]
     child_under_5: bool | None = None
 
 
-class PlanIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.plan.issued'):
+class PlanIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.issued'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -178,12 +178,12 @@ class PlanIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="ty
     data: PlanIssuedData
 
 
-class ReviewMeetingScheduledData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ReviewMeetingScheduledData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     meeting_on: date
 
 
-class ReviewMeetingScheduled(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.review.meeting_scheduled'):
+class ReviewMeetingScheduled(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.review.meeting_scheduled'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -195,11 +195,11 @@ class ReviewMeetingScheduled(Struct, kw_only=True, forbid_unknown_fields=True, t
     data: ReviewMeetingScheduledData
 
 
-class ReviewMeetingHeldData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ReviewMeetingHeldData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class ReviewMeetingHeld(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.review.meeting_held'):
+class ReviewMeetingHeld(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.review.meeting_held'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -211,11 +211,11 @@ class ReviewMeetingHeld(Struct, kw_only=True, forbid_unknown_fields=True, tag_fi
     data: ReviewMeetingHeldData
 
 
-class ReviewReportSentData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ReviewReportSentData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class ReviewReportSent(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.review.report_sent'):
+class ReviewReportSent(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.review.report_sent'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -227,14 +227,14 @@ class ReviewReportSent(Struct, kw_only=True, forbid_unknown_fields=True, tag_fie
     data: ReviewReportSentData
 
 
-class ReviewDecisionIssuedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ReviewDecisionIssuedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     outcome: Literal['maintain', 'amend', 'cease']
     child_under_5: bool | None = None
     notice_sent_on: date | None = None
 
 
-class ReviewDecisionIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.review.decision_issued'):
+class ReviewDecisionIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.review.decision_issued'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -246,11 +246,11 @@ class ReviewDecisionIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag
     data: ReviewDecisionIssuedData
 
 
-class AmendmentProposedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class AmendmentProposedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class AmendmentProposed(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.amendment.proposed'):
+class AmendmentProposed(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.amendment.proposed'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -262,11 +262,11 @@ class AmendmentProposed(Struct, kw_only=True, forbid_unknown_fields=True, tag_fi
     data: AmendmentProposedData
 
 
-class PlanAmendedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class PlanAmendedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class PlanAmended(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.plan.amended'):
+class PlanAmended(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.amended'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -278,11 +278,11 @@ class PlanAmended(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="t
     data: PlanAmendedData
 
 
-class AmendmentWithdrawnData(Struct, kw_only=True, forbid_unknown_fields=True):
+class AmendmentWithdrawnData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class AmendmentWithdrawn(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.amendment.withdrawn'):
+class AmendmentWithdrawn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.amendment.withdrawn'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -294,13 +294,13 @@ class AmendmentWithdrawn(Struct, kw_only=True, forbid_unknown_fields=True, tag_f
     data: AmendmentWithdrawnData
 
 
-class PhaseTransferPlannedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class PhaseTransferPlannedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     transfer_on: date
     kind: Literal['school', 'post16', 'post16_to_post16']
 
 
-class PhaseTransferPlanned(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.phase_transfer.planned'):
+class PhaseTransferPlanned(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.phase_transfer.planned'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -312,11 +312,11 @@ class PhaseTransferPlanned(Struct, kw_only=True, forbid_unknown_fields=True, tag
     data: PhaseTransferPlannedData
 
 
-class ReassessmentRequestedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ReassessmentRequestedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class ReassessmentRequested(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.reassessment.requested'):
+class ReassessmentRequested(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.reassessment.requested'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -328,13 +328,13 @@ class ReassessmentRequested(Struct, kw_only=True, forbid_unknown_fields=True, ta
     data: ReassessmentRequestedData
 
 
-class ReassessmentDecidedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ReassessmentDecidedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     decision: Literal['reassess', 'refuse']
     notice_sent_on: date | None = None
 
 
-class ReassessmentDecided(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.reassessment.decided'):
+class ReassessmentDecided(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.reassessment.decided'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -346,14 +346,14 @@ class ReassessmentDecided(Struct, kw_only=True, forbid_unknown_fields=True, tag_
     data: ReassessmentDecidedData
 
 
-class PlanTransferOutData(Struct, kw_only=True, forbid_unknown_fields=True):
+class PlanTransferOutData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     move_on: date
     aware_on: date
     to_la: str
 
 
-class PlanTransferOut(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.plan.transfer_out'):
+class PlanTransferOut(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.transfer_out'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -365,7 +365,7 @@ class PlanTransferOut(Struct, kw_only=True, forbid_unknown_fields=True, tag_fiel
     data: PlanTransferOutData
 
 
-class PlanTransferredInData(Struct, kw_only=True, forbid_unknown_fields=True):
+class PlanTransferredInData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     transfer_on: date
     plan_made_on: date
@@ -373,7 +373,7 @@ class PlanTransferredInData(Struct, kw_only=True, forbid_unknown_fields=True):
     from_la: str
 
 
-class PlanTransferredIn(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.plan.transferred_in'):
+class PlanTransferredIn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.transferred_in'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -385,12 +385,12 @@ class PlanTransferredIn(Struct, kw_only=True, forbid_unknown_fields=True, tag_fi
     data: PlanTransferredInData
 
 
-class CeaseDecidedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class CeaseDecidedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     notice_sent_on: date
 
 
-class CeaseDecided(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.cease.decided'):
+class CeaseDecided(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.cease.decided'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -402,12 +402,12 @@ class CeaseDecided(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="
     data: CeaseDecidedData
 
 
-class PlanCeasedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class PlanCeasedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     notice_sent_on: date
 
 
-class PlanCeased(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.plan.ceased'):
+class PlanCeased(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.ceased'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -419,12 +419,12 @@ class PlanCeased(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="ty
     data: PlanCeasedData
 
 
-class MediationRequestedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class MediationRequestedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     includes_health: bool = False
 
 
-class MediationRequested(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.mediation.requested'):
+class MediationRequested(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.requested'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -436,11 +436,11 @@ class MediationRequested(Struct, kw_only=True, forbid_unknown_fields=True, tag_f
     data: MediationRequestedData
 
 
-class MediationDeclinedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class MediationDeclinedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class MediationDeclined(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.mediation.declined'):
+class MediationDeclined(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.declined'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -452,11 +452,11 @@ class MediationDeclined(Struct, kw_only=True, forbid_unknown_fields=True, tag_fi
     data: MediationDeclinedData
 
 
-class MediationConcludedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class MediationConcludedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class MediationConcluded(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.mediation.concluded'):
+class MediationConcluded(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.concluded'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -468,11 +468,11 @@ class MediationConcluded(Struct, kw_only=True, forbid_unknown_fields=True, tag_f
     data: MediationConcludedData
 
 
-class MediationCertificateIssuedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class MediationCertificateIssuedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
 
 
-class MediationCertificateIssued(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.mediation.certificate_issued'):
+class MediationCertificateIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.certificate_issued'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -484,12 +484,12 @@ class MediationCertificateIssued(Struct, kw_only=True, forbid_unknown_fields=Tru
     data: MediationCertificateIssuedData
 
 
-class MediationAgreementData(Struct, kw_only=True, forbid_unknown_fields=True):
+class MediationAgreementData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     appealable: bool
 
 
-class MediationAgreement(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.mediation.agreement'):
+class MediationAgreement(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.agreement'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -501,12 +501,12 @@ class MediationAgreement(Struct, kw_only=True, forbid_unknown_fields=True, tag_f
     data: MediationAgreementData
 
 
-class AppealRegisteredData(Struct, kw_only=True, forbid_unknown_fields=True):
+class AppealRegisteredData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     sent_to_la_on: date | None = None
 
 
-class AppealRegistered(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.appeal.registered'):
+class AppealRegistered(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.appeal.registered'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -518,13 +518,13 @@ class AppealRegistered(Struct, kw_only=True, forbid_unknown_fields=True, tag_fie
     data: AppealRegisteredData
 
 
-class AppealUnopposedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class AppealUnopposedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     order_type: OrderType
     amendment_agreed: bool | None = None
 
 
-class AppealUnopposed(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.appeal.unopposed'):
+class AppealUnopposed(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.appeal.unopposed'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -536,13 +536,13 @@ class AppealUnopposed(Struct, kw_only=True, forbid_unknown_fields=True, tag_fiel
     data: AppealUnopposedData
 
 
-class TribunalOrderData(Struct, kw_only=True, forbid_unknown_fields=True):
+class TribunalOrderData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     order_type: OrderType
     amendment_agreed: bool | None = None
 
 
-class TribunalOrder(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.tribunal.order'):
+class TribunalOrder(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.tribunal.order'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -554,14 +554,14 @@ class TribunalOrder(Struct, kw_only=True, forbid_unknown_fields=True, tag_field=
     data: TribunalOrderData
 
 
-class ExceptionRecordedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ExceptionRecordedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     exception: ExceptionCode
     rule_ids: list[str] = field(default_factory=list)
     reason: Annotated[str, Meta(max_length=500)] = ''
 
 
-class ExceptionRecorded(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.exception.recorded'):
+class ExceptionRecorded(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.exception.recorded'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -573,12 +573,12 @@ class ExceptionRecorded(Struct, kw_only=True, forbid_unknown_fields=True, tag_fi
     data: ExceptionRecordedData
 
 
-class ExceptionWithdrawnData(Struct, kw_only=True, forbid_unknown_fields=True):
+class ExceptionWithdrawnData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     exception_event_id: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class ExceptionWithdrawn(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.exception.withdrawn'):
+class ExceptionWithdrawn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.exception.withdrawn'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -590,14 +590,14 @@ class ExceptionWithdrawn(Struct, kw_only=True, forbid_unknown_fields=True, tag_f
     data: ExceptionWithdrawnData
 
 
-class CaseAssignedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class CaseAssignedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     caseworker_id: Annotated[str, Meta(min_length=1, max_length=200)]
     team_id: Annotated[str, Meta(min_length=1, max_length=200)]
     area_id: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
-class CaseAssigned(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.case.assigned'):
+class CaseAssigned(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.case.assigned'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -609,12 +609,12 @@ class CaseAssigned(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="
     data: CaseAssignedData
 
 
-class CaseClosedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class CaseClosedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     reason: Literal['request_withdrawn', 'moved_away', 'plan_ceased', 'duplicate', 'other']
 
 
-class CaseClosed(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.case.closed'):
+class CaseClosed(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.case.closed'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -626,12 +626,12 @@ class CaseClosed(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="ty
     data: CaseClosedData
 
 
-class EventRetractedData(Struct, kw_only=True, forbid_unknown_fields=True):
+class EventRetractedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     retracts: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class EventRetracted(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.event.retracted'):
+class EventRetracted(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.event.retracted'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -643,13 +643,13 @@ class EventRetracted(Struct, kw_only=True, forbid_unknown_fields=True, tag_field
     data: EventRetractedData
 
 
-class DutyDoneData(Struct, kw_only=True, forbid_unknown_fields=True):
+class DutyDoneData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     rule_id: Literal['transfer.send_plan', 'transfer.notify_family', 'review.advice_circulation', 'mediation.health_notice', 'mediation.agreement', 'appeal.la_response', 'tribunal.continue', 'tribunal.recommendation_response']
     instance: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
-class DutyDone(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.duty.done'):
+class DutyDone(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.duty.done'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -661,13 +661,13 @@ class DutyDone(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type
     data: DutyDoneData
 
 
-class FamilyMessageData(Struct, kw_only=True, forbid_unknown_fields=True):
+class FamilyMessageData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     occurred_on: date
     topic: Literal['question', 'date_wrong', 'not_received', 'other']
     message_id: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class FamilyMessage(Struct, kw_only=True, forbid_unknown_fields=True, tag_field="type", tag='ehc.family.message'):
+class FamilyMessage(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.family.message'):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]

@@ -125,6 +125,11 @@ def _struct_fields(model: type[BaseModel], skip: tuple[str, ...] = ()
     return out, patterned
 
 
+# gc=False: a decoded event holds strings, dates, enums and lists of strings, never itself, so the cyclic
+# garbage collector need not track the two Structs decoded per line (dropped as soon as read).
+_STRUCT_OPTIONS = "Struct, kw_only=True, forbid_unknown_fields=True, gc=False"
+
+
 def _class_name(type_: str) -> str:
     return "".join(part.capitalize() for part in type_.removeprefix("ehc.").replace("_", ".").split("."))
 
@@ -152,8 +157,8 @@ def _struct_source(type_: str, model: type[BaseModel], patterns: dict[str, str])
                        for name, spec, default in fields)
 
     name = _class_name(type_)
-    source = (f"class {name}Data(Struct, kw_only=True, forbid_unknown_fields=True):\n{body(data)}\n\n"
-              f"class {name}(Struct, kw_only=True, forbid_unknown_fields=True, tag_field=\"type\", tag={type_!r}):\n"
+    source = (f"class {name}Data({_STRUCT_OPTIONS}):\n{body(data)}\n\n"
+              f"class {name}({_STRUCT_OPTIONS}, tag_field=\"type\", tag={type_!r}):\n"
               f"{body(envelope)}    data: {name}Data\n")
     envelope_names = ", ".join(pattern_name(p) for _, p in envelope_patterns)
     data_checks = "".join(f"({field!r}, {pattern_name(p)}), " for field, p in data_patterns)
