@@ -18,13 +18,7 @@ PATTERN_1 = '^[A-Za-z0-9][A-Za-z0-9._:/@+=-]*$'
 PATTERN_2 = '^\\d{3}$'
 
 
-class RequestReceivedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
-    occurred_on: date
-    route: Literal['request', 'became_responsible'] = 'request'
-    requested_by: Literal['parent', 'young_person', 'school', 'health', 'social_care', 'other'] = 'parent'
-
-
-class RequestReceived(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.request.received'):
+class Envelope1(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type"):
     specversion: Literal['1.0'] = '1.0'
     id: Annotated[str, Meta(min_length=1, max_length=200)]
     source: Annotated[str, Meta(min_length=1, max_length=200)]
@@ -33,6 +27,15 @@ class RequestReceived(Struct, kw_only=True, forbid_unknown_fields=True, gc=False
     datacontenttype: Literal['application/json'] = 'application/json'
     dataversion: Literal['1'] = '1'
     supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+
+
+class RequestReceivedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+    occurred_on: date
+    route: Literal['request', 'became_responsible'] = 'request'
+    requested_by: Literal['parent', 'young_person', 'school', 'health', 'social_care', 'other'] = 'parent'
+
+
+class RequestReceived(Envelope1, tag='ehc.request.received'):
     data: RequestReceivedData
 
 
@@ -42,15 +45,7 @@ class AssessmentDecidedData(Struct, kw_only=True, forbid_unknown_fields=True, gc
     notice_sent_on: date
 
 
-class AssessmentDecided(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.assessment.decided'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class AssessmentDecided(Envelope1, tag='ehc.assessment.decided'):
     data: AssessmentDecidedData
 
 
@@ -61,15 +56,7 @@ class AdviceRequestedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=F
     provider_id: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
-class AdviceRequested(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.advice.requested'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class AdviceRequested(Envelope1, tag='ehc.advice.requested'):
     data: AdviceRequestedData
 
 
@@ -80,15 +67,7 @@ class AdviceReceivedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=Fa
     provider_id: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
-class AdviceReceived(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.advice.received'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class AdviceReceived(Envelope1, tag='ehc.advice.received'):
     data: AdviceReceivedData
 
 
@@ -97,15 +76,7 @@ class PlanNotIssuedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=Fal
     notice_sent_on: date
 
 
-class PlanNotIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.not_issued'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class PlanNotIssued(Envelope1, tag='ehc.plan.not_issued'):
     data: PlanNotIssuedData
 
 
@@ -114,15 +85,7 @@ class DraftPlanIssuedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=F
     served_on: date
 
 
-class DraftPlanIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.draft_plan.issued'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class DraftPlanIssued(Envelope1, tag='ehc.draft_plan.issued'):
     data: DraftPlanIssuedData
 
 
@@ -131,15 +94,7 @@ class ConsultationSentData(Struct, kw_only=True, forbid_unknown_fields=True, gc=
     institution_id: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class ConsultationSent(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.consultation.sent'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ConsultationSent(Envelope1, tag='ehc.consultation.sent'):
     data: ConsultationSentData
 
 
@@ -148,15 +103,7 @@ class ConsultationRespondedData(Struct, kw_only=True, forbid_unknown_fields=True
     institution_id: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class ConsultationResponded(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.consultation.responded'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ConsultationResponded(Envelope1, tag='ehc.consultation.responded'):
     data: ConsultationRespondedData
 
 
@@ -166,15 +113,7 @@ class PlanIssuedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False)
     child_under_5: bool | None = None
 
 
-class PlanIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.issued'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class PlanIssued(Envelope1, tag='ehc.plan.issued'):
     data: PlanIssuedData
 
 
@@ -183,15 +122,7 @@ class ReviewMeetingScheduledData(Struct, kw_only=True, forbid_unknown_fields=Tru
     meeting_on: date
 
 
-class ReviewMeetingScheduled(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.review.meeting_scheduled'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ReviewMeetingScheduled(Envelope1, tag='ehc.review.meeting_scheduled'):
     data: ReviewMeetingScheduledData
 
 
@@ -199,15 +130,7 @@ class ReviewMeetingHeldData(Struct, kw_only=True, forbid_unknown_fields=True, gc
     occurred_on: date
 
 
-class ReviewMeetingHeld(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.review.meeting_held'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ReviewMeetingHeld(Envelope1, tag='ehc.review.meeting_held'):
     data: ReviewMeetingHeldData
 
 
@@ -215,15 +138,7 @@ class ReviewReportSentData(Struct, kw_only=True, forbid_unknown_fields=True, gc=
     occurred_on: date
 
 
-class ReviewReportSent(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.review.report_sent'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ReviewReportSent(Envelope1, tag='ehc.review.report_sent'):
     data: ReviewReportSentData
 
 
@@ -234,15 +149,7 @@ class ReviewDecisionIssuedData(Struct, kw_only=True, forbid_unknown_fields=True,
     notice_sent_on: date | None = None
 
 
-class ReviewDecisionIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.review.decision_issued'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ReviewDecisionIssued(Envelope1, tag='ehc.review.decision_issued'):
     data: ReviewDecisionIssuedData
 
 
@@ -250,15 +157,7 @@ class AmendmentProposedData(Struct, kw_only=True, forbid_unknown_fields=True, gc
     occurred_on: date
 
 
-class AmendmentProposed(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.amendment.proposed'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class AmendmentProposed(Envelope1, tag='ehc.amendment.proposed'):
     data: AmendmentProposedData
 
 
@@ -266,15 +165,7 @@ class PlanAmendedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False
     occurred_on: date
 
 
-class PlanAmended(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.amended'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class PlanAmended(Envelope1, tag='ehc.plan.amended'):
     data: PlanAmendedData
 
 
@@ -282,15 +173,7 @@ class AmendmentWithdrawnData(Struct, kw_only=True, forbid_unknown_fields=True, g
     occurred_on: date
 
 
-class AmendmentWithdrawn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.amendment.withdrawn'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class AmendmentWithdrawn(Envelope1, tag='ehc.amendment.withdrawn'):
     data: AmendmentWithdrawnData
 
 
@@ -300,15 +183,7 @@ class PhaseTransferPlannedData(Struct, kw_only=True, forbid_unknown_fields=True,
     kind: Literal['school', 'post16', 'post16_to_post16']
 
 
-class PhaseTransferPlanned(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.phase_transfer.planned'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class PhaseTransferPlanned(Envelope1, tag='ehc.phase_transfer.planned'):
     data: PhaseTransferPlannedData
 
 
@@ -316,15 +191,7 @@ class ReassessmentRequestedData(Struct, kw_only=True, forbid_unknown_fields=True
     occurred_on: date
 
 
-class ReassessmentRequested(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.reassessment.requested'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ReassessmentRequested(Envelope1, tag='ehc.reassessment.requested'):
     data: ReassessmentRequestedData
 
 
@@ -334,15 +201,7 @@ class ReassessmentDecidedData(Struct, kw_only=True, forbid_unknown_fields=True, 
     notice_sent_on: date | None = None
 
 
-class ReassessmentDecided(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.reassessment.decided'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ReassessmentDecided(Envelope1, tag='ehc.reassessment.decided'):
     data: ReassessmentDecidedData
 
 
@@ -353,15 +212,7 @@ class PlanTransferOutData(Struct, kw_only=True, forbid_unknown_fields=True, gc=F
     to_la: str
 
 
-class PlanTransferOut(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.transfer_out'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class PlanTransferOut(Envelope1, tag='ehc.plan.transfer_out'):
     data: PlanTransferOutData
 
 
@@ -373,15 +224,7 @@ class PlanTransferredInData(Struct, kw_only=True, forbid_unknown_fields=True, gc
     from_la: str
 
 
-class PlanTransferredIn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.transferred_in'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class PlanTransferredIn(Envelope1, tag='ehc.plan.transferred_in'):
     data: PlanTransferredInData
 
 
@@ -390,15 +233,7 @@ class CeaseDecidedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=Fals
     notice_sent_on: date
 
 
-class CeaseDecided(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.cease.decided'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class CeaseDecided(Envelope1, tag='ehc.cease.decided'):
     data: CeaseDecidedData
 
 
@@ -407,15 +242,7 @@ class PlanCeasedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False)
     notice_sent_on: date
 
 
-class PlanCeased(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.plan.ceased'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class PlanCeased(Envelope1, tag='ehc.plan.ceased'):
     data: PlanCeasedData
 
 
@@ -424,15 +251,7 @@ class MediationRequestedData(Struct, kw_only=True, forbid_unknown_fields=True, g
     includes_health: bool = False
 
 
-class MediationRequested(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.requested'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class MediationRequested(Envelope1, tag='ehc.mediation.requested'):
     data: MediationRequestedData
 
 
@@ -440,15 +259,7 @@ class MediationDeclinedData(Struct, kw_only=True, forbid_unknown_fields=True, gc
     occurred_on: date
 
 
-class MediationDeclined(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.declined'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class MediationDeclined(Envelope1, tag='ehc.mediation.declined'):
     data: MediationDeclinedData
 
 
@@ -456,15 +267,7 @@ class MediationConcludedData(Struct, kw_only=True, forbid_unknown_fields=True, g
     occurred_on: date
 
 
-class MediationConcluded(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.concluded'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class MediationConcluded(Envelope1, tag='ehc.mediation.concluded'):
     data: MediationConcludedData
 
 
@@ -472,15 +275,7 @@ class MediationCertificateIssuedData(Struct, kw_only=True, forbid_unknown_fields
     occurred_on: date
 
 
-class MediationCertificateIssued(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.certificate_issued'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class MediationCertificateIssued(Envelope1, tag='ehc.mediation.certificate_issued'):
     data: MediationCertificateIssuedData
 
 
@@ -489,15 +284,7 @@ class MediationAgreementData(Struct, kw_only=True, forbid_unknown_fields=True, g
     appealable: bool
 
 
-class MediationAgreement(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.mediation.agreement'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class MediationAgreement(Envelope1, tag='ehc.mediation.agreement'):
     data: MediationAgreementData
 
 
@@ -506,15 +293,7 @@ class AppealRegisteredData(Struct, kw_only=True, forbid_unknown_fields=True, gc=
     sent_to_la_on: date | None = None
 
 
-class AppealRegistered(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.appeal.registered'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class AppealRegistered(Envelope1, tag='ehc.appeal.registered'):
     data: AppealRegisteredData
 
 
@@ -524,15 +303,7 @@ class AppealUnopposedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=F
     amendment_agreed: bool | None = None
 
 
-class AppealUnopposed(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.appeal.unopposed'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class AppealUnopposed(Envelope1, tag='ehc.appeal.unopposed'):
     data: AppealUnopposedData
 
 
@@ -542,15 +313,7 @@ class TribunalOrderData(Struct, kw_only=True, forbid_unknown_fields=True, gc=Fal
     amendment_agreed: bool | None = None
 
 
-class TribunalOrder(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.tribunal.order'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class TribunalOrder(Envelope1, tag='ehc.tribunal.order'):
     data: TribunalOrderData
 
 
@@ -561,15 +324,7 @@ class ExceptionRecordedData(Struct, kw_only=True, forbid_unknown_fields=True, gc
     reason: Annotated[str, Meta(max_length=500)] = ''
 
 
-class ExceptionRecorded(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.exception.recorded'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ExceptionRecorded(Envelope1, tag='ehc.exception.recorded'):
     data: ExceptionRecordedData
 
 
@@ -578,15 +333,7 @@ class ExceptionWithdrawnData(Struct, kw_only=True, forbid_unknown_fields=True, g
     exception_event_id: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class ExceptionWithdrawn(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.exception.withdrawn'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class ExceptionWithdrawn(Envelope1, tag='ehc.exception.withdrawn'):
     data: ExceptionWithdrawnData
 
 
@@ -597,15 +344,7 @@ class CaseAssignedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=Fals
     area_id: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
-class CaseAssigned(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.case.assigned'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class CaseAssigned(Envelope1, tag='ehc.case.assigned'):
     data: CaseAssignedData
 
 
@@ -614,15 +353,7 @@ class CaseClosedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False)
     reason: Literal['request_withdrawn', 'moved_away', 'plan_ceased', 'duplicate', 'other']
 
 
-class CaseClosed(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.case.closed'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class CaseClosed(Envelope1, tag='ehc.case.closed'):
     data: CaseClosedData
 
 
@@ -631,15 +362,7 @@ class EventRetractedData(Struct, kw_only=True, forbid_unknown_fields=True, gc=Fa
     retracts: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class EventRetracted(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.event.retracted'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class EventRetracted(Envelope1, tag='ehc.event.retracted'):
     data: EventRetractedData
 
 
@@ -649,15 +372,7 @@ class DutyDoneData(Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
     instance: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
 
 
-class DutyDone(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.duty.done'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class DutyDone(Envelope1, tag='ehc.duty.done'):
     data: DutyDoneData
 
 
@@ -667,15 +382,7 @@ class FamilyMessageData(Struct, kw_only=True, forbid_unknown_fields=True, gc=Fal
     message_id: Annotated[str, Meta(min_length=1, max_length=200)]
 
 
-class FamilyMessage(Struct, kw_only=True, forbid_unknown_fields=True, gc=False, tag_field="type", tag='ehc.family.message'):
-    specversion: Literal['1.0'] = '1.0'
-    id: Annotated[str, Meta(min_length=1, max_length=200)]
-    source: Annotated[str, Meta(min_length=1, max_length=200)]
-    subject: Annotated[str, Meta(min_length=1, max_length=200)]
-    time: str
-    datacontenttype: Literal['application/json'] = 'application/json'
-    dataversion: Literal['1'] = '1'
-    supersedes: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+class FamilyMessage(Envelope1, tag='ehc.family.message'):
     data: FamilyMessageData
 
 

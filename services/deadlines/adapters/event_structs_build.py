@@ -134,9 +134,11 @@ def _class_name(type_: str) -> str:
     return "".join(part.capitalize() for part in type_.removeprefix("ehc.").replace("_", ".").split("."))
 
 
-def _struct_source(type_: str, model: type[BaseModel], patterns: dict[str, str]) -> tuple[str, str] | None:
+def _struct_source(type_: str, model: type[BaseModel], patterns: dict[str, str], envelopes: dict[str, str]
+                   ) -> tuple[str, str] | None:
     """(the source of one event type's two Structs, its entry in EVENTS), or None when some part of
-    it is only pydantic's to judge."""
+    it is only pydantic's to judge. Event types with the same envelope fields share an envelope
+    Struct (``envelopes``: its fields' source -> its source, in the order first met)."""
     try:
         envelope, envelope_patterns = _struct_fields(model, skip=("type", "data"))
         data, data_patterns = _struct_fields(model.model_fields["data"].annotation)
@@ -157,9 +159,12 @@ def _struct_source(type_: str, model: type[BaseModel], patterns: dict[str, str])
                        for name, spec, default in fields)
 
     name = _class_name(type_)
+    fields = body(envelope)
+    if fields not in envelopes:
+        envelopes[fields] = f"class Envelope{len(envelopes) + 1}({_STRUCT_OPTIONS}, tag_field=\"type\"):\n{fields}"
+    base = envelopes[fields].split("(", 1)[0].removeprefix("class ")
     source = (f"class {name}Data({_STRUCT_OPTIONS}):\n{body(data)}\n\n"
-              f"class {name}({_STRUCT_OPTIONS}, tag_field=\"type\", tag={type_!r}):\n"
-              f"{body(envelope)}    data: {name}Data\n")
+              f"class {name}({base}, tag={type_!r}):\n    data: {name}Data\n")
     envelope_names = ", ".join(pattern_name(p) for _, p in envelope_patterns)
     data_checks = "".join(f"({field!r}, {pattern_name(p)}), " for field, p in data_patterns)
     return source, f"    {type_!r}: ({name}, ({envelope_names}), ({data_checks})),\n"
@@ -168,8 +173,9 @@ def _struct_source(type_: str, model: type[BaseModel], patterns: dict[str, str])
 def render() -> str:
     """The source of event_structs.py from the contracts as they are now."""
     patterns: dict[str, str] = {}
+    envelopes: dict[str, str] = {}
     compiled = [(type_, found) for type_, model in EVENT_MODELS.items()
-                if (found := _struct_source(type_, model, patterns)) is not None]
+                if (found := _struct_source(type_, model, patterns, envelopes)) is not None]
     codes = sorted({name for name in ("ExceptionCode", "OrderType", "ProviderKind")
                     if any(name in source for _, (source, _) in compiled)})
     pattern_lines = "".join(f"{name} = {pattern!r}\n" for pattern, name in patterns.items())
@@ -185,7 +191,7 @@ def render() -> str:
         "from msgspec import Meta, Struct, field\n\n"
         f"from shared.case_event_codes import {', '.join(codes)}\n\n"
         f"{pattern_lines}\n\n"
-        + "\n\n".join(source for _, (source, _) in compiled)
+        + "\n\n".join([*envelopes.values(), *(source for _, (source, _) in compiled)])
         + "\n\nEVENTS: dict[str, tuple[type[Struct], tuple[str, str, str], tuple[tuple[str, str], ...]]] = {\n"
         + "".join(entry for _, (_, entry) in compiled)
         + "}\n"
