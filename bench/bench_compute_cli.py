@@ -1,7 +1,7 @@
 """Benchmark of the command line: start-up of `ehc --help`, and `ehc deadlines compute` end to end.
 
     .venv/bin/python bench/bench_compute_cli.py [--cases N] [--seed S] [--as-of YYYY-MM-DD] [--before DIR]
-                                                [--histories in-progress|whole] [--started-within DAYS]
+                                                [--histories in-progress|whole] [--started-within DAYS] [--phases]
 
 Baselines measured in the same run (the machine is shared and noisy, so the ratios matter):
 - `ehc --help` and `ehc deadlines --help` CPU seconds against `python -c pass`;
@@ -16,6 +16,9 @@ Baselines measured in the same run (the machine is shared and noisy, so the rati
   time) and per wall second; peak memory is the compute process's maxrss.
 With ``--before DIR`` (another checkout, e.g. a worktree of the commit before), the same command
 of that checkout's code is run on the same corpus too, for a before/after ratio in one run.
+With ``--phases``, where the command's CPU goes: its start-up (the command on empty input: imports,
+rule set, calendars) and, in this process, each step of its loop on the same corpus (reading and
+checking the lines, resolving histories, the engine, data quality, writing, freeing).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,6 +62,55 @@ def best_cpu(argv: list[str], runs: int = 3) -> float:
     return min(child(argv)[0] for _ in range(runs))
 
 
+def print_phases(corpus: Path, as_of: date, start_up: float, total: float) -> None:
+    """CPU seconds of each step of `ehc deadlines compute`'s loop (entrypoints/cli.py), run here on the corpus."""
+    import gc
+
+    import msgspec
+
+    from services.deadlines.adapters.event_lines import fast_record
+    from services.deadlines.domain import engine
+    from shared.data_quality import check_case
+
+    history, calendar, terms = load_ruleset_history("england"), WorkingDayCalendar(), TermCalendar.from_file()
+    times: dict[str, float] = {}
+    gc.disable()
+    try:
+        clock = time.process_time()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.process_time()
+            times[name] = times.get(name, 0.0) + now - clock
+            clock = now
+
+        by_case: dict[str, list[Any]] = {}
+        with corpus.open("rb") as lines:
+            for line in lines:
+                record = fast_record(line)
+                by_case.setdefault(record.case_id, []).append(record)  # type: ignore[union-attr]
+        lap("reading (msgspec, checks, records)")
+        encode_lines, sink = msgspec.json.Encoder().encode_lines, open(os.devnull, "wb")  # noqa: SIM115
+        for case_id in sorted(by_case):
+            events, alias, types = engine._resolve_case(by_case[case_id])
+            lap("resolving histories")
+            deadlines = engine._compute_resolved(events, alias, types, history, calendar, as_of, terms, None)
+            lap("engine")
+            check_case(events)
+            lap("data quality")
+            sink.write(encode_lines(deadlines))
+            lap("writing (msgspec)")
+            del deadlines, events, by_case[case_id]
+            lap("freeing")
+        sink.close()
+    finally:
+        gc.enable()
+    print(f"phases (CPU s):        start-up {start_up:.2f} (the command on empty input: imports, rule set, calendars)")
+    for name, seconds in times.items():
+        print(f"                       {name} {seconds:.2f}")
+    print(f"                       sum {start_up + sum(times.values()):.2f} (the command itself: {total:.2f})")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=20_000)
@@ -68,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="cases still open on --as-of (about 10 events each) or whole histories (about 26)")
     parser.add_argument("--started-within", type=int, default=200,
                         help="in-progress cases started at most this many days before --as-of")
+    parser.add_argument("--phases", action="store_true", help="also print where the command's CPU goes")
     args = parser.parse_args(argv)
 
     baseline = best_cpu([sys.executable, "-c", "pass"])
@@ -104,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         compute_argv = EHC + ["deadlines", "compute", "--as-of", args.as_of]
         cpu, wall, maxrss, code = child(compute_argv, stdin=corpus)
         before = child(compute_argv, stdin=corpus, root=args.before.resolve()) if args.before else None
+        if args.phases:
+            print_phases(corpus, as_of, min(child(compute_argv)[0] for _ in range(3)), cpu)
     if code != 0:
         print(f"ehc deadlines compute exited {code}")
         return 1
