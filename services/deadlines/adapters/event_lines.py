@@ -16,6 +16,7 @@ broken events, that whatever the fast path accepts pydantic accepts with the sam
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import fields, make_dataclass
 from datetime import datetime
@@ -80,10 +81,14 @@ def _timestamp(value: str) -> datetime | None:
 
 STRUCTS = {type_: struct for type_, (struct, _, _) in EVENTS.items()}
 _decode = msgspec.json.Decoder(Union[tuple(STRUCTS.values())]).decode  # noqa: UP007 (a runtime tuple of types)
+# A case's events share one case-id string (a set or dict of case ids compares by identity, and a case
+# id is kept once): subject seen -> that string.
+_SUBJECTS: dict[str, str] = {}
 # struct -> (event type, (id's match, subjects seen, subject's and supersedes' checks),
 #            ((data field, values seen, check), ...))
+# Event types interned, as the rule set's are (rules._matches): dict lookups and comparisons by identity.
 _AFTER = {
-    struct: (type_, (_checks(id_)[1], _checks(subject)[0], _checks(subject)[2], _checks(supersedes)[2]),
+    struct: (sys.intern(type_), (_checks(id_)[1], _SUBJECTS, _checks(subject)[2], _checks(supersedes)[2]),
              tuple((name, _checks(pattern)[0], _checks(pattern)[2]) for name, pattern in data_patterns))
     for type_, (struct, (id_, subject, supersedes), data_patterns) in EVENTS.items()
 }
@@ -104,10 +109,17 @@ def fast_record(line: bytes | str) -> CaseEventRecord | None:
         event = _decode(line)
     except _DecodeError:
         return None
-    type_, (match_id, seen_subject, check_subject, check_supersedes), data_checks = _AFTER[type(event)]
-    id_, subject, supersedes = event.id, event.subject, event.supersedes
-    if match_id(id_) is None or (subject not in seen_subject and not check_subject(subject)) or (
-            supersedes is not None and not check_supersedes(supersedes)):
+    type_, (match_id, subjects, check_subject, check_supersedes), data_checks = _AFTER[type(event)]
+    id_, supersedes = event.id, event.supersedes
+    subject = subjects.get(event.subject)
+    if subject is None:
+        subject = event.subject
+        if not check_subject(subject):
+            return None
+        if len(subjects) >= _SEEN_MAX:
+            subjects.clear()
+        subjects[subject] = subject
+    if match_id(id_) is None or (supersedes is not None and not check_supersedes(supersedes)):
         return None
     data = _asdict(event.data)
     for name, seen, check in data_checks:

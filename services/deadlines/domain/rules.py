@@ -14,6 +14,7 @@ legal source allows; and the open points a council's lawyers should review.
 from __future__ import annotations
 
 import json
+import sys
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -392,7 +393,7 @@ def _matches(raw: Any, where: str) -> tuple[EventMatch, ...]:
             raise _fail(w, f"select must be one of {sorted(SELECTS)}")
         out.append(
             EventMatch(
-                type=item["type"],
+                type=sys.intern(item["type"]),  # the same object as the records' types: lookups by identity
                 when=_conditions(item.get("when"), w),
                 date_field=item.get("date_field"),
                 match_field=item.get("match_field"),
