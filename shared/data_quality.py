@@ -14,6 +14,7 @@ CaseEventRecord, or :class:`CaseFact`).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -128,11 +129,12 @@ _PAIRS: tuple[tuple[str, frozenset[str], frozenset[str], str | None, str], ...] 
 )
 
 
-# Which pairs an event type takes part in: type -> ((index in _PAIRS, 1 if it answers else 0, key field), ...)
+# Which pairs an event type takes part in: type -> ((index in _PAIRS, 1 if it answers else 0, key field), ...);
+# the types interned, as readers intern the records' (services/deadlines/adapters/event_lines.py)
 _PAIR_ROLES: dict[str, tuple[tuple[int, int, str | None], ...]] = {}
 for _i, (_, _asks, _answers, _key, _) in enumerate(_PAIRS):
     for _type in _asks | _answers:
-        _PAIR_ROLES[_type] = (*_PAIR_ROLES.get(_type, ()), (_i, 1 if _type in _answers else 0, _key))
+        _PAIR_ROLES[sys.intern(_type)] = (*_PAIR_ROLES.get(_type, ()), (_i, 1 if _type in _answers else 0, _key))
 del _i, _asks, _answers, _key, _type
 
 
