@@ -114,8 +114,12 @@ class StandIn:
         self._conn.send(command)
         return self._conn.recv()
 
+    def arrivals(self) -> list[tuple[str, float]]:
+        """(notification id, arrival) of every message received, in the order they arrived."""
+        return list(self._ask("collect"))
+
     async def collect(self) -> dict[str, float]:
-        return dict(await asyncio.to_thread(self._ask, "collect"))
+        return dict(await asyncio.to_thread(self.arrivals))
 
     def stop(self) -> None:
         self._conn.send("stop")

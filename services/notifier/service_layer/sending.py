@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import and_, bindparam, or_, select, update
 
 from services.notifier.adapters import tables
@@ -63,6 +64,8 @@ CLAIMABLE = (str(S.PENDING), str(S.DEFERRED), str(S.TEMPORARY_FAILURE))
 STUCK_AFTER = timedelta(minutes=10)  # rows claimed before leases existed (no lease_until)
 NOTIFY_CHANNELS = frozenset({"notify_sms", "notify_email"})
 INTERRUPTED = "interrupted while sending: it may not have arrived"
+SEND_ATTEMPTS = Counter("ehc_notifier_send_attempts_total", "Send attempts recorded by this process, by outcome "
+                        "(the status the attempt left: sent, delivered, temporary-failure, failed)", ["outcome"])
 
 
 @dataclass
@@ -300,6 +303,9 @@ class Sender:
             for nid, (item, reason) in failures.items():
                 if nid in applied:
                     await alert_caseworker_of_failure(session, deps, item.row, reason, item.address)
+        for nid, entry in entries.items():  # committed
+            if nid in applied:
+                SEND_ATTEMPTS.labels(outcome=entry.status).inc()
 
     # --- interrupted sends and the loop ------------------------------------------------------------
     async def sweep_stuck(self, ids: Collection[str] | None = None) -> int:
