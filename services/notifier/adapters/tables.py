@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -96,10 +98,14 @@ notifications = Table(
     Column("last_error", String(500), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # the order rows were planned in: one case's messages to one recipient go out in this order
+    # (numbered by PostgreSQL; on SQLite, one writer at a time, by the planner)
+    Column("seq", BigInteger, Identity(always=False), nullable=True),
     UniqueConstraint("idempotency_key", name="uq_notification_idempotency"),
     Index("ix_notifications_due", "status", "next_attempt_at"),
     Index("ix_notifications_deadline", "deadline_id"),
     Index("ix_notifications_case", "case_id"),
+    Index("ix_notifications_order", "case_id", "recipient_ref", "seq"),
     Index("ix_notifications_provider_reference", "provider_reference"),
     schema=SCHEMA,
 )
