@@ -430,6 +430,7 @@ class RunResult:
     runqueue: list[float]
     cpu_pg: list[float]
     cpu_broker: float
+    cpu_bench_pg: float
     machine_busy: float
     waits: Counter[str]
     assignment: dict[str, list[int]]
@@ -464,7 +465,8 @@ async def drain_with(workload: Workload, replicas: int, tag: str, broker_pid: in
             procs.append(Replica(ServiceProcess(workload.service, workload.replica_env(settings, port),
                                                 LOG_DIR / f"{tag}-{i}.log", own_session=True), port))
         n = workload.total
-        broker, machine = CpuMeter(), [0.0, 0.0]
+        broker, bench_pg, machine = CpuMeter(), CpuMeter(), [0.0, 0.0]
+        own_backend = {int(await conn.fetchval("SELECT pg_backend_pid()"))}  # the bench's polling, measured too
         waits: Counter[str] = Counter()
         finished_at: dict[int, float] = {}
         settled_at: float | None = None
@@ -497,6 +499,7 @@ async def drain_with(workload: Workload, replicas: int, tag: str, broker_pid: in
                         r.waited.start({r.pid})
                         r.pg.start(r.pg_pids)
                     broker.start({broker_pid} if broker_pid else set())
+                    bench_pg.start(own_backend)
                     machine = list(machine_busy())
             else:
                 for r in procs:
@@ -506,6 +509,7 @@ async def drain_with(workload: Workload, replicas: int, tag: str, broker_pid: in
                         r.pg_pids |= await backend_pids(conn, r.pid)
                     r.pg.sample(r.pg_pids)
                 broker.sample({broker_pid} if broker_pid else set())
+                bench_pg.sample(own_backend)
                 for row in await conn.fetch(
                         "SELECT state, wait_event_type, wait_event, left(query, 200) AS query FROM pg_stat_activity "
                         "WHERE pid = any($1) AND state <> 'idle'", list(set().union(*(r.pg_pids for r in procs)))):
@@ -523,6 +527,7 @@ async def drain_with(workload: Workload, replicas: int, tag: str, broker_pid: in
                     r.waited.sample({r.pid})
                     r.pg.sample(r.pg_pids)
                 broker.sample({broker_pid} if broker_pid else set())
+                bench_pg.sample(own_backend)
                 busy, total = machine_busy()
                 machine = [busy - machine[0], total - machine[1]]
                 break
@@ -550,7 +555,8 @@ async def drain_with(workload: Workload, replicas: int, tag: str, broker_pid: in
         rate_from_start=n / (ended - started), window=window, counted=n - done_at_settle,
         cpu_replicas=[r.cpu.used() / window for r in procs], runqueue=[r.waited.used() / window for r in procs],
         cpu_pg=[r.pg.used() / window for r in procs],
-        cpu_broker=broker.used() / window, machine_busy=machine[0] / machine[1] if machine[1] else 0.0,
+        cpu_broker=broker.used() / window, cpu_bench_pg=bench_pg.used() / window,
+        machine_busy=machine[0] / machine[1] if machine[1] else 0.0,
         waits=waits, assignment=assignment, per_partition=per_partition, finished_at=finished_at,
         metrics=metrics, ok=ok, checked=checked)
 
@@ -590,7 +596,8 @@ def report(r: RunResult) -> None:
               f"time; its PostgreSQL backends' CPU {pg:.0%}; {counts}")
     print(f"  work per CPU-second: {r.per_cpu_second:,.0f} {u} per CPU-second of the replicas, "
           f"{r.counted / ((sum(r.cpu_replicas) + sum(r.cpu_pg)) * r.window):,.0f} with their PostgreSQL backends")
-    print(f"  broker CPU {r.cpu_broker:.0%} of a core (shared with everyone); whole machine busy "
+    print(f"  broker CPU {r.cpu_broker:.0%} of a core (shared with everyone); this bench's own PostgreSQL queries "
+          f"{r.cpu_bench_pg:.0%}; whole machine busy "
           f"{r.machine_busy:.0%} of its {os.cpu_count()} cores")
     for member, parts in sorted(r.assignment.items(), key=lambda kv: kv[1]):
         records = sum(r.per_partition[p] for p in parts)
