@@ -12,6 +12,8 @@ from alembic import context, op
 
 revision = "notifier_0008"
 down_revision = "notifier_0007"
+CLAIMABLE = "status IN ('pending', 'deferred', 'temporary-failure')"
+UNSENT = "status IN ('pending', 'deferred', 'temporary-failure', 'sending')"
 
 
 def _schema() -> str | None:
@@ -28,11 +30,17 @@ def upgrade() -> None:
         with op.batch_alter_table("notifications", schema=schema) as batch:
             batch.add_column(sa.Column("seq", sa.BigInteger, nullable=True))
         op.execute("UPDATE notifications SET seq = rowid")
-    op.create_index("ix_notifications_order", "notifications", ["case_id", "recipient_ref", "seq"], schema=schema)
+    # the sender's two questions, each answered from a small index however long the backlog: which
+    # due rows come first (claimable ones only, in order), and has this one an earlier row unsent
+    op.create_index("ix_notifications_claimable", "notifications", ["next_attempt_at", "seq"], schema=schema,
+                    postgresql_where=sa.text(CLAIMABLE), sqlite_where=sa.text(CLAIMABLE))
+    op.create_index("ix_notifications_unsent", "notifications", ["case_id", "recipient_ref", "seq"], schema=schema,
+                    postgresql_where=sa.text(UNSENT), sqlite_where=sa.text(UNSENT))
 
 
 def downgrade() -> None:
     schema = _schema()
-    op.drop_index("ix_notifications_order", "notifications", schema=schema)
+    op.drop_index("ix_notifications_unsent", "notifications", schema=schema)
+    op.drop_index("ix_notifications_claimable", "notifications", schema=schema)
     with op.batch_alter_table("notifications", schema=schema) as batch:
         batch.drop_column("seq")
