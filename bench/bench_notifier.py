@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
@@ -114,8 +114,12 @@ class StandIn:
         self._conn.send(command)
         return self._conn.recv()
 
+    def arrivals(self) -> list[tuple[str, float]]:
+        """(notification id, arrival) of every message received, in the order they arrived."""
+        return list(self._ask("collect"))
+
     async def collect(self) -> dict[str, float]:
-        return dict(await asyncio.to_thread(self._ask, "collect"))
+        return dict(await asyncio.to_thread(self.arrivals))
 
     def stop(self) -> None:
         self._conn.send("stop")
@@ -146,11 +150,12 @@ def settings_for(kind: str, stand_in: StandIn, keep_notify_limit: bool) -> Setti
 
 def breach(i: int, run: str) -> DeadlineEvent:
     case_id = f"case-{run}-{i}"
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)  # breached today: news (an older breach is history)
     return DeadlineEvent.model_validate({
         "id": f"{run}-{i}", "source": "ehc/deadlines", "subject": case_id, "time": datetime.now(UTC).isoformat(),
         "type": "deadline.breached",
         "data": {"case_id": case_id, "deadline_id": f"{case_id}:assessment.decision:1",
-                 "rule_id": "assessment.decision", "due_on": date(2026, 3, 9).isoformat(), "status": "breached",
+                 "rule_id": "assessment.decision", "due_on": yesterday.isoformat(), "status": "breached",
                  "responsible": "la",
                  "trigger_event_id": "e-1", "legal_source": "Regs 5(1); 4(1)", "ruleset_version": "england-2014.1",
                  "caseworker_id": CASEWORKER[0], "team_id": "team-n"}})

@@ -114,6 +114,14 @@ def test_every_replica_gets_partitions() -> None:
         assert COMPOSE["services"][name]["deploy"]["replicas"] <= partitions
 
 
+def test_replicas_start_after_the_topics_are_made() -> None:
+    """Every replica of a consumer waits for the topics job: its replicas do not race each other (and the
+    job) to create the topics, and it joins its group on topics that have their partitions."""
+    for name in CONSUMERS:
+        depends = COMPOSE["services"][name].get("depends_on") or {}
+        assert depends.get("kafka-topics") == {"condition": "service_completed_successfully"}, name
+
+
 def test_services_reach_scaled_services_by_name() -> None:
     """The web front calls the APIs by service name (Docker's DNS spreads calls over the replicas),
     never through a host port."""

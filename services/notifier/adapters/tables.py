@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
     DateTime,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -17,11 +19,16 @@ from sqlalchemy import (
     Table,
     UniqueConstraint,
     func,
+    text,
 )
 
 from shared.messaging.tables import held_records_table, outbox_table, processed_events_table
 
 SCHEMA = "notifier"
+#: rows the sender may claim when due, and rows not sent yet (these hold back later rows of their
+#: case and recipient): the statuses of services.notifier.domain.policy.NotificationStatus
+CLAIMABLE_SQL = "status IN ('pending', 'deferred', 'temporary-failure')"
+UNSENT_SQL = "status IN ('pending', 'deferred', 'temporary-failure', 'sending')"
 metadata = MetaData()
 processed_events = processed_events_table(metadata, SCHEMA)
 outbox = outbox_table(metadata, SCHEMA)
@@ -96,10 +103,18 @@ notifications = Table(
     Column("last_error", String(500), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # the order rows were planned in: one case's messages to one recipient go out in this order
+    # (numbered by PostgreSQL; on SQLite, one writer at a time, by the planner)
+    Column("seq", BigInteger, Identity(always=False), nullable=True),
     UniqueConstraint("idempotency_key", name="uq_notification_idempotency"),
     Index("ix_notifications_due", "status", "next_attempt_at"),
     Index("ix_notifications_deadline", "deadline_id"),
     Index("ix_notifications_case", "case_id"),
+    # the sender's claim (see sending): the due rows in order, and whether a row has an earlier one unsent
+    Index("ix_notifications_claimable", "next_attempt_at", "seq", postgresql_where=text(CLAIMABLE_SQL),
+          sqlite_where=text(CLAIMABLE_SQL)),
+    Index("ix_notifications_unsent", "case_id", "recipient_ref", "seq", postgresql_where=text(UNSENT_SQL),
+          sqlite_where=text(UNSENT_SQL)),
     Index("ix_notifications_provider_reference", "provider_reference"),
     schema=SCHEMA,
 )

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.notifier.adapters import tables
@@ -231,6 +231,10 @@ async def plan_notifications(session: AsyncSession, deps: Deps, items: Sequence[
             "status": str(status), "attempts": 0, "next_attempt_at": next_at, "last_error": error,
             "created_at": now, "updated_at": now})
     n = tables.notifications
+    if values and not is_postgres(session):  # PostgreSQL numbers the rows (seq) itself, in this order
+        last = int(await session.scalar(select(func.max(n.c.seq))) or 0)  # SQLite: one writer at a time
+        for number, value in enumerate(values, start=last + 1):
+            value["seq"] = number
     # executemany (compiled once, sent as multi-row batches by SQLAlchemy's insertmanyvalues)
     stmt = insert_stmt(session, n).on_conflict_do_nothing().returning(n.c.notification_id)
     inserted = set((await session.execute(stmt, values)).scalars().all())

@@ -2,8 +2,11 @@
 
 One pass of a worker: in a transaction, claim a few due rows (at most as many as it sends at once;
 FOR UPDATE SKIP LOCKED on PostgreSQL, and on both databases every change is guarded by the row's
-status and attempt count, so two workers or replicas never take the same row, SQLite included)
-and decide for each:
+status and attempt count, so two workers or replicas never take the same row, SQLite included).
+A row is claimed only when no earlier-planned row (``seq``) to the same recipient about the same case
+is still waiting or being sent, so one case's messages to one person go out in the order of the
+events that planned them, however many workers and replicas send (a row held back, a retry or a
+text waiting for the morning, holds back the later ones with it). For each row claimed, decide:
 
 * a family's text in quiet hours: ``deferred`` to the morning;
 * a family whose consent was withdrawn (or whose contact was removed) since it was planned:
@@ -32,7 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from prometheus_client import Counter
+from sqlalchemy import and_, bindparam, exists, or_, select, update
 
 from services.notifier.adapters import tables
 from services.notifier.adapters.channels import Channel, OutgoingMessage, PermanentSendError, SendError, SendResult
@@ -60,9 +64,12 @@ from shared.logging import get_logger
 log = get_logger(__name__)
 S = NotificationStatus
 CLAIMABLE = (str(S.PENDING), str(S.DEFERRED), str(S.TEMPORARY_FAILURE))
+UNSENT = (*CLAIMABLE, str(S.SENDING))  # a row in one of these holds back the later rows of its case and recipient
 STUCK_AFTER = timedelta(minutes=10)  # rows claimed before leases existed (no lease_until)
 NOTIFY_CHANNELS = frozenset({"notify_sms", "notify_email"})
 INTERRUPTED = "interrupted while sending: it may not have arrived"
+SEND_ATTEMPTS = Counter("ehc_notifier_send_attempts_total", "Send attempts recorded by this process, by outcome "
+                        "(the status the attempt left: sent, delivered, temporary-failure, failed)", ["outcome"])
 
 
 @dataclass
@@ -176,10 +183,14 @@ class Sender:
         n = tables.notifications
         now = deps.clock()
         async with deps.sessions() as session, session.begin():
-            q = (select(n).where(and_(n.c.status.in_(CLAIMABLE), n.c.next_attempt_at <= now))
-                 .order_by(n.c.next_attempt_at).limit(limit))
+            earlier = n.alias("earlier")
+            waits_its_turn = exists().where(  # an earlier row to the same recipient about the same case not sent yet
+                earlier.c.case_id == n.c.case_id, earlier.c.recipient_ref == n.c.recipient_ref,
+                earlier.c.seq < n.c.seq, earlier.c.status.in_(UNSENT))
+            q = (select(n).where(and_(n.c.status.in_(CLAIMABLE), n.c.next_attempt_at <= now, ~waits_its_turn))
+                 .order_by(n.c.next_attempt_at, n.c.seq).limit(limit))
             if is_postgres(session):
-                q = q.with_for_update(skip_locked=True)
+                q = q.with_for_update(skip_locked=True, of=n)
             rows = (await session.execute(q)).all()
             if not rows:
                 return [], 0
@@ -300,6 +311,9 @@ class Sender:
             for nid, (item, reason) in failures.items():
                 if nid in applied:
                     await alert_caseworker_of_failure(session, deps, item.row, reason, item.address)
+        for nid, entry in entries.items():  # committed
+            if nid in applied:
+                SEND_ATTEMPTS.labels(outcome=entry.status).inc()
 
     # --- interrupted sends and the loop ------------------------------------------------------------
     async def sweep_stuck(self, ids: Collection[str] | None = None) -> int:

@@ -182,7 +182,8 @@ async def test_rate_limits_keep_the_status_and_set_the_next_attempt(make_notifie
         deadline_event("deadline.opened", CASE, due_on=DUE),
         deadline_event("deadline.opened", CASE, "draft.representations", due_on=DUE, responsible="family")])
     now = built.clock()
-    assert await built.service.send_due() == 2
+    assert await built.service.send_due() == 1  # the first text (the second, to the same family, waits its turn)
+    assert await built.service.send_due() == 1  # the second: the limit says wait
     assert len(built.sms.sent) == 1
     [waiting] = [r for r in await notification_rows(built.sessions) if r.status != "sent"]
     assert waiting.status == "pending" and waiting.attempts == 0
