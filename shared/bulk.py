@@ -130,16 +130,22 @@ def _packed(values: Sequence[Any]) -> str | None:
 
 
 @cache
-def _insert_sql(qualified: str, table: Table, columns: tuple[str, ...], dialect: Any, on_conflict: str,
-                returning: str | None, packed: tuple[bool, ...]) -> str:
+def _unnest_sql(table: Table, columns: tuple[str, ...], dialect: Any, packed: tuple[bool, ...], first: int) -> str:
     cols = [table.c[c] for c in columns]
     names = ", ".join(f'"{c}"' for c in columns)
     arrays = ", ".join(_SPLIT.format(i=i, type=_pg_type(col, dialect)) if pack else f"${i}::{_pg_type(col, dialect)}[]"
-                       for i, (col, pack) in enumerate(zip(cols, packed, strict=True), 1))
+                       for i, (col, pack) in enumerate(zip(cols, packed, strict=True), first))
     values = ", ".join(f'u."{c.name}"::{c.type.compile(dialect=dialect)}' if _is_json(c) else f'u."{c.name}"'
                        for c in cols)
-    sql = f"INSERT INTO {qualified} ({names}) SELECT {values} FROM unnest({arrays}) AS u({names}) {on_conflict}"
-    return sql + (f' RETURNING "{returning}"' if returning else "")
+    return f"SELECT {values} FROM unnest({arrays}) AS u({names})"
+
+
+def unnest_sql(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]],
+               first: int = 1) -> tuple[str, list[Any]]:
+    """PostgreSQL: ``SELECT ... FROM unnest(...) AS u(...)`` giving ``rows`` as the table's column
+    types (u's columns named as the rows' keys), and its arguments, numbered from ``$first``."""
+    args = _columns(conn, table, tuple(rows[0]), rows)
+    return _unnest_sql(table, tuple(rows[0]), conn.dialect, tuple(isinstance(a, str) for a in args), first), args
 
 
 def _columns(conn: AsyncConnection, table: Table, columns: Sequence[str],
@@ -165,7 +171,6 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     values of the inserted rows are returned."""
     if not rows:
         return []
-    columns = tuple(rows[0])
     if update is not None and not conflict:
         raise ValueError("an upsert needs its conflict columns")
     if not is_postgres(session):
@@ -181,6 +186,21 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
         await session.execute(stmt, list(rows))
         return []
     conn, driver = await _driver(session)
+    sql, args = insert_sql(conn, table, rows, conflict=conflict, update=update, unless_same=unless_same,
+                           returning=returning)
+    if returning:
+        records = await _translated(conn, sql, lambda: driver.fetch(sql, *args))
+        return [r[0] for r in records]
+    await _translated(conn, sql, lambda: driver.execute(sql, *args))
+    return []
+
+
+def insert_sql(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]], *, conflict: Sequence[str] = (),
+               update: Sequence[str] | None = None, unless_same: Sequence[str] | None = None,
+               returning: str | None = None, first: int = 1, where: str = "") -> tuple[str, list[Any]]:
+    """PostgreSQL: the INSERT of :func:`insert_rows` and its arguments, numbered from ``$first`` (to
+    be one part of a larger statement, e.g. a data-modifying WITH; see :func:`fetch`). ``where``:
+    a condition on the new rows (``u."column"``), e.g. `` WHERE u."id" IN (SELECT ...)``."""
     _, qualified = _qualified(conn, table)
     on_conflict = ""
     if conflict:
@@ -191,14 +211,27 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
             text_of = {c: "::text" if _is_json(table.c[c]) else "" for c in unless_same}  # json has no "="
             on_conflict += " WHERE " + " OR ".join(f'{qualified}."{c}"{text_of[c]} IS DISTINCT FROM '
                                                    f'EXCLUDED."{c}"{text_of[c]}' for c in unless_same)
-    args = _columns(conn, table, columns, rows)
-    sql = _insert_sql(qualified, table, columns, conn.dialect, on_conflict, returning,
-                      tuple(isinstance(a, str) for a in args))
-    if returning:
-        records = await _translated(conn, sql, lambda: driver.fetch(sql, *args))
-        return [r[0] for r in records]
-    await _translated(conn, sql, lambda: driver.execute(sql, *args))
-    return []
+    select, args = unnest_sql(conn, table, rows, first)
+    names = ", ".join(f'"{c}"' for c in rows[0])
+    sql = f"INSERT INTO {qualified} ({names}) {select}{where} {on_conflict}"
+    return sql + (f' RETURNING "{returning}"' if returning else ""), args
+
+
+def qualified_name(conn: AsyncConnection, table: Table) -> str:
+    """The table's name in SQL text, in the connection's schema (its schema_translate_map)."""
+    return _qualified(conn, table)[1]
+
+
+async def connection(session: AsyncSession) -> AsyncConnection:
+    """The session's connection, inside its transaction (PostgreSQL: asyncpg's begun)."""
+    return (await _driver(session))[0]
+
+
+async def fetch(session: AsyncSession, sql: str, args: Sequence[Any]) -> list[Any]:
+    """PostgreSQL: run ``sql`` (asyncpg's ``$n`` parameters) in the session's transaction, prepared
+    once per connection; its rows (asyncpg records), its errors as SQLAlchemy raises them."""
+    conn, driver = await _driver(session)
+    return await _translated(conn, sql, lambda: driver.fetch(sql, *args))  # type: ignore[no-any-return]
 
 
 async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -38,7 +38,6 @@ from shared.contracts import (
 )
 from shared.contracts.deadline_events import CaseDataQualityData
 from shared.logging import get_logger
-from shared.messaging.inbox import mark_processed_many
 from shared.messaging.outbox import add_many_to_outbox
 from shared.settings import KafkaSettings
 from shared.working_days import DateOutOfRange
@@ -132,7 +131,10 @@ class DeadlinesService:
 
     async def _store(self, session: AsyncSession, repo: DeadlinesRepository, events: Sequence[CaseEventEnvelope],
                      result: BatchResult) -> list[CaseEventEnvelope]:
-        new_ids = await mark_processed_many(session, tables.processed_events, CONSUMER, [e.id for e in events])
+        first: dict[str, CaseEventEnvelope] = {}
+        for event in events:
+            first.setdefault(event.id, event)
+        new_ids = await repo.store_new_events(CONSUMER, [event_row(e) for e in first.values()])
         fresh: list[CaseEventEnvelope] = []
         for event in events:
             if event.id in new_ids:
@@ -141,7 +143,6 @@ class DeadlinesService:
         result.events += len(fresh)
         result.changed_cases.update(e.subject for e in fresh)
         result.duplicates += len(events) - len(fresh)
-        await repo.add_events([event_row(e) for e in fresh])
         return fresh
 
     async def all_case_ids(self) -> list[str]:
@@ -214,9 +215,7 @@ class DeadlinesService:
         """Recompute cases and write everything back in a handful of multi-row statements."""
         now = self.clock.now()
         today = london_today(now)
-        histories = await repo.case_events(case_ids)
-        stored = await repo.stored_deadlines(case_ids)
-        routing_before, quality_before = await repo.routing_and_quality(case_ids)
+        histories, stored, routing_before, quality_before = await repo.case_state(case_ids)
         quality_events: list[CaseDataQualityEvent] = []
         upserts: list[dict[str, Any]] = []
         retimed: list[str] = []
@@ -270,17 +269,13 @@ class DeadlinesService:
             new_timers.extend(case_timers)
             pending.extend((change, case_id, routing) for change in changes)
             result.cases += 1
-        await repo.upsert_cases(case_rows)
         for case_id, team_id, caseworker_id in rerouted:
             await repo.set_routing(case_id, team_id, caseworker_id)
         vanished = [c.previous.deadline_id for c, _, _ in pending if c.deadline is None and c.previous is not None]
         explained = await repo.deadlines_by_id(vanished) if vanished else {}
-        await repo.set_status([{"b_id": i, "b_status": "cancelled"} for i in vanished])
-        retimed.extend(vanished)
         outgoing = [self._change_event(change, routing, explained, now, result) for change, _, routing in pending]
         await add_many_to_outbox(session, tables.outbox, self._topic, [*outgoing, *quality_events])
-        await repo.upsert_deadlines(upserts)
-        await repo.replace_timers(retimed, new_timers)
+        await repo.write_recomputed(case_rows, upserts, vanished, [*retimed, *vanished], new_timers)
 
     def _deadline_row(self, d: Any, team_id: str | None, caseworker_id: str | None, now: datetime) -> dict[str, Any]:
         return {"deadline_id": d.deadline_id, "case_id": d.case_id, "rule_id": d.rule_id, "due_on": d.due_on,
