@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.deadlines.adapters import tables
 from services.deadlines.service_layer.changes import StoredDeadline
 from services.deadlines.service_layer.timers import TimerSpec
-from shared.bulk import connection, fetch, insert_rows, insert_sql, qualified_name, unnest_sql
+from shared.bulk import connection, fetch, insert_rows, insert_sql, qualified_name
 from shared.db import upsertable_insert
 from shared.messaging.inbox import mark_processed_many
 
@@ -128,9 +128,9 @@ class DeadlinesRepository:
                                timers: list[tuple[str, str, TimerSpec]]) -> None:
         """A recomputation's writes: upsert the cases and their deadlines (see upsert_cases and
         upsert_deadlines), cancel the vanished deadlines, and replace the unfired timers of the
-        retimed ones by their new plan; on PostgreSQL in one statement (data-modifying WITHs: each
-        touches rows no other touches, as one statement sees one snapshot)."""
-        timer_rows = _timer_rows(timers)
+        retimed ones by their new plan; on PostgreSQL in two statements: the first of data-modifying
+        WITHs, each touching rows no other touches (one statement sees one snapshot), then the
+        timers' insert."""
         if not self._pg:
             await self.upsert_cases(cases)
             await self.set_status([{"b_id": i, "b_status": "cancelled"} for i in cancelled])
@@ -156,23 +156,14 @@ class DeadlinesRepository:
         if cancelled:  # vanished deadlines: never among the upserted ones
             part("s", f"UPDATE {d} SET status = 'cancelled' WHERE deadline_id = ANY(${len(args) + 1}::text[])",
                  [cancelled])
-        keep = ""
-        if timer_rows:
-            part("plan", *unnest_sql(conn, tables.timers, timer_rows, first=len(args) + 1))
-            names = ", ".join(f'"{k}"' for k in timer_rows[0])
-            part("new_timers", f"INSERT INTO {t} ({names}) SELECT {names} FROM plan "
-                               f"ON CONFLICT ({', '.join(TIMER_IDENTITY)}) DO NOTHING", [])
-            # an unfired timer the new plan has again is kept (deleting it and inserting it in one
-            # statement would race); the insert leaves it as it is
-            same = " AND ".join(f"p.{k} = o.{k}" for k in TIMER_IDENTITY)
-            keep = f" AND NOT EXISTS (SELECT 1 FROM plan AS p WHERE {same})"
-        if retimed:
-            # joined to the ids, so each is an index lookup (with "= ANY" the planner chose to filter
-            # every unfired timer)
+        if retimed:  # joined to the ids: an index lookup each (with "= ANY" the planner scanned every unfired timer)
             part("old_timers", f"DELETE FROM {t} AS o USING unnest(${len(args) + 1}::text[]) AS r(id) "
-                               f"WHERE o.deadline_id = r.id AND o.fired_at IS NULL{keep}", [retimed])
+                               f"WHERE o.deadline_id = r.id AND o.fired_at IS NULL", [retimed])
         if parts:
             await fetch(self.session, "WITH " + ", ".join(parts) + " SELECT 1", args)
+        # the new plan after (a later statement): an unfired timer planned again is deleted above
+        # and inserted here, never both in one statement (whose parts see one snapshot)
+        await self.add_timers(timers)
 
     async def all_case_ids(self) -> list[str]:
         return list((await self.session.scalars(select(tables.case_events.c.case_id).distinct())).all())

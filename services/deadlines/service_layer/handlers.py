@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
@@ -417,8 +418,21 @@ def deadline_data(explained: dict[str, Any], team_id: str | None, caseworker_id:
 
 def _event_id(deadline_id: str, event_type: str, due_on: date, status: str, reminder_offset_days: int | None,
               discriminator: str) -> str:
-    return str(uuid.uuid5(EVENT_NAMESPACE, "|".join(
-        [deadline_id, event_type, due_on.isoformat(), status, str(reminder_offset_days), discriminator])))
+    return _uuid5("|".join([deadline_id, event_type, due_on.isoformat(), status, str(reminder_offset_days),
+                            discriminator]))
+
+
+_NAMESPACE_BYTES = EVENT_NAMESPACE.bytes
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(EVENT_NAMESPACE, name))`` without building a UUID object (the hot path makes
+    one per deadline event)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +451,6 @@ class EncodedEvent:
 
 _ENVELOPE_FIELDS = tuple(DeadlineEvent.model_fields)
 _DATA_FIELDS = tuple(DeadlineData.model_fields)
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
 
 
 def _plain(value: Any) -> Any:
@@ -447,10 +460,6 @@ def _plain(value: Any) -> Any:
 
 def _or(value: Any, default: str) -> Any:
     return default if value is None else _plain(value)
-
-
-def _iso(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _json_time(value: datetime) -> str:
@@ -467,13 +476,15 @@ def computed_event(change: Change, routing: tuple[str | None, str | None, str | 
     d, previous = change.deadline, change.previous
     team_id, caseworker_id, area_id = routing
     status = d.status.value
+    trigger_date, completed_on = d.trigger_date, d.completed_on
     values = {
         "case_id": d.case_id, "deadline_id": d.deadline_id, "rule_id": d.rule_id, "due_on": d.due_on.isoformat(),
         "status": status, "responsible": _or(d.responsible, "la"), "trigger_event_id": _or(d.trigger_event_id, ""),
-        "trigger_date": _iso(d.trigger_date), "legal_source": d.legal_source,
+        "trigger_date": None if trigger_date is None else trigger_date.isoformat(), "legal_source": d.legal_source,
         "period_text": _or(d.period_text, ""), "ruleset_version": _or(d.ruleset_version, ""), "team_id": team_id,
         "caseworker_id": caseworker_id, "area_id": area_id, "kind": _or(d.kind, "duty"),
-        "flags": list(d.flags or ()), "exception": _plain(d.exception), "completed_on": _iso(d.completed_on),
+        "flags": list(d.flags or ()), "exception": _plain(d.exception),
+        "completed_on": None if completed_on is None else completed_on.isoformat(),
         "previous_due_on": None if previous is None else previous.due_on.isoformat(),
         "previous_status": None if previous is None else previous.status,
         "change_reason": change.reason, "change_detail": change.detail or None, "reminder_offset_days": None,
@@ -485,4 +496,6 @@ def computed_event(change: Change, routing: tuple[str | None, str | None, str | 
         "datacontenttype": "application/json", "dataversion": "1", "type": change.event_type,
         "data": {k: v for k in _DATA_FIELDS if (v := values[k]) is not None},
     }
-    return EncodedEvent(d.case_id, _encode({k: envelope[k] for k in _ENVELOPE_FIELDS}).encode())
+    # orjson writes what json.dumps(ensure_ascii=False, separators=(",", ":")) writes for these values
+    # (strings, lists of strings, None), several times faster
+    return EncodedEvent(d.case_id, orjson.dumps({k: envelope[k] for k in _ENVELOPE_FIELDS}))
