@@ -128,9 +128,8 @@ class DeadlinesRepository:
                                timers: list[tuple[str, str, TimerSpec]]) -> None:
         """A recomputation's writes: upsert the cases and their deadlines (see upsert_cases and
         upsert_deadlines), cancel the vanished deadlines, and replace the unfired timers of the
-        retimed ones by their new plan; on PostgreSQL in two statements: the first of data-modifying
-        WITHs, each touching rows no other touches (one statement sees one snapshot), then the
-        timers' insert."""
+        retimed ones by their new plan; on PostgreSQL the first three in one statement of
+        data-modifying WITHs, each touching rows no other touches (one statement sees one snapshot)."""
         if not self._pg:
             await self.upsert_cases(cases)
             await self.set_status([{"b_id": i, "b_status": "cancelled"} for i in cancelled])
@@ -152,18 +151,16 @@ class DeadlinesRepository:
             update = [k for k in deadlines[0] if k not in ("deadline_id", "case_id")]
             part("d", *insert_sql(conn, tables.deadlines, deadlines, conflict=["deadline_id"], update=update,
                                   unless_same=[k for k in update if k != "updated_at"], first=len(args) + 1))
-        d, t = qualified_name(conn, tables.deadlines), qualified_name(conn, tables.timers)
+        d = qualified_name(conn, tables.deadlines)
         if cancelled:  # vanished deadlines: never among the upserted ones
             part("s", f"UPDATE {d} SET status = 'cancelled' WHERE deadline_id = ANY(${len(args) + 1}::text[])",
                  [cancelled])
-        if retimed:  # joined to the ids: an index lookup each (with "= ANY" the planner scanned every unfired timer)
-            part("old_timers", f"DELETE FROM {t} AS o USING unnest(${len(args) + 1}::text[]) AS r(id) "
-                               f"WHERE o.deadline_id = r.id AND o.fired_at IS NULL", [retimed])
         if parts:
             await fetch(self.session, "WITH " + ", ".join(parts) + " SELECT 1", args)
-        # the new plan after (a later statement): an unfired timer planned again is deleted above
-        # and inserted here, never both in one statement (whose parts see one snapshot)
-        await self.add_timers(timers)
+        # The timers by their own statements, as before: in one statement a timer planned again would
+        # be deleted and inserted at once (its parts see one snapshot); and with an array of ids the
+        # planner, on fresh statistics, scanned every unfired timer (ix_timers_due) for each batch.
+        await self.replace_timers(retimed, timers)
 
     async def all_case_ids(self) -> list[str]:
         return list((await self.session.scalars(select(tables.case_events.c.case_id).distinct())).all())
