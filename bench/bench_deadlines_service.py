@@ -131,6 +131,8 @@ def print_profile(profiler: cProfile.Profile, top: int) -> None:
              "case events decoded (parse_case_event)": "parse_case_event",
              "SQLAlchemy execute": "session.py:execute", "bulk writes (shared.bulk)": "bulk.py:insert_rows",
              "outbox COPY (shared.bulk)": "bulk.py:copy_rows", "relay pass (_publish_batch)": "_publish_batch",
+             "combined batch statements (shared.bulk)": "bulk.py:fetch",
+             "held-case check (dead letters)": "dead_letters.py:held",
              "handle_case_events": "handle_case_events"}
     cumulative: dict[str, float] = {}
     for (file, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]

@@ -132,9 +132,17 @@ def describe_failure(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# SQLSTATE classes of a database that is not there for anyone: connection exception (08),
+# insufficient resources (53: too many connections), operator intervention (57: shutting down,
+# starting up, a restart). SQLAlchemy's asyncpg dialect raises these as a plain DBAPIError.
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57")
+
+
 def is_transient(exc: BaseException) -> bool:
     """The infrastructure failed, not the record: retry the batch later, park nothing."""
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, DBAPIError) and str(getattr(exc.orig, "sqlstate", None) or "")[:2] in _UNAVAILABLE_SQLSTATES:
         return True
     return isinstance(exc, (OperationalError, InterfaceError, KafkaConnectionError, KafkaTimeoutError,
                             ConnectionError, TimeoutError, OSError))

@@ -26,7 +26,8 @@ from aiokafka import AIOKafkaConsumer
 from cryptography.fernet import Fernet, InvalidToken
 from prometheus_client import Counter, Gauge
 from pydantic import Field, TypeAdapter
-from sqlalchemy import Table, delete, distinct, func, insert, select
+from sqlalchemy import Table, delete, distinct, func, insert, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.contracts import IntakeRejected, ParkedData, RecordParked
@@ -147,22 +148,39 @@ class DeadLetters:
         self._held = held
         self._producer = producer
         self._cipher = dead_letter_cipher(settings)
+        self._held_cache: dict[str, tuple[tuple[Any, ...], dict[str | None, list[str]]]] = {}
 
     # --- the consumer's side --------------------------------------------------------------------
 
     async def held(self, consumer: str, case_keys: Iterable[str]) -> dict[str, list[str]]:
-        """Held cases among ``case_keys``: case key hash -> its pending dead-letter ids, oldest first."""
-        keys = list(set(case_keys))
+        """Held cases among ``case_keys``: case key hash -> its pending dead-letter ids, oldest first.
+
+        Asked before every batch, and almost never changed: the consumer's held records are kept in
+        memory and read again only when their fingerprint (one small aggregate, without a
+        transaction) shows a change, by this process or by another replica (a case's partition moves
+        to whichever replica the group gives it)."""
+        keys = set(case_keys)
         if not keys:
             return {}
         t = self._held
-        q = (select(t.c.case_key_sha256, t.c.dead_letter_id)
-             .where(t.c.consumer == consumer, t.c.case_key_sha256.in_(keys)).order_by(t.c.seq))
-        out: dict[str, list[str]] = {}
+        mine = t.c.consumer == consumer
         async with self._sessions() as session:
-            for row in await session.execute(q):
-                out.setdefault(row.case_key_sha256, []).append(row.dead_letter_id)
-        return out
+            conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            if conn.dialect.name == "postgresql":
+                ids = func.string_agg(t.c.dead_letter_id, aggregate_order_by(literal_column("','"), t.c.seq))
+                check = select(func.count(), func.md5(ids)).where(mine)
+            else:
+                ordered = select(t.c.dead_letter_id).where(mine).order_by(t.c.seq).subquery()
+                check = select(func.count(), func.group_concat(ordered.c.dead_letter_id))
+            fingerprint = tuple((await conn.execute(check)).one())
+            cached = self._held_cache.get(consumer)
+            if cached is None or cached[0] != fingerprint:  # read after the fingerprint: a change between
+                held: dict[str, list[str]] = {}               # the two is seen at the next check
+                for row in await conn.execute(select(t.c.case_key_sha256, t.c.dead_letter_id).where(mine)
+                                              .order_by(t.c.seq)):
+                    held.setdefault(row.case_key_sha256, []).append(row.dead_letter_id)
+                cached = self._held_cache[consumer] = (fingerprint, held)
+        return {k: list(v) for k, v in cached[1].items() if k in keys}
 
     async def park(self, consumer: str, original: Original, reason: str, attempts: int,
                    held_behind: str | None = None) -> str:
@@ -186,6 +204,7 @@ class DeadLetters:
                 await session.execute(insert(self._held).values(
                     consumer=consumer, dead_letter_id=letter_id, case_key_sha256=case, topic=original.topic,
                     partition=original.partition, offset=original.offset, reason=reason[:500]))
+        self._held_cache.pop(consumer, None)
         why = "held" if held_behind else "failed"
         PARKED.labels(self.service, consumer, why).inc()
         # An alert for the service's operators: the position and the reason, never the content.
@@ -198,6 +217,7 @@ class DeadLetters:
     async def release(self, consumer: str, letter_id: str) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(delete(self._held).where(self._held.c.dead_letter_id == letter_id))
+        self._held_cache.pop(consumer, None)
         RELEASED.labels(self.service, consumer).inc()
         log.warning("dead_letter.released", service=self.service, consumer=consumer, dead_letter_id=letter_id)
         await self.refresh_gauge()

@@ -137,3 +137,25 @@ async def test_an_upsert_unless_same_leaves_an_unchanged_row_unwritten(engine: A
     assert {i for i in stored if stored[i][3] == later} == {"r2", "r3"}
     assert stored["r2"][4] == {"now": "different"} and stored["r3"][2] == date(2027, 5, 5)
     assert stored["r0"][3:5] == (None, None) and stored["r1"][3] == AT
+
+
+@pytest.mark.parametrize("ids", [[""], ["", "b"], ["a\x1fb", "c"], ["\x1e", "d"], ["e\x1e", ""]])
+async def test_any_text_is_stored_as_it_is(engine: AsyncEngine, ids: list[str]) -> None:
+    """Columns go to PostgreSQL packed in one text each when they can (a separator between values):
+    an empty value, a lone value, a value holding a separator or the NULL mark is stored unchanged."""
+    sessions = session_factory(engine)
+    written = [{**rows(2)[i % 2], "id": value, "n": i} for i, value in enumerate(ids)]
+    async with sessions() as session, session.begin():
+        await insert_rows(session, fast, written, conflict=["id"])
+        await session.execute(reference.insert(), written)
+    assert await _all(engine, fast) == await _all(engine, reference)
+    assert sorted(r[0] for r in await _all(engine, fast)) == sorted(ids)
+
+
+async def test_packed_columns_keep_nulls_dates_times_and_json(engine: AsyncEngine) -> None:
+    sessions = session_factory(engine)
+    written = [{**r, "doc": {"text": "sep \x1f null \x1e"} if i == 3 else r["doc"]} for i, r in enumerate(rows(9))]
+    async with sessions() as session, session.begin():
+        await insert_rows(session, fast, written)
+        await session.execute(reference.insert(), written)
+    assert await _all(engine, fast) == await _all(engine, reference)

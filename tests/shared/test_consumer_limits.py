@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
 from shared.consumer import Undecodable, check_json, describe_failure, is_transient
 from shared.contracts import parse_case_event
@@ -44,3 +44,25 @@ def test_only_infrastructure_failures_are_transient() -> None:
     assert is_transient(ConnectionResetError())
     assert not is_transient(DataError("INSERT", {}, Exception("0x00")))
     assert not is_transient(RecursionError())
+
+
+@pytest.mark.parametrize("error", ["CannotConnectNowError", "AdminShutdownError", "TooManyConnectionsError",
+                                   "ConnectionDoesNotExistError"])
+def test_a_database_starting_up_or_shutting_down_is_transient_not_the_records_fault(error: str) -> None:
+    """PostgreSQL restarting answers "the database system is starting up" (57P03) or "terminating
+    connection due to administrator command" (57P01); SQLAlchemy's asyncpg dialect raises them as a
+    plain DBAPIError (not OperationalError). A record handled then is retried later, never parked."""
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection, dialect
+
+    def as_sqlalchemy_raises(raw: Exception) -> DBAPIError:
+        dbapi = dialect.import_dbapi()
+        try:
+            AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dbapi, raw)
+        except Exception as translated:  # noqa: BLE001 - the dialect's translation
+            return DBAPIError.instance("SELECT 1", None, translated, dbapi.Error)
+        raise AssertionError("not translated")
+
+    assert is_transient(as_sqlalchemy_raises(getattr(asyncpg.exceptions, error)("starting up")))
+    assert not is_transient(as_sqlalchemy_raises(asyncpg.exceptions.PostgresSyntaxError("syntax error")))
+    assert not is_transient(as_sqlalchemy_raises(asyncpg.exceptions.UniqueViolationError("duplicate key")))
