@@ -21,13 +21,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from shared.bulk import copy_rows
 from shared.contracts.envelope import Envelope
 from shared.logging import get_logger, kafka_connection_state
 
 log = get_logger(__name__)
+
+
+_WROTE_OUTBOX = "ehc.outbox.written"  # session.info: this transaction added outbox rows
 
 
 def _event_id(value: bytes) -> str | None:
@@ -57,7 +62,7 @@ class OutboxRelay:
         self._outbox = outbox
         self._producer = producer
         self._batch_size = batch_size
-        self._idle = idle_seconds
+        self.idle_seconds = idle_seconds
         self._wakeup = asyncio.Event()
         self._local = asyncio.Lock()  # one relay pass at a time within a process (SQLite has no advisory lock)
         self.published = 0
@@ -73,6 +78,32 @@ class OutboxRelay:
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def wake_after_commits(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Wake the relay whenever a transaction of ``sessions`` that wrote to this outbox commits
+        (the rows are visible then), so they go out at once, not at the next idle poll, whoever
+        wrote them: a consumer's batch, a sender's status change, an HTTP request, a scheduled job.
+        The sessions get a class of their own, so only their commits are watched."""
+        base = sessions.kw.get("sync_session_class") or Session
+        watched: type[Session] = type(f"Outbox{base.__name__}", (base,), {})
+        sessions.kw["sync_session_class"] = watched
+        outbox = self._outbox
+
+        def written(state: ORMExecuteState) -> None:
+            statement = state.statement
+            if getattr(statement, "is_insert", False) and getattr(statement, "table", None) is outbox:
+                state.session.info[_WROTE_OUTBOX] = True
+
+        def committed(session: Session) -> None:
+            if session.info.pop(_WROTE_OUTBOX, False):
+                self.wake()
+
+        def rolled_back(session: Session) -> None:  # the transaction's rows are gone
+            session.info.pop(_WROTE_OUTBOX, None)
+
+        sa_event.listen(watched, "do_orm_execute", written)
+        sa_event.listen(watched, "after_commit", committed)
+        sa_event.listen(watched, "after_rollback", rolled_back)
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published."""
@@ -184,7 +215,7 @@ class OutboxRelay:
                 continue
             if n < self._batch_size:  # the pass emptied the outbox: wait for a wake-up (or the idle poll)
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle)
+                    await asyncio.wait_for(self._wakeup.wait(), self.idle_seconds)
                 except TimeoutError:
                     pass
 
@@ -199,5 +230,6 @@ class Outgoing(Protocol):
 
 async def add_many_to_outbox(session: AsyncSession, outbox: Table, topic: str, events: Sequence[Outgoing]) -> None:
     """One multi-row write for a batch of outgoing events, in the order given (COPY on PostgreSQL)."""
+    session.info[_WROTE_OUTBOX] = True  # COPY goes around the session's statements: say so here
     await copy_rows(session, outbox, [{"topic": topic, "key": e.key(), "value": e.to_json(), "headers": None}
                                       for e in events])
