@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import ARRAY, BigInteger, Table, any_, delete, func, literal, select, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -32,6 +32,7 @@ from shared.logging import get_logger, kafka_connection_state
 log = get_logger(__name__)
 
 
+_IDS = ARRAY(BigInteger)  # a batch's ids as one parameter
 _WROTE_OUTBOX = "ehc.outbox.written"  # session.info: this transaction added outbox rows
 
 
@@ -112,7 +113,8 @@ class OutboxRelay:
 
     async def _publish_batch(self) -> int:
         async with self._sessions() as session, session.begin():
-            if session.bind.dialect.name == "postgresql":
+            postgres = session.bind.dialect.name == "postgresql"
+            if postgres:
                 got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"),
                                            {"k": self._lock_key(session)})
                 if not got:
@@ -128,15 +130,17 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            futures = []
-            for row in rows:
-                headers = [(k, v.encode()) for k, v in (row.headers or {}).items()] or None
-                futures.append(await self._producer.send(row.topic, row.value, key=row.key, headers=headers))
+            send = self._producer.send
+            # every send of the batch in flight at once (the producer keeps each partition's order)
+            futures = [await send(row.topic, row.value, key=row.key,
+                                  headers=[(k, v.encode()) for k, v in row.headers.items()] if row.headers else None)
+                       for row in rows]
             await asyncio.gather(*futures)  # every message acknowledged (acks=all) before marking
             kafka_connection_state.mark_up()
-            await session.execute(
+            ids = [r.id for r in rows]
+            await session.execute(  # one statement whatever the batch's size (one prepared plan on PostgreSQL)
                 update(self._outbox)
-                .where(self._outbox.c.id.in_([r.id for r in rows]))
+                .where(self._outbox.c.id == any_(literal(ids, _IDS)) if postgres else self._outbox.c.id.in_(ids))
                 .values(published_at=datetime.now(UTC))
             )
         self.published += len(rows)
