@@ -41,7 +41,7 @@ from pydantic import ValidationError
 
 from services.deadlines.adapters.repository import DeadlinesRepository
 from services.deadlines.bootstrap import Deadlines
-from services.deadlines.service_layer.changes import describe
+from services.deadlines.service_layer.changes import describe, describe_quality
 from services.deadlines.service_layer.handlers import CONSUMER, event_row
 from shared import topics
 from shared.consumer import Undecodable, check_json
@@ -308,8 +308,7 @@ async def _preview(app: Deadlines, report: RebuildReport, chunk: list[str], pend
     def quality(case_id: str, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
         report.data_quality_updates += 1
         if on_quality is not None:
-            on_quality({"case_id": case_id, "change": "data_quality", "event_type": DATA_QUALITY_EVENT_TYPE,
-                        "old": old, "new": new})
+            on_quality(describe_quality(case_id, old, new))
 
     changes = await app.service.preview_cases(chunk, {c: pending[c] for c in chunk if c in pending}, quality)
     report.published += len(changes)
