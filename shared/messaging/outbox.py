@@ -185,10 +185,15 @@ class OutboxRelay:
             await self.prune()
 
     async def drain(self) -> int:
+        """Publish until the rows committed before the call are published. A pass that found fewer
+        rows than a batch saw all of them (it read every row committed before it began), so the
+        drain ends there, without another transaction to find none."""
         total = 0
-        while n := await self.publish_pending():
+        while True:
+            n = await self.publish_pending()
             total += n
-        return total
+            if n < self._batch_size:
+                return total
 
     async def pending(self) -> int:
         async with self._sessions() as session:

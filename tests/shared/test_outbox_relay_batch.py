@@ -103,3 +103,31 @@ async def test_a_pass_that_fails_part_way_marks_nothing_and_the_next_sends_it_al
         await producer.stop()
     ids = [json.loads(r.value)["id"] for r in records]
     assert set(ids) == {f"e-{i}" for i in range(50)}  # every event, some twice: consumers drop copies by id
+
+
+async def test_a_drain_ends_with_the_pass_that_found_less_than_a_batch(outbox) -> None:  # type: ignore[no-untyped-def]
+    """A pass that found fewer rows than its batch size saw every row committed before it began, so
+    the drain (the caller's rows published) ends there: no further transaction finding nothing."""
+    sessions, settings = outbox
+    topic = settings.kafka.topic("ehc.contacts")
+    producer = build_producer(settings.kafka, "test")
+    await producer.start()
+    try:
+        relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=100)
+        passes = 0
+        publish_batch = relay._publish_batch
+
+        async def counted() -> int:
+            nonlocal passes
+            passes += 1
+            return await publish_batch()
+
+        relay._publish_batch = counted  # type: ignore[method-assign]
+        await add_rows(sessions, topic, 250)
+        assert await relay.drain() == 250
+        assert (passes, await relay.pending()) == (3, 0)  # 100, 100, 50: all published, no empty pass
+        await add_rows(sessions, topic, 200)
+        assert await relay.drain() == 200
+        assert passes == 6  # 100, 100, then the one that finds none
+    finally:
+        await producer.stop()
