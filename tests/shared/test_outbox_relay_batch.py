@@ -21,6 +21,7 @@ from shared.kafka import build_producer
 from shared.messaging.outbox import OutboxRelay
 from shared.settings import Settings
 from tests.conftest import read_topic
+from tests.shared.test_outbox_relay_wake import counting_passes
 
 pytestmark = pytest.mark.infra
 
@@ -114,20 +115,12 @@ async def test_a_drain_ends_with_the_pass_that_found_less_than_a_batch(outbox) -
     await producer.start()
     try:
         relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=100)
-        passes = 0
-        publish_batch = relay._publish_batch
-
-        async def counted() -> int:
-            nonlocal passes
-            passes += 1
-            return await publish_batch()
-
-        relay._publish_batch = counted  # type: ignore[method-assign]
+        passes = counting_passes(relay)
         await add_rows(sessions, topic, 250)
         assert await relay.drain() == 250
-        assert (passes, await relay.pending()) == (3, 0)  # 100, 100, 50: all published, no empty pass
+        assert (passes[0], await relay.pending()) == (3, 0)  # 100, 100, 50: all published, no empty pass
         await add_rows(sessions, topic, 200)
         assert await relay.drain() == 200
-        assert passes == 6  # 100, 100, then the one that finds none
+        assert passes[0] == 6  # 100, 100, then the one that finds none
     finally:
         await producer.stop()
