@@ -1,10 +1,14 @@
 """Benchmark of `ehc deadlines rebuild` (issue 12): a council's history replayed into an empty state.
 
-    .venv/bin/ehc infra up && .venv/bin/python bench/bench_rebuild.py [--cases 20000] [--profile]
+    .venv/bin/ehc infra up && .venv/bin/python bench/bench_rebuild.py [--cases 20000]
+        [--histories in-progress|whole] [--started-within DAYS] [--profile]
 
-Publishes synthetic cases (services/deadlines/domain/synthetic.py: about 26 events and 52 deadlines each,
-so ``--cases 8000`` is about 200,000 events and the default 20,000 about 520,000) to
-ehc.case-events on the local Kafka (own topic prefix and schema on the local PostgreSQL), then in one run:
+Publishes synthetic cases (services/deadlines/domain/synthetic.py) to ehc.case-events on the local
+Kafka (own topic prefix and schema on the local PostgreSQL). By default (``--histories in-progress``,
+as bench/bench_compute_cli.py) each case is one a council is still working on, started within
+``--started-within`` days (200) of today and cut there: about 10 events a case, so the default 20,000
+cases are about 200,000 events (issue 12's rebuild figure); ``--histories whole`` gives whole
+histories (about 26 events and 52 deadlines a case: ``--cases 8000`` is about 200,000 events). Then in one run:
 
 1. baselines: the raw time to read the same topic to its end with aiokafka (no parsing), and the
    engine alone computing the same cases (no Kafka, no database);
@@ -29,8 +33,11 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,7 +47,7 @@ from bench.bench_rebuild_dry_run import caseload_topic, drop, timed  # noqa: E40
 from services.deadlines.domain.calendar import WorkingDayCalendar  # noqa: E402
 from services.deadlines.domain.engine import compute  # noqa: E402
 from services.deadlines.domain.rules import load_ruleset_history  # noqa: E402
-from services.deadlines.domain.synthetic import synthetic_case  # noqa: E402
+from services.deadlines.domain.synthetic import case_in_progress, synthetic_case  # noqa: E402
 from shared import topics  # noqa: E402
 from shared.kafka import topic_partitions  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
@@ -73,11 +80,22 @@ async def raw_read(settings: Settings) -> tuple[float, int]:
         await consumer.stop()
 
 
-def engine_alone(cases: int, seed: int) -> float:
+def in_progress(n: int, rng: random.Random, today: date, started_within: int) -> list[Any]:
+    return case_in_progress(f"case-{n:07d}", rng, today, started_within)
+
+
+def case_maker(histories: str, started_within: int) -> Callable[[int, random.Random], list[Any]]:
+    """The synthetic cases of ``--histories``: whole histories, or cases in progress today."""
+    if histories == "whole":
+        return synthetic_case
+    return partial(in_progress, today=date.today(), started_within=started_within)
+
+
+def engine_alone(cases: int, seed: int, make_case: Callable[[int, random.Random], list[Any]]) -> float:
     """The engine computing the same cases in memory (its cases built outside the timing)."""
     history, calendar, as_of = load_ruleset_history("england"), WorkingDayCalendar(), date.today()
     rng = random.Random(seed)
-    built = [synthetic_case(n, rng) for n in range(cases)]
+    built = [make_case(n, rng) for n in range(cases)]
     t0 = time.perf_counter()
     for events in built:
         compute(events, history, calendar, as_of)
@@ -115,14 +133,20 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--histories", choices=("in-progress", "whole"), default="in-progress",
+                        help="cases still open today (about 10 events each) or whole histories (about 26)")
+    parser.add_argument("--started-within", type=int, default=200,
+                        help="in-progress cases started at most this many days before today")
     parser.add_argument("--profile", action="store_true", help="Profile the rebuild in this process.")
     parser.add_argument("--top", type=int, default=30, help="With --profile: how many functions to show.")
     args = parser.parse_args(argv)
     configure_logging("WARNING", json_output=False)
-    settings = await caseload_topic("benchrb", args.cases, args.seed)
+    make_case = case_maker(args.histories, args.started_within)
+    settings = await caseload_topic("benchrb", args.cases, args.seed, make_case)
     try:
         raw_seconds, events = await raw_read(settings)
-        engine_seconds = engine_alone(args.cases, args.seed)
+        print(f"corpus: {args.cases:,} cases ({args.histories} histories), {events:,} events")
+        engine_seconds = engine_alone(args.cases, args.seed, make_case)
         print(f"baseline: raw aiokafka read of the topic {raw_seconds:.2f} s ({events / raw_seconds:,.0f} events/s); "
               f"engine alone {engine_seconds:.2f} s ({args.cases / engine_seconds:,.0f} cases/s)")
         if args.profile:

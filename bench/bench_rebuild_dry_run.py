@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,16 +76,17 @@ def describe(label: str, seconds: float, report: RebuildReport) -> str:
             f"{report.published:,} changes in {report.changed_cases:,} cases ({kinds}; reasons: {reasons})")
 
 
-async def caseload_topic(prefix: str, cases: int, seed: int) -> Settings:
+async def caseload_topic(prefix: str, cases: int, seed: int,
+                         make_case: Callable[[int, random.Random], list[Any]] = synthetic_case) -> Settings:
     """Own topics and schema prefix (``prefix`` and a random tag) on the local Kafka and PostgreSQL,
-    with the synthetic cases published to their ehc.case-events (keyed by case)."""
+    with the synthetic cases (``make_case(n, rng)``) published to their ehc.case-events (keyed by case)."""
     await asyncio.to_thread(kafka_infra.start)
     await kafka_infra.wait_ready(120)
     await asyncio.to_thread(pg_infra.start)
     settings = settings_for(prefix + uuid.uuid4().hex[:6])
     await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
     rng = random.Random(seed)
-    messages = [(e.case_id.encode(), envelope(e)) for n in range(cases) for e in synthetic_case(n, rng)]
+    messages = [(e.case_id.encode(), envelope(e)) for n in range(cases) for e in make_case(n, rng)]
     t0 = time.perf_counter()
     await produce_all(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS), messages)
     print(f"published {len(messages):,} case events of {cases:,} cases in {time.perf_counter() - t0:.1f} s")

@@ -43,6 +43,9 @@ from shared.settings import DeadlinesSettings, Settings
 SERVICE = "deadlines"
 log = get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+# Rows per relay pass: a consumed batch, a timers batch or a rebuild's page of cases each stage up to
+# a few thousand deadline events; one pass (two statements, one commit) for them rather than several.
+RELAY_BATCH = 2000
 
 EVENTS_PROCESSED = Counter("ehc_deadlines_case_events_total", "Case events processed", ["outcome"])
 DEADLINE_EVENTS = Counter("ehc_deadlines_published_total", "Deadline events published", ["type"])
@@ -155,7 +158,8 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
     # anyway, and a lone deadline event goes out at once.
     producer = build_producer(settings.kafka, SERVICE, linger_ms=0)
     # Woken after every consumed batch (after_consumed): the idle poll is only the safety net.
-    relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention, idle_seconds=1.0)
+    relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH, retention=settings.outbox_retention,
+                        idle_seconds=1.0)
     service = DeadlinesService(sessions, settings.kafka, domain, clock or SystemClock(), cfg.reminder_working_days,
                                cfg.due_soon_working_days, on_published=lambda t: _published(t).inc(),
                                on_problem=CASE_PROBLEMS.inc)

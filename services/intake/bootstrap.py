@@ -125,6 +125,7 @@ def bootstrap(settings: Settings, sources: dict[str, tuple[str, Converter]] | No
     producer = build_producer(settings.kafka, SERVICE)
     relay = OutboxRelay(sessions, tables.outbox, producer, batch_size=RELAY_BATCH,
                         retention=settings.outbox_retention)
+    relay.wake_after_commits(sessions)  # a committed outbox row goes out at once, whoever wrote it
     service = IntakeService(sessions, settings.kafka, dead_letter_cipher(settings))
     broker = build_broker(settings.kafka, SERVICE)
     dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)

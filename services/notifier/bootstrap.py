@@ -249,6 +249,7 @@ def bootstrap(settings: Settings, channels: dict[str, Channel] | None = None,
     sessions = session_factory(engine)
     producer = build_producer(settings.kafka, SERVICE)
     relay = OutboxRelay(sessions, tables.outbox, producer, retention=settings.outbox_retention)
+    relay.wake_after_commits(sessions)  # a committed outbox row goes out at once, whoever wrote it
     built = build_channels(cfg, channels)
     clock = clock or (lambda: datetime.now(UTC))
     service = NotifierService(sessions, settings.kafka, cfg, crypto, built, opening_render(crypto), clock=clock,

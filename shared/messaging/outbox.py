@@ -20,14 +20,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Table, delete, func, select, text, update
+from sqlalchemy import ARRAY, BigInteger, Table, any_, delete, func, literal, select, text, update
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from shared.bulk import copy_rows
 from shared.contracts.envelope import Envelope
 from shared.logging import get_logger, kafka_connection_state
 
 log = get_logger(__name__)
+
+
+_IDS = ARRAY(BigInteger)  # a batch's ids as one parameter
+_WROTE_OUTBOX = "ehc.outbox.written"  # session.info: this transaction added outbox rows
 
 
 def _event_id(value: bytes) -> str | None:
@@ -57,7 +63,7 @@ class OutboxRelay:
         self._outbox = outbox
         self._producer = producer
         self._batch_size = batch_size
-        self._idle = idle_seconds
+        self.idle_seconds = idle_seconds
         self._wakeup = asyncio.Event()
         self._local = asyncio.Lock()  # one relay pass at a time within a process (SQLite has no advisory lock)
         self.published = 0
@@ -74,6 +80,32 @@ class OutboxRelay:
     def wake(self) -> None:
         self._wakeup.set()
 
+    def wake_after_commits(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        """Wake the relay whenever a transaction of ``sessions`` that wrote to this outbox commits
+        (the rows are visible then), so they go out at once, not at the next idle poll, whoever
+        wrote them: a consumer's batch, a sender's status change, an HTTP request, a scheduled job.
+        The sessions get a class of their own, so only their commits are watched."""
+        base = sessions.kw.get("sync_session_class") or Session
+        watched: type[Session] = type(f"Outbox{base.__name__}", (base,), {})
+        sessions.kw["sync_session_class"] = watched
+        outbox = self._outbox
+
+        def written(state: ORMExecuteState) -> None:
+            statement = state.statement
+            if getattr(statement, "is_insert", False) and getattr(statement, "table", None) is outbox:
+                state.session.info[_WROTE_OUTBOX] = True
+
+        def committed(session: Session) -> None:
+            if session.info.pop(_WROTE_OUTBOX, False):
+                self.wake()
+
+        def rolled_back(session: Session) -> None:  # the transaction's rows are gone
+            session.info.pop(_WROTE_OUTBOX, None)
+
+        sa_event.listen(watched, "do_orm_execute", written)
+        sa_event.listen(watched, "after_commit", committed)
+        sa_event.listen(watched, "after_rollback", rolled_back)
+
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many rows were published."""
         async with self._local:
@@ -81,7 +113,8 @@ class OutboxRelay:
 
     async def _publish_batch(self) -> int:
         async with self._sessions() as session, session.begin():
-            if session.bind.dialect.name == "postgresql":
+            postgres = session.bind.dialect.name == "postgresql"
+            if postgres:
                 got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"),
                                            {"k": self._lock_key(session)})
                 if not got:
@@ -97,15 +130,17 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            futures = []
-            for row in rows:
-                headers = [(k, v.encode()) for k, v in (row.headers or {}).items()] or None
-                futures.append(await self._producer.send(row.topic, row.value, key=row.key, headers=headers))
+            send = self._producer.send
+            # every send of the batch in flight at once (the producer keeps each partition's order)
+            futures = [await send(row.topic, row.value, key=row.key,
+                                  headers=[(k, v.encode()) for k, v in row.headers.items()] if row.headers else None)
+                       for row in rows]
             await asyncio.gather(*futures)  # every message acknowledged (acks=all) before marking
             kafka_connection_state.mark_up()
-            await session.execute(
+            ids = [r.id for r in rows]
+            await session.execute(  # one statement whatever the batch's size (one prepared plan on PostgreSQL)
                 update(self._outbox)
-                .where(self._outbox.c.id.in_([r.id for r in rows]))
+                .where(self._outbox.c.id == any_(literal(ids, _IDS)) if postgres else self._outbox.c.id.in_(ids))
                 .values(published_at=datetime.now(UTC))
             )
         self.published += len(rows)
@@ -150,10 +185,15 @@ class OutboxRelay:
             await self.prune()
 
     async def drain(self) -> int:
+        """Publish until the rows committed before the call are published. A pass that found fewer
+        rows than a batch saw all of them (it read every row committed before it began), so the
+        drain ends there, without another transaction to find none."""
         total = 0
-        while n := await self.publish_pending():
+        while True:
+            n = await self.publish_pending()
             total += n
-        return total
+            if n < self._batch_size:
+                return total
 
     async def pending(self) -> int:
         async with self._sessions() as session:
@@ -184,7 +224,7 @@ class OutboxRelay:
                 continue
             if n < self._batch_size:  # the pass emptied the outbox: wait for a wake-up (or the idle poll)
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._idle)
+                    await asyncio.wait_for(self._wakeup.wait(), self.idle_seconds)
                 except TimeoutError:
                     pass
 
@@ -199,5 +239,6 @@ class Outgoing(Protocol):
 
 async def add_many_to_outbox(session: AsyncSession, outbox: Table, topic: str, events: Sequence[Outgoing]) -> None:
     """One multi-row write for a batch of outgoing events, in the order given (COPY on PostgreSQL)."""
+    session.info[_WROTE_OUTBOX] = True  # COPY goes around the session's statements: say so here
     await copy_rows(session, outbox, [{"topic": topic, "key": e.key(), "value": e.to_json(), "headers": None}
                                       for e in events])

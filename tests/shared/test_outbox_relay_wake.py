@@ -53,6 +53,19 @@ async def outbox(isolated: Settings) -> AsyncIterator[tuple[async_sessionmaker[A
         await engine.dispose()
 
 
+def counting_passes(relay: OutboxRelay) -> list[int]:
+    """Count the relay's passes (transactions looking for rows): the list's one item."""
+    passes = [0]
+    publish_batch = relay._publish_batch
+
+    async def counted() -> int:
+        passes[0] += 1
+        return await publish_batch()
+
+    relay._publish_batch = counted  # type: ignore[method-assign]
+    return passes
+
+
 async def add_rows(sessions: async_sessionmaker[AsyncSession], topic: str, n: int, tag: str) -> None:
     async with sessions() as session, session.begin():
         await session.execute(insert(tables.outbox), [{"topic": topic, "key": f"{tag}-{i}".encode(), "value": b"{}"}
@@ -84,15 +97,7 @@ async def test_a_wake_up_during_a_pass_publishes_the_new_rows_without_the_idle_p
 async def test_a_pass_that_empties_the_outbox_is_followed_by_a_wait_not_an_empty_pass(outbox) -> None:  # type: ignore[no-untyped-def]
     sessions, producer, topic = outbox
     relay = OutboxRelay(sessions, tables.outbox, producer, idle_seconds=600.0)
-    passes = 0
-    publish_batch = relay._publish_batch
-
-    async def counted() -> int:
-        nonlocal passes
-        passes += 1
-        return await publish_batch()
-
-    relay._publish_batch = counted  # type: ignore[method-assign]
+    passes = counting_passes(relay)
     await add_rows(sessions, topic, 3, "a")
     running = asyncio.create_task(relay.run())
     try:
@@ -105,7 +110,7 @@ async def test_a_pass_that_empties_the_outbox_is_followed_by_a_wait_not_an_empty
                 return relay.published == expected
 
             await eventually(published, 30, f"round {round_} published")
-        assert passes == 2  # one pass per wake-up: none spent finding the outbox empty
+        assert passes[0] == 2  # one pass per wake-up: none spent finding the outbox empty
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)

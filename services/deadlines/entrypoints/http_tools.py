@@ -1,7 +1,8 @@
 """The deadlines read API's tools (issue 11), mounted on the read API by the composition root:
 
 - ``POST /admin/rebuild/dry-run`` (admin): what a recomputation of the stored cases with this
-  deployment's rule sets and calendar would publish, deadline by deadline, with the reason;
+  deployment's rule sets and calendar would publish, deadline by deadline, with the reason, and
+  each case whose data-quality warnings would change (as the CLI's dry run shows them);
   nothing is written or published.
 - ``GET /v1/what-if/forward``, ``/v1/what-if/backward``, ``/v1/what-if/dependents`` and
   ``/v1/cases/{case_id}/what-if/at-risk``: the what-if calculator (domain/what_if.py), every
@@ -31,7 +32,7 @@ from services.deadlines.domain.what_if import (
     parse_step,
 )
 from services.deadlines.entrypoints.http_scope import Principal, Who
-from services.deadlines.service_layer.changes import describe
+from services.deadlines.service_layer.changes import describe, describe_quality
 from services.deadlines.service_layer.handlers import DeadlinesService
 from services.deadlines.service_layer.timers import london_today
 
@@ -51,6 +52,10 @@ class DryRun(BaseModel):
     items: list[dict[str, Any]] = Field(description="Each change: case, deadline, rule, old and new due date and "
                                         "status, reason (at most `limit`)")
     truncated: bool
+    data_quality_updates: int = Field(default=0, description="case.data_quality events a real recomputation would "
+                                      "publish beside them (cases whose warnings would change)")
+    data_quality: list[dict[str, Any]] = Field(default_factory=list, description="Each such update: case, stored "
+                                               "and new warnings (at most `limit`)")
 
 
 def build_tools_router(service: DeadlinesService, domain: Any, sessions: async_sessionmaker[AsyncSession],
@@ -114,8 +119,17 @@ def build_tools_router(service: DeadlinesService, domain: Any, sessions: async_s
         by_reason: Counter[str] = Counter()
         changed: set[str] = set()
         total = 0
+        quality: list[dict[str, Any]] = []
+        quality_updates = 0
+
+        def on_quality(case: str, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+            nonlocal quality_updates
+            quality_updates += 1
+            if len(quality) < limit:
+                quality.append(describe_quality(case, old, new))
+
         for i in range(0, len(case_ids), batch):
-            for case, change in await service.preview_cases(case_ids[i:i + batch]):
+            for case, change in await service.preview_cases(case_ids[i:i + batch], on_quality=on_quality):
                 described = describe(case, change)
                 total += 1
                 changed.add(case)
@@ -124,6 +138,8 @@ def build_tools_router(service: DeadlinesService, domain: Any, sessions: async_s
                 if len(items) < limit:
                     items.append(described)
         return DryRun(cases=len(case_ids), changes=total, changed_cases=len(changed), by_change=dict(by_change),
-                      by_reason=dict(by_reason), items=items, truncated=total > len(items))
+                      by_reason=dict(by_reason), items=items,
+                      truncated=total > len(items) or quality_updates > len(quality),
+                      data_quality_updates=quality_updates, data_quality=quality)
 
     return router

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final
 
+from shared.contracts import DATA_QUALITY_EVENT_TYPE
+
 LIVE = frozenset({"open", "due_soon"})
 STATUS_EVENT = {
     "met": "deadline.met",
@@ -145,3 +147,8 @@ def describe(case_id: str, change: Change) -> dict[str, Any]:
         "detail": change.detail,
         "legal_source": after.legal_source if after is not None else None,
     }
+
+
+def describe_quality(case_id: str, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, Any]:
+    """A case's data-quality update (its ``case.data_quality`` event) as a dry run reports it."""
+    return {"case_id": case_id, "change": "data_quality", "event_type": DATA_QUALITY_EVENT_TYPE, "old": old, "new": new}

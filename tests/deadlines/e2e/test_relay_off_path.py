@@ -37,7 +37,7 @@ async def test_offsets_commit_after_the_transaction_without_waiting_for_the_rela
 
         await eventually(committed, 60, "the batch's offsets committed")
         assert await app.relay.pending() > 0  # committed with its deadline events still in the outbox
-        app.relay._idle = 60.0  # only a wake-up can make the relay publish promptly now
+        app.relay.idle_seconds = 60.0  # only a wake-up can make the relay publish promptly now
         relay = asyncio.create_task(app.relay.run())
         await eventually(lambda: _drained(app), 30, "the pending events relayed")
         await publish(producer, isolated, case_event("r2", "case-s", "ehc.request.received", date(2026, 3, 3),
