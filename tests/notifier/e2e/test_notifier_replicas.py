@@ -63,6 +63,9 @@ async def test_two_notifier_processes_send_each_email_once_both_send_and_keep_ea
         for replica in replicas:
             await replica.start()
         await eventually(lambda: _members_with_partitions(isolated, 2), 120, "both replicas in the consumer group")
+        # each replica's HTTP server comes up after its consumers: without this wait the emails could all
+        # be sent before a replica's /metrics answers (CI saw a connection refused there)
+        await eventually(lambda: _all_answer(ports), 60, "both replicas' HTTP servers answering")
         await publish(producer, isolated, *(
             deadline_event(type_, f"case-{c}", rule, due_on=due, event_id=f"case-{c}-{step}", **data)
             for step, (type_, rule, due, data) in enumerate(SCRIPT) for c in range(CASES)))
@@ -100,6 +103,17 @@ async def _members_with_partitions(settings: Settings, wanted: int) -> bool:
     held = [[tp for tp in ConsumerProtocolMemberAssignment.decode(assignment).partitions() if tp.topic == topic]
             if assignment else [] for *_, assignment in members]
     return state == "Stable" and len(held) == wanted and all(held)
+
+
+async def _all_answer(ports: list[int]) -> bool:
+    async with httpx.AsyncClient(timeout=5) as client:
+        for port in ports:
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code != 200:
+                    return False
+            except httpx.TransportError:
+                return False
+    return True
 
 
 async def _sent_by(port: int) -> int:
