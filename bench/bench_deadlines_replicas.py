@@ -41,7 +41,6 @@ import asyncio
 import json
 import logging
 import os
-import random
 import re
 import statistics
 import sys
@@ -63,7 +62,7 @@ from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment  # noqa: E402
 from bench_deadlines_service import envelope, produce_all, raw_rate, settings_for  # noqa: E402
 
-from services.deadlines.domain.synthetic import synthetic_case  # noqa: E402
+from services.deadlines.domain.synthetic import synthetic_stream  # noqa: E402
 from shared import topics  # noqa: E402
 from shared.kafka import consumer_lag, ensure_topics, topic_partitions  # noqa: E402
 from shared.local_infra import kafka as kafka_infra  # noqa: E402
@@ -620,13 +619,8 @@ def report(r: RunResult) -> None:
 
 
 def deadlines_backlog(events: int) -> tuple[list[tuple[bytes, bytes]], int]:
-    rng = random.Random(7)
-    records: list[Any] = []
-    cases = 0
-    while len(records) < events:
-        records.extend(synthetic_case(cases, rng))
-        cases += 1
-    return [(r.case_id.encode(), envelope(r)) for r in records[:events]], cases
+    records, cases = synthetic_stream(events)
+    return [(r.case_id.encode(), envelope(r)) for r in records], cases
 
 
 async def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,6 @@ import gc
 import io
 import json
 import pstats
-import random
 import resource
 import statistics
 import sys
@@ -39,9 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import asyncpg  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
-from bench_engine import synthetic_case  # noqa: E402
 
 from services.deadlines.bootstrap import bootstrap  # noqa: E402
+from services.deadlines.domain.synthetic import synthetic_stream  # noqa: E402
 from services.deadlines.entrypoints.scheduler import fire_all_due  # noqa: E402
 from shared import topics  # noqa: E402
 from shared.consumer import Isolated  # noqa: E402
@@ -152,13 +151,7 @@ async def sustained_rate(settings: Settings, n_events: int,
                          profiler: cProfile.Profile | None = None) -> tuple[float, int, int, float]:
     """The rate, the cases, the deadline events out, and this process's CPU seconds per event
     (the service's own work: less sensitive than the rate to a machine shared with others)."""
-    rng = random.Random(7)
-    records: list[Any] = []
-    i = 0
-    while len(records) < n_events:
-        records.extend(synthetic_case(i, rng))
-        i += 1
-    records = records[:n_events]
+    records, cases = synthetic_stream(n_events)
     await produce_all(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS),
                       [(r.case_id.encode(), envelope(r)) for r in records])
     schema = settings.schema_for("deadlines")
@@ -179,7 +172,7 @@ async def sustained_rate(settings: Settings, n_events: int,
     published = await count(schema, "SELECT count(*) FROM {s}.outbox")
     relay.cancel()
     await service.stop()
-    return len(records) / elapsed, i, published, cpu / len(records)
+    return len(records) / elapsed, cases, published, cpu / len(records)
 
 
 STAGES = ("received", "committed", "pass_started", "sent", "acked")

@@ -112,6 +112,18 @@ def synthetic_case(n: int, rng: random.Random, start: date | None = None,
     return b.events
 
 
+def synthetic_stream(n_events: int, seed: int = 7) -> tuple[list[CaseEventRecord], int]:
+    """The first ``n_events`` events of whole synthetic cases made one after another (the last case
+    cut there), and how many cases they come from: the backlog the service benchmarks replay."""
+    rng = random.Random(seed)
+    records: list[CaseEventRecord] = []
+    cases = 0
+    while len(records) < n_events:
+        records.extend(synthetic_case(cases, rng))
+        cases += 1
+    return records[:n_events], cases
+
+
 def _appeal(b: _CaseBuilder, day: date, order_type: str) -> None:
     if b.full(7):
         return
