@@ -23,6 +23,7 @@ import cProfile
 import gc
 import io
 import json
+import os
 import pstats
 import resource
 import statistics
@@ -50,6 +51,10 @@ from shared.local_infra import postgres as pg_infra  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
 from shared.settings import KafkaSettings, Settings  # noqa: E402
 from shared.topics import TopicSpec, topic_specs  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
+from tests.e2e.harness import ServiceProcess, service_env  # noqa: E402
+
+LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "bench"
 
 
 class FixedClock:
@@ -255,11 +260,31 @@ class _StageProbe:
                   f"total {sum(self.gc_pauses) * 1000:.0f} ms")
 
 
-async def latency(settings: Settings, rate: int, seconds: int, stages: bool = False) -> list[float]:
-    service = bootstrap(settings, clock=FixedClock(datetime(2026, 11, 27, 12, tzinfo=UTC)))
-    probe = _StageProbe(service) if stages else None
-    await service.start(schedule=False)
-    relay = asyncio.create_task(service.relay.run())
+def request_received(event_id: str, case_id: str) -> bytes:
+    return json.dumps({"specversion": "1.0", "id": event_id, "source": "bench", "type": "ehc.request.received",
+                       "subject": case_id, "time": datetime.now(UTC).isoformat(),
+                       "data": {"occurred_on": (date.today() - timedelta(days=7)).isoformat(), "route": "request",
+                                "requested_by": "parent"}}).encode()
+
+
+async def latency(settings: Settings, rate: int, seconds: int, stages: bool = False,
+                  own_process: bool = False) -> list[float]:
+    """Case event -> deadline event at a steady ``rate``. The service runs in this process (its stages
+    can be timed), or, ``own_process``, as ``ehc deadlines serve`` in a process of its own, as deployed
+    (this process then only produces and listens: its work is not on the service's event loop)."""
+    service, process, relay = None, None, None
+    if own_process:
+        process = ServiceProcess("deadlines", service_env(
+            settings, EHC_DEADLINES__HTTP_PORT=str(free_port()), EHC_LOGGING__LEVEL="WARNING",
+            **({"EHC_DEADLINES__CONSUMERS": os.environ["BENCH_CONSUMERS"]} if "BENCH_CONSUMERS" in os.environ else {})),
+            LOG_DIR / f"latency-{settings.kafka.topic_prefix.rstrip('.')}.log", own_session=True)
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        await process.start()
+    else:
+        service = bootstrap(settings, clock=FixedClock(datetime.now(UTC)))
+        await service.start(schedule=False)
+        relay = asyncio.create_task(service.relay.run())
+    probe = _StageProbe(service) if stages and service is not None else None
     sent: dict[str, float] = {}
     received: dict[str, float] = {}
     # The listener must measure the service, not its own fetching: the broker answers as soon as
@@ -284,6 +309,16 @@ async def latency(settings: Settings, rate: int, seconds: int, stages: bool = Fa
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all", linger_ms=0)
     await producer.start()
     topic = settings.kafka.topic(topics.CASE_EVENTS)
+    # Warm up (start-up, the group's first assignment, first statements): one event on each
+    # partition's way, and nothing is measured until each has come back as a deadline event.
+    warm = {f"warm-{k}" for k in range(12)}
+    for event_id in warm:
+        await producer.send(topic, request_received(event_id, f"case-{event_id}"), key=f"case-{event_id}".encode())
+    end = time.perf_counter() + 120
+    while not warm <= received.keys():
+        if time.perf_counter() > end or (process is not None and process.proc.returncode is not None):
+            raise RuntimeError("the deadlines service did not answer the warm-up events")
+        await asyncio.sleep(0.05)
     start = time.perf_counter()
     for k in range(rate * seconds):
         due = start + k / rate
@@ -291,20 +326,21 @@ async def latency(settings: Settings, rate: int, seconds: int, stages: bool = Fa
             await asyncio.sleep(delay)
         event_id = f"lat-{k}"
         case_id = f"case-lat-{k}"
-        body = json.dumps({"specversion": "1.0", "id": event_id, "source": "bench", "type": "ehc.request.received",
-                           "subject": case_id, "time": datetime.now(UTC).isoformat(),
-                           "data": {"occurred_on": "2026-11-20", "route": "request", "requested_by": "parent"}})
+        body = request_received(event_id, case_id)
         sent[event_id] = time.perf_counter()
-        await producer.send(topic, body.encode(), key=case_id.encode())
+        await producer.send(topic, body, key=case_id.encode())
     await producer.flush()
     end = time.perf_counter() + 30
-    while len(received) < len(sent) and time.perf_counter() < end:
+    while len(received.keys() & sent.keys()) < len(sent) and time.perf_counter() < end:
         await asyncio.sleep(0.1)
     listener.cancel()
     await consumer.stop()
     await producer.stop()
-    relay.cancel()
-    await service.stop()
+    if process is not None:
+        await process.terminate()
+    else:
+        relay.cancel()
+        await service.stop()
     if probe is not None:
         probe.remove()
         probe.report(sent, received)
@@ -385,14 +421,19 @@ async def timers(settings: Settings, stored: int, due: int, profile: int = 0) ->
     return elapsed, fired
 
 
-async def report_latency(settings: Settings, seconds: int, stages: bool) -> None:
-    await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
-    samples = await latency(settings, 200, seconds, stages)
-    if samples:
-        p50 = statistics.median(samples)
-        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-        print(f"latency case event -> deadline event at 200 events/s ({len(samples)} samples): "
-              f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms")
+async def report_latency(tag: str, seconds: int, stages: bool) -> None:
+    """Latency with the service in its own process (as deployed), then in this process (where
+    ``stages`` can time its stages), each on topics and a schema of its own."""
+    for suffix, own_process in (("p", True), ("i", False)):
+        settings = settings_for(tag + suffix)
+        await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
+        samples = await latency(settings, 200, seconds, stages, own_process)
+        where = "service in its own process" if own_process else "service in the bench's process"
+        if samples:
+            p50 = statistics.median(samples)
+            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+            print(f"latency case event -> deadline event at 200 events/s, {where} ({len(samples)} samples): "
+                  f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms")
 
 
 async def main(argv: list[str] | None = None) -> int:
@@ -422,7 +463,7 @@ async def main(argv: list[str] | None = None) -> int:
             await timers(settings_for(tag + "t"), args.stored, args.due, args.profile)
             return 0
         if args.only == "latency":
-            await report_latency(settings_for(tag + "l"), args.latency_seconds, args.stages)
+            await report_latency(tag + "l", args.latency_seconds, args.stages)
             return 0
         raw = await raw_rate(settings, args.events)
         print(f"raw aiokafka consume+produce (acks=all, commit per batch): {raw:,.0f} msg/s")
@@ -434,7 +475,7 @@ async def main(argv: list[str] | None = None) -> int:
         if profiler is not None:
             print_profile(profiler, args.profile)
         if args.latency_seconds:
-            await report_latency(settings_for(tag + "l"), args.latency_seconds, args.stages)
+            await report_latency(tag + "l", args.latency_seconds, args.stages)
         if not args.no_timers:
             t_settings = settings_for(tag + "t")
             await ensure_topics(t_settings.kafka, topic_specs(t_settings.kafka.topic_prefix, 6))
@@ -443,7 +484,7 @@ async def main(argv: list[str] | None = None) -> int:
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:
         conn = await asyncpg.connect(pg_infra.dsn())
-        for suffix in ("", "l", "t"):
+        for suffix in ("", "lp", "li", "t"):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{tag}{suffix}_deadlines" CASCADE')
         await conn.close()
     return 0
