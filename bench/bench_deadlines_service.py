@@ -23,7 +23,6 @@ import cProfile
 import gc
 import io
 import json
-import os
 import pstats
 import resource
 import statistics
@@ -275,8 +274,7 @@ async def latency(settings: Settings, rate: int, seconds: int, stages: bool = Fa
     service, process, relay = None, None, None
     if own_process:
         process = ServiceProcess("deadlines", service_env(
-            settings, EHC_DEADLINES__HTTP_PORT=str(free_port()), EHC_LOGGING__LEVEL="WARNING",
-            **({"EHC_DEADLINES__CONSUMERS": os.environ["BENCH_CONSUMERS"]} if "BENCH_CONSUMERS" in os.environ else {})),
+            settings, EHC_DEADLINES__HTTP_PORT=str(free_port()), EHC_LOGGING__LEVEL="WARNING"),
             LOG_DIR / f"latency-{settings.kafka.topic_prefix.rstrip('.')}.log", own_session=True)
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         await process.start()

@@ -104,8 +104,6 @@ class DeadlinesSettings(BaseModel):
     http_port: int = 8002
     ruleset: str = "england"
     tick_seconds: float = Field(default=2.0, description="How often due timers are claimed.")
-    consumers: int = Field(default=2, ge=1, le=64, description="Kafka consumers in this process, members of the "
-                           "service's consumer group: while one waits for the database another works")
     reminder_working_days: list[int] = Field(default=[10, 5, 3, 1, 0], description="Reminder offsets before due "
                                              "(5 and 1 remind families of their own deadlines).")
     due_soon_working_days: int = 10

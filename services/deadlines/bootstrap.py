@@ -177,7 +177,7 @@ def bootstrap(settings: Settings, clock: Clock | None = None, ruleset: RuleSetHi
 
     app.dead_letters = DeadLetters(SERVICE, settings, sessions, tables.held_records, producer)
     broker.include_router(build_router(settings.kafka, service, after_consumed, app.dead_letters,
-                                       settings.dead_letters, on_batch=count_batch, consumers=cfg.consumers))
+                                       settings.dead_letters, on_batch=count_batch))
     app.scheduler = build_scheduler(service, cfg.tick_seconds, after_batch)
     app.api = build_api(sessions, cfg.api_tokens, app.readiness, domain.calendar, service.clock,
                         settings.http_max_body_bytes)

@@ -25,7 +25,7 @@ MAX_BATCH = 2000
 
 def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: Callable[[], Awaitable[None]],
                  dead_letters: DeadLetters, limits: DeadLetterSettings,
-                 on_batch: Callable[[BatchResult], None] = lambda _r: None, consumers: int = 1) -> KafkaRouter:
+                 on_batch: Callable[[BatchResult], None] = lambda _r: None) -> KafkaRouter:
     router = KafkaRouter()
     # Outgoing messages go through the outbox; this declaration documents them in AsyncAPI.
     router.publisher(kafka.topic(topics.DEADLINE_EVENTS), schema=DeadlineEvent, title="to_deadline_events",
@@ -46,11 +46,8 @@ def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: C
         on_batch(await service.handle_case_events([event for _, event in items]))
         await after_batch()
 
-    for n in range(consumers):
-        consumer = Isolated(CONSUMER, dead_letters, decode, handle, limits)
-        router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"),
-                          title="on_case_events",
-                          description="Canonical case events (docs/contracts/case-event.schema.json), key = case_id",
-                          include_in_schema=n == 0,
-                          **{**BATCH_SUBSCRIBER, "max_records": MAX_BATCH})(isolated_batch(consumer))
+    consumer = Isolated(CONSUMER, dead_letters, decode, handle, limits)
+    router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"), title="on_case_events",
+                      description="Canonical case events (docs/contracts/case-event.schema.json), key = case_id",
+                      **{**BATCH_SUBSCRIBER, "max_records": MAX_BATCH})(isolated_batch(consumer))
     return router
