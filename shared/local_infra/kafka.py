@@ -359,9 +359,26 @@ def start() -> Started:
                 start_new_session=True,
                 close_fds=True,
             )
+        _until_recognisable(proc)
         _pid_file().write_text(f"{proc.pid}\n")
         notes.append(f"kafka {version}")
         return Started("kafka", proc.pid, already_running=False, notes=tuple(notes))
+
+
+def _until_recognisable(proc: subprocess.Popen[bytes], within_s: float = 30.0) -> None:
+    """Return once the launched ``proc`` shows the broker's main class in its command line, or exited.
+
+    ``Popen`` returns while the kernel is still loading the program, when ``/proc/<pid>/cmdline``
+    reads empty; until it shows ``kafka.Kafka``, ``stop()``, ``status()`` and a second ``start()``
+    (another ``up`` waiting on the lock) would take the new broker for a stranger. A process that
+    exits is left to ``wait_ready()``, which reports it with the log.
+    """
+    deadline = time.monotonic() + within_s
+    while proc.poll() is None and not pid_alive(proc.pid, cmdline_contains=MAIN_CLASS):
+        if time.monotonic() > deadline:
+            terminate(proc.pid, timeout=5)
+            raise InfraError(f"the launched broker (pid {proc.pid}) never showed {MAIN_CLASS} in its command line")
+        time.sleep(0.01)
 
 
 def stop(timeout: float = 30.0) -> bool:

@@ -1,11 +1,10 @@
-"""``kafka.wait_ready`` judges the broker process that ``start()`` launched by whether it has exited,
-not by one look at its command line.
+"""A broker that ``kafka.start()`` has just launched is not taken for a stranger or a dead process.
 
 Python's ``Popen`` returns while the kernel is still loading the new program: until it has, the
 child's ``/proc/<pid>/cmdline`` reads empty (and a launcher that execs again shows another command
 line for a moment). One such look used to make ``wait_ready`` report a starting broker as "not
-running". These tests stand in for the broker with small real processes whose pid they write to
-the pid file ``start()`` writes.
+running", and a second ``start()`` launch another broker. These tests stand in for the broker with
+small real processes.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.local_infra import InfraError, instance, pid_alive
+from shared.local_infra import InfraError, instance, pid_alive, terminate
 from shared.local_infra import kafka as kafka_infra
 from tests.conftest import free_port
 
@@ -30,6 +29,13 @@ LAUNCHER = """
 import os, sys
 main_class = sys.stdin.read()
 os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(120)", main_class])
+"""
+
+# Execs into a command line naming the main class (from the environment) after a moment.
+SLOW_LAUNCHER = """
+import os, sys, time
+time.sleep(0.5)
+os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(120)", os.environ["FAKE_MAIN_CLASS"]])
 """
 
 # Writes a fatal line to its log and exits, as a broker that cannot start does.
@@ -89,3 +95,26 @@ async def test_a_broker_that_exits_during_start_is_reported_at_once_with_its_log
     message = str(failure.value)
     assert f"pid {proc.pid}" in message and "exited" in message  # not "not ready after 600 s"
     assert "Exiting Kafka due to fatal exception during startup." in message  # the tail of its log
+
+
+def test_start_returns_once_the_launched_process_shows_it_is_the_broker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second ``start()`` (another ``ehc infra up`` waiting on the lock) finds the first one's broker."""
+    monkeypatch.setattr(kafka_infra, "ensure_jars", lambda version=None: (tmp_path, False))
+    monkeypatch.setattr(kafka_infra, "_format_storage", lambda libs: False)
+    monkeypatch.setattr(kafka_infra, "_java_cmd", lambda libs, main_class, *args: [sys.executable, "-c", SLOW_LAUNCHER])
+    monkeypatch.setenv("FAKE_MAIN_CLASS", kafka_infra.MAIN_CLASS)
+    pids: set[int | None] = set()
+    with instance(kafka_port=free_port(), pg_port=free_port(), state_dir=tmp_path):
+        try:
+            first = kafka_infra.start()
+            pids.add(first.pid)
+            assert kafka_infra.status().running
+
+            second = kafka_infra.start()
+            pids.add(second.pid)
+            assert second.already_running and second.pid == first.pid
+        finally:
+            for pid in filter(None, pids):
+                terminate(pid, timeout=5)
