@@ -359,9 +359,26 @@ def start() -> Started:
                 start_new_session=True,
                 close_fds=True,
             )
+        _until_recognisable(proc)
         _pid_file().write_text(f"{proc.pid}\n")
         notes.append(f"kafka {version}")
         return Started("kafka", proc.pid, already_running=False, notes=tuple(notes))
+
+
+def _until_recognisable(proc: subprocess.Popen[bytes], within_s: float = 30.0) -> None:
+    """Return once the launched ``proc`` shows the broker's main class in its command line, or exited.
+
+    ``Popen`` returns while the kernel is still loading the program, when ``/proc/<pid>/cmdline``
+    reads empty; until it shows ``kafka.Kafka``, ``stop()``, ``status()`` and a second ``start()``
+    (another ``up`` waiting on the lock) would take the new broker for a stranger. A process that
+    exits is left to ``wait_ready()``, which reports it with the log.
+    """
+    deadline = time.monotonic() + within_s
+    while proc.poll() is None and not pid_alive(proc.pid, cmdline_contains=MAIN_CLASS):
+        if time.monotonic() > deadline:
+            terminate(proc.pid, timeout=5)
+            raise InfraError(f"the launched broker (pid {proc.pid}) never showed {MAIN_CLASS} in its command line")
+        time.sleep(0.01)
 
 
 def stop(timeout: float = 30.0) -> bool:
@@ -404,20 +421,25 @@ async def _port_answers(host: str, p: int) -> bool:
 async def wait_ready(timeout: float = 90.0, bootstrap: str | None = None) -> float:  # noqa: ASYNC109 (see ensure_topics)
     """Wait until the broker answers a metadata request with itself as a live broker.
 
-    ``bootstrap`` defaults to the local broker; when it is the local broker and its process dies
-    meanwhile, this fails at once. On failure raises ``InfraError`` with the last 40 lines of the
-    broker log. Returns the seconds waited.
+    ``bootstrap`` defaults to the local broker; then the process in the pid file (the one
+    ``start()`` has just launched or found running) is watched, and if it exits meanwhile this
+    fails at once. Only its exit counts, not its command line: that reads empty while the kernel
+    is still loading the program ``Popen`` has just returned from, and a launcher may exec again.
+    On failure raises ``InfraError`` with the last 40 lines of the broker log. Returns the seconds
+    waited.
     """
-    local = bootstrap is None
+    pid = read_pid(_pid_file()) if bootstrap is None else None
+    if bootstrap is None and pid is None:
+        raise InfraError(f"the Kafka broker is not running (no pid in {_pid_file()}; start() it first)")
     bootstrap = bootstrap or bootstrap_servers()
     host, _, p = bootstrap.split(",")[0].rpartition(":")
     t0 = time.monotonic()
     deadline = t0 + timeout
     last_error = "no answer"
     while time.monotonic() < deadline:
-        if local and _running_pid() is None:
+        if pid is not None and not pid_alive(pid):
             raise InfraError(
-                f"the Kafka broker is not running (it exited or was never started); "
+                f"the Kafka broker (pid {pid}) exited before it was ready; "
                 f"last 40 lines of {log_file()}:\n{tail(log_file())}"
             )
         if await _port_answers(host or "127.0.0.1", int(p)):
