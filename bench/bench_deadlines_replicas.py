@@ -60,7 +60,7 @@ import httpx  # noqa: E402
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment  # noqa: E402
-from bench_deadlines_service import envelope, produce_all, raw_rate, settings_for  # noqa: E402
+from bench_deadlines_service import cpu_seconds, envelope, produce_all, raw_rate, settings_for  # noqa: E402
 
 from services.deadlines.domain.synthetic import synthetic_stream  # noqa: E402
 from shared import topics  # noqa: E402
@@ -78,15 +78,6 @@ LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "bench"
 
 
 # --- CPU accounting from /proc ------------------------------------------------------------------
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (None once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICK
-
 
 def runqueue_seconds(pid: int) -> float | None:
     """Time the process's threads spent runnable but waiting for a CPU (schedstat), so far."""

@@ -23,6 +23,7 @@ import cProfile
 import gc
 import io
 import json
+import os
 import pstats
 import resource
 import statistics
@@ -54,6 +55,16 @@ from tests.conftest import free_port  # noqa: E402
 from tests.e2e.harness import ServiceProcess, service_env  # noqa: E402
 
 LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "bench"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 class FixedClock:
@@ -267,10 +278,11 @@ def request_received(event_id: str, case_id: str) -> bytes:
 
 
 async def latency(settings: Settings, rate: int, seconds: int, stages: bool = False,
-                  own_process: bool = False) -> list[float]:
+                  own_process: bool = False) -> tuple[list[float], float | None]:
     """Case event -> deadline event at a steady ``rate``. The service runs in this process (its stages
     can be timed), or, ``own_process``, as ``ehc deadlines serve`` in a process of its own, as deployed
-    (this process then only produces and listens: its work is not on the service's event loop)."""
+    (this process then only produces and listens: its work is not on the service's event loop).
+    Returns the latencies and, for a service of its own, its CPU seconds per case event."""
     service, process, relay = None, None, None
     if own_process:
         process = ServiceProcess("deadlines", service_env(
@@ -317,6 +329,7 @@ async def latency(settings: Settings, rate: int, seconds: int, stages: bool = Fa
         if time.perf_counter() > end or (process is not None and process.proc.returncode is not None):
             raise RuntimeError("the deadlines service did not answer the warm-up events")
         await asyncio.sleep(0.05)
+    cpu_before = cpu_seconds(process.proc.pid) if process is not None else None
     start = time.perf_counter()
     for k in range(rate * seconds):
         due = start + k / rate
@@ -331,6 +344,7 @@ async def latency(settings: Settings, rate: int, seconds: int, stages: bool = Fa
     end = time.perf_counter() + 30
     while len(received.keys() & sent.keys()) < len(sent) and time.perf_counter() < end:
         await asyncio.sleep(0.1)
+    cpu_after = cpu_seconds(process.proc.pid) if process is not None else None
     listener.cancel()
     await consumer.stop()
     await producer.stop()
@@ -342,7 +356,8 @@ async def latency(settings: Settings, rate: int, seconds: int, stages: bool = Fa
     if probe is not None:
         probe.remove()
         probe.report(sent, received)
-    return sorted((received[i] - sent[i]) * 1000 for i in sent if i in received)
+    cpu = (cpu_after - cpu_before) / len(sent) if cpu_before is not None and cpu_after is not None else None
+    return sorted((received[i] - sent[i]) * 1000 for i in sent if i in received), cpu
 
 
 async def timers(settings: Settings, stored: int, due: int, profile: int = 0) -> tuple[float, int]:
@@ -425,13 +440,14 @@ async def report_latency(tag: str, seconds: int, stages: bool) -> None:
     for suffix, own_process in (("p", True), ("i", False)):
         settings = settings_for(tag + suffix)
         await ensure_topics(settings.kafka, topic_specs(settings.kafka.topic_prefix, 6))
-        samples = await latency(settings, 200, seconds, stages, own_process)
+        samples, cpu = await latency(settings, 200, seconds, stages, own_process)
         where = "service in its own process" if own_process else "service in the bench's process"
         if samples:
             p50 = statistics.median(samples)
             p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
             print(f"latency case event -> deadline event at 200 events/s, {where} ({len(samples)} samples): "
-                  f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms")
+                  f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {samples[-1]:.0f} ms"
+                  + (f"; the service's CPU {cpu * 1e6:,.0f} us per case event" if cpu is not None else ""))
 
 
 async def main(argv: list[str] | None = None) -> int:
