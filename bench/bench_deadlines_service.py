@@ -51,7 +51,7 @@ from shared.local_infra import postgres as pg_infra  # noqa: E402
 from shared.logging import configure_logging  # noqa: E402
 from shared.settings import KafkaSettings, Settings  # noqa: E402
 from shared.topics import TopicSpec, topic_specs  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from tests.conftest import _delete_topics, free_port  # noqa: E402
 from tests.e2e.harness import ServiceProcess, service_env  # noqa: E402
 
 LOG_DIR = Path(__file__).resolve().parents[1] / "var" / "bench"
@@ -501,6 +501,9 @@ async def main(argv: list[str] | None = None) -> int:
         for suffix in ("", "lp", "li", "t"):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{tag}{suffix}_deadlines" CASCADE')
         await conn.close()
+        # every topic of this run ("<tag>.", "<tag>lp.", ...) goes with it: a broker that keeps
+        # thousands of old topics spends CPU on them, the next runs' figures included
+        await _delete_topics(KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topic_prefix=tag))
     return 0
 
 

@@ -249,17 +249,21 @@ async def bench_channel(kind: str, n: int, paced: int, rate: float, keep_notify_
         await notifier.stop()
         await producer.stop()
         stand_in.stop()
-        await drop_schema(settings)
+        await drop_run(settings)
 
 
-async def drop_schema(settings: Settings) -> None:
+async def drop_run(settings: Settings) -> None:
+    """The run's schema and topics go with it (old topics cost a broker CPU, later runs' included)."""
     import asyncpg
+
+    from tests.conftest import _delete_topics
 
     conn = await asyncpg.connect(pg_infra.dsn())
     try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema_for("notifier")}" CASCADE')
     finally:
         await conn.close()
+    await _delete_topics(settings.kafka)
 
 
 def report(result: dict[str, Any]) -> None:

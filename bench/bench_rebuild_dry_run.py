@@ -98,15 +98,8 @@ async def drop(settings: Settings) -> None:
     conn = await asyncpg.connect(pg_infra.dsn())
     await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.schema_for("deadlines")}" CASCADE')
     await conn.close()
-    from aiokafka.admin import AIOKafkaAdminClient
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(settings.kafka.topic_prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+    from tests.conftest import _delete_topics
+    await _delete_topics(settings.kafka)
 
 
 async def main(argv: list[str] | None = None) -> int:
