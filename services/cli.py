@@ -18,6 +18,7 @@ tree against tests/fixtures/cli_tree.json (update that file when a command or op
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -47,6 +48,10 @@ def _dead_letters(service: str) -> Target:
     return load
 
 
+# Every group: help without arguments, as click's plain text (typer's Rich panels would import rich
+# and markdown-it for every `ehc --help`: more than half of its CPU).
+_GROUP: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None}
+
 # Every subcommand below is imported only when it is used (shared/lazy_cli.py): `ehc --help` and
 # `ehc <group> --help` import no service. Each entry: name -> (where the command is, its one-line help).
 _DEADLINES = "services.deadlines.entrypoints.cli:deadlines_app"
@@ -54,7 +59,7 @@ _INTAKE = "services.intake.entrypoints.cli:intake_app"
 _INFRA = "shared.local_infra.cli:infra_app"
 _REPORTS = "services.intake.entrypoints.report_cli:report_app"
 
-app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", no_args_is_help=True,
+app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and notifier.", **_GROUP,
                   pretty_exceptions_enable=False, context_settings={"obj": {LIVE_SOURCE: _live_timeliness}},
                   cls=lazy_group({
     # typer builds each option with pydantic: even the commands of this module are built when used
@@ -63,12 +68,12 @@ app = typer.Typer(help="EHC statutory deadlines: intake, deadlines engine and no
     "docs": ("services.cli:docs", "Write the JSON Schema of every contract and the AsyncAPI document of each "
              "service."),
 }))
-infra_app = typer.Typer(no_args_is_help=True, cls=lazy_group({
+infra_app = typer.Typer(**_GROUP, cls=lazy_group({
     "up": (f"{_INFRA} up", "Start the components (idempotent), wait until they answer and create the Kafka topics."),
     "down": (f"{_INFRA} down", "Stop the components (SIGTERM / fast shutdown, forced after 30 s). Data is kept."),
     "status": (f"{_INFRA} status", "One line per component; exit status 1 unless all are up and answering."),
 }))
-deadlines_app = typer.Typer(help="Statutory EHC deadlines.", no_args_is_help=True, cls=lazy_group({
+deadlines_app = typer.Typer(help="Statutory EHC deadlines.", **_GROUP, cls=lazy_group({
     "compute": (f"{_DEADLINES} compute", "Read canonical case events (JSON lines, any cases, any order) on stdin; "
                 "print one JSON object per deadline on stdout."),
     "what-if": (f"{_DEADLINES} what-if", "What-if: when would each deadline fall; by when must a step happen; what a "
@@ -77,20 +82,20 @@ deadlines_app = typer.Typer(help="Statutory EHC deadlines.", no_args_is_help=Tru
                 "beginning; publish only what changed."),
     "dead-letters": (_dead_letters("deadlines"), DEAD_LETTERS_HELP),
 }))
-intake_app = typer.Typer(help="Intake: case events from councils' systems.", no_args_is_help=True, cls=lazy_group({
+intake_app = typer.Typer(help="Intake: case events from councils' systems.", **_GROUP, cls=lazy_group({
     "serve": (f"{_INTAKE} serve", "Run intake: source topics, the webhook and the outbox relay."),
     "import": (f"{_INTAKE} import", "Convert a file into canonical case events and publish them (or print them with "
                "--dry-run)."),
     "dead-letters": (_dead_letters("intake"), DEAD_LETTERS_HELP),
 }))
-notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", no_args_is_help=True,
+notifier_app = typer.Typer(help="Notifier: caseworkers, families and managers.", **_GROUP,
                            cls=lazy_group({
     "subscriptions": ("services.notifier.entrypoints.cli:subscriptions_app",
                       "Managers' subscriptions to breach alerts and digests."),
     "dead-letters": (_dead_letters("notifier"), DEAD_LETTERS_HELP),
 }))
-web_app = typer.Typer(help="The web front: pages for caseworkers, managers and families.", no_args_is_help=True)
-report_app = typer.Typer(help="Reports: DfE timeliness, shadow-mode reconciliation.", no_args_is_help=True,
+web_app = typer.Typer(help="The web front: pages for caseworkers, managers and families.", **_GROUP)
+report_app = typer.Typer(help="Reports: DfE timeliness, shadow-mode reconciliation.", **_GROUP,
                          cls=lazy_group({
     "timeliness": (f"{_REPORTS} timeliness", "The DfE 20-week figures (including and excluding exceptions) for plans "
                    "issued in YEAR, from an SEN2 file or (without --from-file) the deadlines service's data."),
@@ -102,7 +107,7 @@ app.add_typer(deadlines_app, name="deadlines", help="Deadlines engine and servic
 app.add_typer(intake_app, name="intake")
 app.add_typer(notifier_app, name="notifier")
 app.add_typer(web_app, name="web")
-app.add_typer(report_app, name="report", help="Reports, e.g. the DfE 20-week timeliness figures.")
+app.add_typer(report_app, name="report", help="Reports: DfE timeliness, reconciliation.")
 
 
 def _settings():  # type: ignore[no-untyped-def]

@@ -20,7 +20,9 @@ from shared.lazy_cli import LazyCommand
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("pydantic", "faststream", "aiokafka", "sqlalchemy", "fastapi", "orjson", "yaml", "services.deadlines",
-         "services.intake", "services.notifier", "services.web", "shared.contracts", "shared.settings")
+         "services.intake", "services.notifier", "services.web", "shared.contracts", "shared.settings",
+         # help is click's plain text: typer's Rich panels import rich and markdown-it (half of the CPU)
+         "rich", "markdown_it")
 
 PROBE = """
 import json, sys
