@@ -196,7 +196,7 @@ def _group(lines: list[Line]) -> tuple[dict[str, list[int]], dict[int, CaseEvent
     for index, line in enumerate(lines):
         try:
             case_id = _subject(line).subject
-        except msgspec.DecodeError:  # a blank line, odd JSON, no subject, a bad one: read it whole
+        except (msgspec.DecodeError, UnicodeDecodeError):  # a blank line, odd JSON, no subject: read it whole
             try:
                 record = record_of(index + 1, line)
             except InputError:
