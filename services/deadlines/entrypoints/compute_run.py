@@ -12,14 +12,15 @@ any line it doubts), grouped by case, then the cases computed.
 N processes (:func:`run_parallel`, on systems with ``fork``): this process reads every line only as
 far as its ``subject`` (a msgspec Struct of that one field, about a tenth of reading a whole event)
 and groups the line numbers by case; the cases, in case-id order, are cut into chunks dealt out in
-turn to N processes: this one (worker 0) and N-1 forked children, which see the lines and groups
-without copying them. Each worker first reads and checks every line of its own cases and says
-"all good" or its first bad line; only when every worker has answered "all good" is anything
-written, so a bad line is refused as in one process (the earliest bad line of all is named). Then
-each worker computes its chunks; this process writes its own chunks and, in turn, each child's,
-read from that child's pipe. A child blocks on its pipe until its chunk is taken, so no worker is
-more than a chunk or so ahead: memory stays bounded and the output streams. Children leave with
-``os._exit`` (multiprocessing's fork start), so their heap is never torn down piece by piece.
+turn to N forked workers, which see the lines and groups without copying them. Each worker first
+reads and checks every line of its own cases and says "all good" or its first bad line; only when
+every worker has answered "all good" is anything written, so a bad line is refused as in one
+process (the earliest bad line of all is named). Then each worker computes its chunks and hands
+each over its own pipe; this process writes them in turn. A worker waits on its pipe (a megabyte
+where Linux allows) until its chunk is taken, so none is more than a chunk or two ahead: memory
+stays bounded and the output streams. This process never builds a record (it keeps the lines, so
+it has little to free at the end) and the workers leave with ``os._exit`` (multiprocessing's fork
+start), so no heap is torn down piece by piece.
 
 The grouping by ``subject`` is checked, not trusted: a worker compares each record's case id with
 the group it came in; any difference (JSON that the contracts read differently from a plain
@@ -31,7 +32,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
@@ -189,13 +190,28 @@ _REGROUP = "regroup"  # a record's case id is not the subject it was grouped by
 
 def _group(lines: list[Line]) -> tuple[dict[str, list[int]], dict[int, CaseEventRecord]]:
     """(case id -> the indexes of its lines, the records of the lines already read whole). Only the
-    subject of a line is read; a line without a plain one is read whole here (and a bad one stops
-    the run, unless an earlier line is bad too: the earliest is named)."""
+    subject of a line is read, unless it has no plain one (:func:`_subjects`)."""
     by_case: dict[str, list[int]] = {}
     read: dict[int, CaseEventRecord] = {}
+    try:  # every line a plain event: the subjects in one go
+        subjects: Iterable[tuple[int, str]] = enumerate([_subject(line).subject for line in lines])
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        subjects = _subjects(lines, read)
+    for index, case_id in subjects:
+        indexes = by_case.get(case_id)
+        if indexes is None:
+            by_case[case_id] = [index]
+        else:
+            indexes.append(index)
+    return by_case, read
+
+
+def _subjects(lines: list[Line], read: dict[int, CaseEventRecord]) -> Iterator[tuple[int, str]]:
+    """(index, case id) of every line but blank ones; a line without a plain subject is read whole
+    (into ``read``), and a bad one stops the run, unless an earlier line is bad too: the earliest is named."""
     for index, line in enumerate(lines):
         try:
-            case_id = _subject(line).subject
+            yield index, _subject(line).subject
         except (msgspec.DecodeError, UnicodeDecodeError):  # a blank line, odd JSON, no subject: read it whole
             try:
                 record = record_of(index + 1, line)
@@ -203,16 +219,9 @@ def _group(lines: list[Line]) -> tuple[dict[str, list[int]], dict[int, CaseEvent
                 for earlier, line_before in enumerate(lines[:index]):
                     record_of(earlier + 1, line_before)  # raises for the earliest bad line
                 raise
-            if record is None:
-                continue
-            read[index] = record
-            case_id = record.case_id
-        indexes = by_case.get(case_id)
-        if indexes is None:
-            by_case[case_id] = [index]
-        else:
-            indexes.append(index)
-    return by_case, read
+            if record is not None:
+                read[index] = record
+                yield index, record.case_id
 
 
 class _Job(NamedTuple):
@@ -288,31 +297,26 @@ def _run_team(job: _Job, write: Write) -> list[str]:
     context = multiprocessing.get_context("fork")
     team: list[tuple[Any, Connection]] = []
     try:
-        for worker in range(1, job.workers):
+        for worker in range(job.workers):
             receive, send = context.Pipe(duplex=False)
+            _widen(send)
             process = context.Process(target=_child, args=(job, worker, send), daemon=True,
                                       name=f"ehc-compute-{worker}")
             process.start()
             send.close()
             team.append((process, receive))
-        records, verdict = _own_records(job, 0)
-        verdicts = [verdict] + [_receive(process, receive, Connection.recv) for process, receive in team]
-        bad = [v for v in verdicts if isinstance(v, tuple)]
+        verdicts = [_receive(process, receive, Connection.recv) for process, receive in team]
+        bad = [verdict for verdict in verdicts if isinstance(verdict, tuple)]
         if bad:
             raise InputError(*min(bad))
         if _REGROUP in verdicts:
             _stop(team)
             return run_serial(job.lines, job.setup, write)
         warnings: list[str] = []
-        for number, chunk in enumerate(job.chunks):
-            worker = number % job.workers
-            if worker == 0:
-                out, found, failed = compute_chunk(chunk, records.__getitem__, job.setup)
-            else:
-                process, receive = team[worker - 1]
-                out = _receive(process, receive, Connection.recv_bytes)
-                found, failed = _receive(process, receive, Connection.recv)
-            write(out)
+        for number in range(len(job.chunks)):
+            process, receive = team[number % job.workers]
+            write(_receive(process, receive, Connection.recv_bytes))
+            found, failed = _receive(process, receive, Connection.recv)
             warnings.extend(found)
             if failed is not None:
                 _stop(team)
@@ -322,6 +326,19 @@ def _run_team(job: _Job, write: Write) -> list[str]:
         return warnings
     finally:
         _stop(team)
+
+
+def _widen(pipe: Connection) -> None:
+    """A pipe of a megabyte where the system allows (Linux): a worker can finish its next chunk while
+    the one before it is written, without waiting to hand it over."""
+    import fcntl  # POSIX only, as fork is
+
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is not None:
+        try:
+            fcntl.fcntl(pipe.fileno(), set_size, 1 << 20)
+        except OSError:  # above /proc/sys/fs/pipe-max-size, or not a pipe
+            pass
 
 
 def _receive(process: Any, receive: Connection, how: Callable[[Connection], Any]) -> Any:
