@@ -79,7 +79,7 @@ def _binary_stdout() -> Callable[[bytes], Any]:
     if buffer is not None:
         sys.stdout.flush()
         return buffer.write  # type: ignore[no-any-return]
-    return lambda chunk: sys.stdout.write(chunk.decode("utf-8"))
+    return lambda chunk: sys.stdout.write(str(chunk, "utf-8"))  # bytes, or a view of them
 
 
 def _flush() -> None:

@@ -32,9 +32,9 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
-from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
 import msgspec
@@ -95,7 +95,7 @@ _encode_lines = msgspec.json.Encoder().encode_lines
 
 
 def compute_chunk(case_ids: Sequence[str], events_of: Callable[[str], list[CaseEventRecord]],
-                  setup: Setup) -> tuple[bytes, list[str], str | None]:
+                  setup: Setup) -> tuple[list[bytes], list[str], str | None]:
     """(the JSON lines of these cases' deadlines, their data-quality warnings, the first case that
     could not be computed or None); the lines and warnings are those of the cases before it."""
     # msgspec writes a Deadline dataclass as Deadline.to_dict() does (dates ISO, status its value, flags a
@@ -108,11 +108,11 @@ def compute_chunk(case_ids: Sequence[str], events_of: Callable[[str], list[CaseE
             deadlines, quality = compute_with_quality(events_of(case_id), history, calendar, as_of, terms=terms,
                                                       due_soon_working_days=due_soon_days)
         except (ValueError, ArithmeticError):  # a history the engine cannot compute (a date near year 9999)
-            return b"".join(out), warnings, case_id
+            return out, warnings, case_id
         out.append(_encode_lines(deadlines))
         # Data that cannot be true (issue 11): on stderr, so that stdout stays one deadline per line.
         warnings.extend(f"{w.severity}: case {case_id}: {w.code}: {w.message}" for w in quality)
-    return b"".join(out), warnings, None
+    return out, warnings, None
 
 
 def uncomputable(by_case: dict[str, tuple[int, list[CaseEventRecord]]], setup: Setup) -> str:
@@ -164,7 +164,7 @@ def run_serial(lines: Iterable[Line], setup: Setup, write: Write) -> list[str]:
     try:
         for chunk in _chunks(sorted(by_case)):
             out, found, failed = compute_chunk(chunk, lambda case_id: by_case[case_id][1], setup)
-            write(out)
+            write(b"".join(out))
             warnings.extend(found)
             if failed is not None:
                 raise ComputeError(uncomputable({c: by_case[c] for c in by_case if c >= failed}, setup))
@@ -259,18 +259,69 @@ def _own_records(job: _Job, worker: int) -> tuple[dict[str, list[CaseEventRecord
     return records, bad or (_REGROUP if regroup else _ALL_GOOD)
 
 
-def _child(job: _Job, worker: int, pipe: Connection) -> None:
+def _child(job: _Job, worker: int, pipe: int) -> None:
     """A forked worker: its verdict on its lines, then each of its chunks as computed."""
     records, verdict = _own_records(job, worker)
-    pipe.send(verdict)
+    _send(pipe, [], verdict)
     if verdict != _ALL_GOOD:
         return
     for chunk in job.chunks[worker::job.workers]:
         out, warnings, failed = compute_chunk(chunk, records.__getitem__, job.setup)
-        pipe.send_bytes(out)
-        pipe.send((warnings, failed))
+        _send(pipe, out, (warnings, failed))
         if failed is not None:
             return
+
+
+# A worker's message: the size of its output (JSON lines to write as they are) and of the rest (msgspec
+# JSON), then both. Written with writev from the pieces and read into one reused buffer: no copy on the
+# way, no allocation a chunk (multiprocessing's Connection builds each message up in a BytesIO).
+_HEADER = struct.Struct("<QQ")
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def _send(pipe: int, out: list[bytes], rest: Any) -> None:
+    meta = _encode(rest)
+    views = [memoryview(piece) for piece in (_HEADER.pack(sum(map(len, out)), len(meta)), *out, meta) if piece]
+    while views:  # a blocking pipe takes everything at once, unless a signal interrupts it
+        written = os.writev(pipe, views)
+        while written:
+            if written >= len(views[0]):
+                written -= len(views.pop(0))
+            else:
+                views[0], written = views[0][written:], 0
+
+
+class _Receiver:
+    """The messages of one worker, read into a buffer kept from one message to the next."""
+
+    def __init__(self, process: Any, pipe: int) -> None:
+        self.process = process
+        self.file = open(pipe, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+        self.buffer = bytearray(1 << 20)
+
+    def _read(self, size: int) -> memoryview:
+        if len(self.buffer) < size:
+            self.buffer = bytearray(size)
+        view = memoryview(self.buffer)[:size]
+        done = 0
+        while done < size:
+            got = self.file.readinto(view[done:])
+            if not got:
+                self.process.join()
+                raise RuntimeError(f"a compute worker stopped unexpectedly (exit code {self.process.exitcode})")
+            done += got
+        return view
+
+    def receive(self, write: Write | None = None) -> Any:
+        """The rest of the next message, its output handed to ``write``."""
+        out_size, meta_size = _HEADER.unpack(self._read(_HEADER.size))
+        if out_size:
+            write(self._read(out_size))  # type: ignore[misc]
+        return _decode(self._read(meta_size))
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def run_parallel(lines: list[Line], workers: int, setup: Setup, write: Write) -> list[str]:
@@ -295,18 +346,20 @@ def run_parallel(lines: list[Line], workers: int, setup: Setup, write: Write) ->
 
 def _run_team(job: _Job, write: Write) -> list[str]:
     context = multiprocessing.get_context("fork")
-    team: list[tuple[Any, Connection]] = []
+    team: list[_Receiver] = []
     try:
         for worker in range(job.workers):
-            receive, send = context.Pipe(duplex=False)
+            receive, send = os.pipe()
             _widen(send)
             process = context.Process(target=_child, args=(job, worker, send), daemon=True,
                                       name=f"ehc-compute-{worker}")
-            process.start()
-            send.close()
-            team.append((process, receive))
-        verdicts = [_receive(process, receive, Connection.recv) for process, receive in team]
-        bad = [verdict for verdict in verdicts if isinstance(verdict, tuple)]
+            try:
+                process.start()
+            finally:
+                os.close(send)
+            team.append(_Receiver(process, receive))
+        verdicts = [member.receive() for member in team]
+        bad = [tuple(verdict) for verdict in verdicts if isinstance(verdict, list)]
         if bad:
             raise InputError(*min(bad))
         if _REGROUP in verdicts:
@@ -314,21 +367,19 @@ def _run_team(job: _Job, write: Write) -> list[str]:
             return run_serial(job.lines, job.setup, write)
         warnings: list[str] = []
         for number in range(len(job.chunks)):
-            process, receive = team[number % job.workers]
-            write(_receive(process, receive, Connection.recv_bytes))
-            found, failed = _receive(process, receive, Connection.recv)
+            found, failed = team[number % job.workers].receive(write)
             warnings.extend(found)
             if failed is not None:
                 _stop(team)
                 raise ComputeError(uncomputable(_records_from(job, failed), job.setup))
-        for process, _ in team:
-            process.join()
+        for member in team:
+            member.process.join()
         return warnings
     finally:
         _stop(team)
 
 
-def _widen(pipe: Connection) -> None:
+def _widen(pipe: int) -> None:
     """A pipe of a megabyte where the system allows (Linux): a worker can finish its next chunk while
     the one before it is written, without waiting to hand it over."""
     import fcntl  # POSIX only, as fork is
@@ -336,26 +387,18 @@ def _widen(pipe: Connection) -> None:
     set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
     if set_size is not None:
         try:
-            fcntl.fcntl(pipe.fileno(), set_size, 1 << 20)
+            fcntl.fcntl(pipe, set_size, 1 << 20)
         except OSError:  # above /proc/sys/fs/pipe-max-size, or not a pipe
             pass
 
 
-def _receive(process: Any, receive: Connection, how: Callable[[Connection], Any]) -> Any:
-    try:
-        return how(receive)
-    except EOFError:
-        process.join()
-        raise RuntimeError(f"a compute worker stopped unexpectedly (exit code {process.exitcode})") from None
-
-
-def _stop(team: list[tuple[Any, Connection]]) -> None:
-    """End the children still running (only ever after a stop, or when they are done) and close their pipes."""
-    for process, receive in team:
-        if process.is_alive():
-            process.terminate()
-        process.join()
-        receive.close()
+def _stop(team: list[_Receiver]) -> None:
+    """End the workers still running (only ever after a stop, or when they are done) and close their pipes."""
+    for member in team:
+        if member.process.is_alive():
+            member.process.terminate()
+        member.process.join()
+        member.close()
 
 
 def _records_from(job: _Job, first: str) -> dict[str, tuple[int, list[CaseEventRecord]]]:
