@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_compute_cli.py [--cases N] [--seed S] [--as-of YYYY-MM-DD] [--before DIR]
                                                 [--histories in-progress|whole] [--started-within DAYS] [--phases]
-                                                [--workers 1,2,auto]
+                                                [--workers 1,2,auto] [--rounds R]
 
 Baselines measured in the same run (the machine is shared and noisy, so the ratios matter):
 - `ehc --help` and `ehc deadlines --help` CPU seconds against `python -c pass`;
@@ -14,7 +14,8 @@ Baselines measured in the same run (the machine is shared and noisy, so the rati
   195,000); ``--histories whole`` gives whole histories to the end (about 26 events a case)
   against the pure engine alone on the same cases in this process (each result dropped at once,
   as bench_engine does). The command runs once for each of ``--workers`` (default ``1,2``: one
-  process, then two; ``auto`` is the command's own default) on the same corpus. Its rates are cases
+  process, then two; ``auto`` is the command's own default) on the same corpus, ``--rounds`` times
+  in turn; the summary takes each one's best wall time. Its rates are cases
   per wall second (the target of issue 12: 6,000 cases/s end to end with peak memory under 500 MB)
   and per CPU second of all its processes (user+system time of the command and of the workers it
   forks and waits for: getrusage(RUSAGE_CHILDREN) across the run). Peak memory is the sum of the
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", action="store_true", help="also print where the command's CPU goes")
     parser.add_argument("--workers", default="1,2", help="the --workers of each run, comma-separated (auto: the "
                                                          "command's default)")
+    parser.add_argument("--rounds", type=int, default=1, help="run the --workers list this many times, in turn")
     args = parser.parse_args(argv)
     load_before = _load()
 
@@ -197,35 +199,38 @@ def main(argv: list[str] | None = None) -> int:
         del cases
 
         compute_argv = EHC + ["deadlines", "compute", "--as-of", args.as_of]
-        runs = {workers: child(compute_argv + ([] if workers == "auto" else ["--workers", workers]), stdin=corpus)
-                for workers in args.workers.split(",")}
+        runs = [(workers, child(compute_argv + ([] if workers == "auto" else ["--workers", workers]), stdin=corpus))
+                for _ in range(args.rounds) for workers in args.workers.split(",")]
         before = child(compute_argv, stdin=corpus, root=args.before.resolve()) if args.before else None
         if args.phases:
-            print_phases(corpus, as_of, min(child(compute_argv)[0] for _ in range(3)), runs[next(iter(runs))][0])
-    if any(run[3] != 0 for run in runs.values()):
-        print(f"ehc deadlines compute exited {[run[3] for run in runs.values()]}")
+            print_phases(corpus, as_of, min(child(compute_argv)[0] for _ in range(3)), runs[0][1][0])
+    if any(run[3] != 0 for _, run in runs):
+        print(f"ehc deadlines compute exited {[run[3] for _, run in runs]}")
         return 1
     engine_rate = args.cases / engine_cpu
     print(f"engine alone:          {engine_rate:,.0f} cases/s CPU ({engine_cpu:.2f} s CPU, {engine_wall:.2f} s wall), "
           f"{deadlines:,} deadlines")
-    for workers, (cpu, wall, peak, _) in runs.items():
+    for workers, (cpu, wall, peak, _) in runs:
         print(f"compute --workers {workers + ':':5} {args.cases / wall:,.0f} cases/s wall ({wall:.2f} s), "
               f"{args.cases / cpu:,.0f} cases/s CPU ({cpu:.2f} s CPU, all processes); "
               f"peak {peak:.0f} MB; against the engine alone: wall rate {args.cases / wall / engine_rate:.2f}, "
               f"CPU rate {args.cases / cpu / engine_rate:.2f}")
     print("                       (peak: the sum of each process's peak RSS, an upper bound)")
-    if "1" in runs and len(runs) > 1:
-        for workers, (_, wall, _, _) in runs.items():
-            if workers != "1":
-                print(f"--workers {workers} against 1:   {runs['1'][1] / wall:.2f}x the wall rate")
+    best: dict[str, tuple[float, float, float, int]] = {}
+    for workers, run in runs:  # each --workers at its best wall time
+        if workers not in best or run[1] < best[workers][1]:
+            best[workers] = run
+    for workers, (_, wall, _, _) in best.items():
+        if workers != "1" and "1" in best:
+            print(f"--workers {workers} against 1: {best['1'][1] / wall:.2f}x the wall rate (the best run of each)")
     if before is not None:
         print(f"before ({args.before}): {args.cases / before[1]:,.0f} cases/s wall ({before[1]:.2f} s), "
               f"{args.cases / before[0]:,.0f} cases/s CPU ({before[0]:.2f} s CPU, exit {before[3]}); "
               f"{before[2]:.0f} MB")
-    best = max(runs, key=lambda workers: args.cases / runs[workers][1])
-    rate, peak = args.cases / runs[best][1], runs[best][2]
+    fastest = min(best, key=lambda workers: best[workers][1])
+    rate, peak = args.cases / best[fastest][1], best[fastest][2]
     met = "met" if rate >= 6_000 and peak < 500 else "NOT met"
-    print(f"target (>= 6,000 cases/s wall, peak < 500 MB): {met} (best: --workers {best}, {rate:,.0f} cases/s, "
+    print(f"target (>= 6,000 cases/s wall, peak < 500 MB): {met} (best: --workers {fastest}, {rate:,.0f} cases/s, "
           f"{peak:.0f} MB)")
     print(f"load average:          {load_before} before, {_load()} after")
     return 0

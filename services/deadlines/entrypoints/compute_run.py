@@ -259,8 +259,12 @@ def _own_records(job: _Job, worker: int) -> tuple[dict[str, list[CaseEventRecord
     return records, bad or (_REGROUP if regroup else _ALL_GOOD)
 
 
-def _child(job: _Job, worker: int, pipe: int) -> None:
-    """A forked worker: its verdict on its lines, then each of its chunks as computed."""
+def _child(job: _Job, worker: int, pipe: int, others: list[int]) -> None:
+    """A forked worker: its verdict on its lines, then each of its chunks as computed. It first closes
+    the ends of the other workers' pipes it was born with: should this process die, each worker's
+    pipe has no reader left, and the worker stops at its next message."""
+    for end in others:
+        os.close(end)
     records, verdict = _own_records(job, worker)
     _send(pipe, [], verdict)
     if verdict != _ALL_GOOD:
@@ -320,6 +324,9 @@ class _Receiver:
             write(self._read(out_size))  # type: ignore[misc]
         return _decode(self._read(meta_size))
 
+    def fileno(self) -> int:
+        return self.file.fileno()
+
     def close(self) -> None:
         self.file.close()
 
@@ -351,8 +358,8 @@ def _run_team(job: _Job, write: Write) -> list[str]:
         for worker in range(job.workers):
             receive, send = os.pipe()
             _widen(send)
-            process = context.Process(target=_child, args=(job, worker, send), daemon=True,
-                                      name=f"ehc-compute-{worker}")
+            process = context.Process(target=_child, daemon=True, name=f"ehc-compute-{worker}",
+                                      args=(job, worker, send, [receive, *(member.fileno() for member in team)]))
             try:
                 process.start()
             finally:

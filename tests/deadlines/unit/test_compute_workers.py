@@ -9,8 +9,10 @@ import json
 import multiprocessing
 import os
 import random
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -147,15 +149,69 @@ def test_by_default_large_inputs_use_every_usable_cpu_up_to_four() -> None:
     assert compute_run.auto_workers(compute_run.AUTO_MIN_LINES) == min(usable, compute_run.AUTO_MAX_WORKERS)
 
 
-def test_the_command_with_two_workers_streams_the_same_bytes_as_one() -> None:
-    """The real command in its own process (not the test runner's stdout), on a corpus past the default."""
+COMMAND = [sys.executable, "-c", "from services.cli import app; app()", "deadlines", "compute", "--as-of", AS_OF]
+
+
+@pytest.fixture(scope="module")
+def large_input(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Past the size from which the command uses every CPU by default; its output (over 10 MB) cannot
+    wait in the pipes."""
     lines = corpus(2_200, seed=5)
     assert len(lines) >= compute_run.AUTO_MIN_LINES
-    text = "\n".join(lines) + "\n"
-    outputs = [subprocess.run([sys.executable, "-c", "from services.cli import app; app()", "deadlines", "compute",
-                               "--as-of", AS_OF, *args], input=text.encode(), capture_output=True, cwd=ROOT,
-                              timeout=300, check=False) for args in (["--workers", "1"], ["--workers", "2"], [])]
+    path = tmp_path_factory.mktemp("compute") / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_command_with_two_workers_writes_the_same_bytes_as_one(large_input: Path) -> None:
+    """The real command in its own process (not the test runner's stdout); by default it takes two workers here."""
+    outputs = []
+    for args in (["--workers", "1"], ["--workers", "2"], []):
+        with large_input.open("rb") as feed:
+            outputs.append(subprocess.run(COMMAND + args, stdin=feed, capture_output=True, cwd=ROOT, timeout=300,
+                                          check=False))
     assert all(done.returncode == 0 for done in outputs), [done.stderr for done in outputs]
     assert outputs[0].stdout.count(b"\n") > 20_000
     assert outputs[1].stdout == outputs[0].stdout and outputs[2].stdout == outputs[0].stdout
     assert outputs[1].stderr == outputs[0].stderr == outputs[2].stderr
+
+
+def _children(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone
+        return False
+
+
+def _poll(condition: Any, what: str, seconds: float = 120) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads the process tree from /proc")
+def test_the_output_streams_while_the_workers_compute_and_they_end_with_the_command(large_input: Path) -> None:
+    with large_input.open("rb") as feed:
+        command = subprocess.Popen(COMMAND + ["--workers", "2"], stdin=feed, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        assert command.stdout is not None
+        _poll(lambda: select.select([command.stdout], [], [], 0)[0], "the first deadlines on stdout")
+        # Nothing read yet, and more output than the pipes hold: the workers cannot be done
+        workers = _children(command.pid)
+        assert len(workers) == 2
+        command.kill()  # the command dies without a word to its workers: they must not linger
+        command.wait(timeout=60)
+        _poll(lambda: not any(map(_running, workers)), "the workers ended")
+    finally:
+        command.kill()
+        command.wait(timeout=60)
+        command.stdout.close()  # type: ignore[union-attr]
