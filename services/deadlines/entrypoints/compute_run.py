@@ -188,27 +188,27 @@ _ALL_GOOD = "all good"
 _REGROUP = "regroup"  # a record's case id is not the subject it was grouped by
 
 
-def _group(lines: list[Line]) -> tuple[dict[str, list[int]], dict[int, CaseEventRecord]]:
-    """(case id -> the indexes of its lines, the records of the lines already read whole). Only the
-    subject of a line is read, unless it has no plain one (:func:`_subjects`)."""
+def _group(lines: list[Line]) -> dict[str, list[int]]:
+    """Case id -> the indexes of its lines. Only the subject of a line is read, unless it has no
+    plain one (:func:`_subjects`)."""
     by_case: dict[str, list[int]] = {}
-    read: dict[int, CaseEventRecord] = {}
     try:  # every line a plain event: the subjects in one go
         subjects: Iterable[tuple[int, str]] = enumerate([_subject(line).subject for line in lines])
     except (msgspec.DecodeError, UnicodeDecodeError):
-        subjects = _subjects(lines, read)
+        subjects = _subjects(lines)
     for index, case_id in subjects:
         indexes = by_case.get(case_id)
         if indexes is None:
             by_case[case_id] = [index]
         else:
             indexes.append(index)
-    return by_case, read
+    return by_case
 
 
-def _subjects(lines: list[Line], read: dict[int, CaseEventRecord]) -> Iterator[tuple[int, str]]:
-    """(index, case id) of every line but blank ones; a line without a plain subject is read whole
-    (into ``read``), and a bad one stops the run, unless an earlier line is bad too: the earliest is named."""
+def _subjects(lines: list[Line]) -> Iterator[tuple[int, str]]:
+    """(index, case id) of every line but blank ones; a line without a plain subject is read whole (its
+    worker reads it again: such lines are rare), and a bad one stops the run, unless an earlier line
+    is bad too: the earliest is named."""
     for index, line in enumerate(lines):
         try:
             yield index, _subject(line).subject
@@ -220,7 +220,6 @@ def _subjects(lines: list[Line], read: dict[int, CaseEventRecord]) -> Iterator[t
                     record_of(earlier + 1, line_before)  # raises for the earliest bad line
                 raise
             if record is not None:
-                read[index] = record
                 yield index, record.case_id
 
 
@@ -229,7 +228,6 @@ class _Job(NamedTuple):
 
     lines: list[Line]
     by_case: dict[str, list[int]]
-    read: dict[int, CaseEventRecord]
     chunks: list[list[str]]
     workers: int
     setup: Setup
@@ -237,7 +235,7 @@ class _Job(NamedTuple):
 
 def _own_records(job: _Job, worker: int) -> tuple[dict[str, list[CaseEventRecord]], Any]:
     """The records of this worker's cases, and "all good", "regroup" or (its first bad line, the problem)."""
-    lines, by_case, read = job.lines, job.by_case, job.read
+    lines, by_case = job.lines, job.by_case
     records: dict[str, list[CaseEventRecord]] = {}
     bad: tuple[int, str] | None = None
     regroup = False
@@ -245,13 +243,11 @@ def _own_records(job: _Job, worker: int) -> tuple[dict[str, list[CaseEventRecord
         for case_id in chunk:
             events = []
             for index in by_case[case_id]:
-                record = read.get(index) if read else None
-                if record is None:
-                    try:
-                        record = record_of(index + 1, lines[index])
-                    except InputError as exc:
-                        bad = min(bad or (exc.line_no, exc.problem), (exc.line_no, exc.problem))
-                        continue
+                try:
+                    record = record_of(index + 1, lines[index])
+                except InputError as exc:
+                    bad = min(bad or (exc.line_no, exc.problem), (exc.line_no, exc.problem))
+                    continue
                 if record.case_id != case_id:  # type: ignore[union-attr]  (blank lines were never grouped)
                     regroup = True
                 events.append(record)
@@ -336,12 +332,12 @@ def run_parallel(lines: list[Line], workers: int, setup: Setup, write: Write) ->
     in order as they are done; the warnings, to print after."""
     gc.disable()  # nothing read or computed is cyclic; and the children share the parent's pages
     try:
-        by_case, read = _group(lines)
+        by_case = _group(lines)
         chunks = _chunks(sorted(by_case))
         workers = min(workers, len(chunks))
         if workers < 2:
             return run_serial(lines, setup, write)
-        job = _Job(lines, by_case, read, chunks, workers, setup)
+        job = _Job(lines, by_case, chunks, workers, setup)
         gc.freeze()
         try:
             return _run_team(job, write)
@@ -413,6 +409,6 @@ def _records_from(job: _Job, first: str) -> dict[str, tuple[int, list[CaseEventR
     found: dict[str, tuple[int, list[CaseEventRecord]]] = {}
     for case_id, indexes in job.by_case.items():
         if case_id >= first:
-            events = [job.read.get(index) or record_of(index + 1, job.lines[index]) for index in indexes]
+            events = [record_of(index + 1, job.lines[index]) for index in indexes]
             found[case_id] = (indexes[0] + 1, events)  # type: ignore[arg-type]
     return found

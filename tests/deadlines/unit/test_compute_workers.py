@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from typer.testing import CliRunner
 
@@ -135,6 +136,29 @@ def test_a_grouping_the_records_contradict_is_done_again_in_one_process(monkeypa
     monkeypatch.setattr(compute_run, "_subject", misread)
     again = run(lines, 2)
     assert again.exit_code == 0 and again.stdout == expected.stdout and again.stderr == expected.stderr
+
+
+def test_lines_the_subject_reader_doubts_are_read_whole_and_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = corpus(60, seed=9, blank=False)
+    read_subject = compute_run._subject
+
+    def doubt(line: str | bytes) -> Any:  # as if odd JSON: the line goes to the whole reader in this process
+        if b"advice" in line:  # type: ignore[operator]
+            raise msgspec.DecodeError("doubted")
+        return read_subject(line)
+
+    expected = run(lines, 1)
+    monkeypatch.setattr(compute_run, "_subject", doubt)
+    again = run(lines, 2)
+    assert sum("advice" in line for line in lines) > 20
+    assert again.exit_code == 0 and again.stdout == expected.stdout and again.stderr == expected.stderr
+
+
+@pytest.mark.parametrize("lines", [[], [""], corpus(1, seed=4)], ids=["nothing", "a blank line", "one case"])
+def test_too_little_for_two_workers_is_computed_alike(lines: list[str]) -> None:
+    one, two = run(lines, 1), run(lines, 2)
+    assert two.exit_code == one.exit_code == 0
+    assert two.stdout == one.stdout and two.stderr == one.stderr
 
 
 def test_workers_must_be_at_least_one() -> None:
