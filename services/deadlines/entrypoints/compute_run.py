@@ -32,6 +32,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
@@ -258,7 +259,9 @@ def _own_records(job: _Job, worker: int) -> tuple[dict[str, list[CaseEventRecord
 def _child(job: _Job, worker: int, pipe: int, others: list[int]) -> None:
     """A forked worker: its verdict on its lines, then each of its chunks as computed. It first closes
     the ends of the other workers' pipes it was born with: should this process die, each worker's
-    pipe has no reader left, and the worker stops at its next message."""
+    pipe has no reader left, and the worker stops at its next message. Ctrl-C is this process's to
+    handle (it ends its workers), not each worker's with a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for end in others:
         os.close(end)
     records, verdict = _own_records(job, worker)
