@@ -170,7 +170,7 @@ def compute_command(
     Every line is read and validated first (a bad line: exit 2, nothing written); then cases are
     computed in case-id order and written as they are computed. A case the engine cannot compute (a
     date near year 9999) stops the run there with exit 2, naming the line of the first event of the
-    earliest such case; the cases before it have been written. With ``--workers N`` the cases are
+    earliest such case; the cases before it have been written. With --workers N the cases are
     computed by N processes; the output, its order and the errors are the same."""
     from services.deadlines.domain import (
         CalendarError,

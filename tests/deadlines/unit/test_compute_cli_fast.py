@@ -95,7 +95,7 @@ def _outcome(runtime: Any, value: str, param: Any) -> Any:
     return (type(result), result)
 
 
-@pytest.mark.parametrize("name", ["as_of", "ruleset", "bank_holidays", "terms", "due_soon_days"])
+@pytest.mark.parametrize("name", ["as_of", "ruleset", "bank_holidays", "terms", "due_soon_days", "workers"])
 def test_the_options_read_without_pydantic_as_typer_reads_them(name: str) -> None:
     command = typer.main.get_command(deadlines_app).commands["compute"]
     param = next(p for p in command.get_params(Context(command)) if p.name == name)
