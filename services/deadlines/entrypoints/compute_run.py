@@ -44,7 +44,7 @@ from services.deadlines.adapters.event_lines import fast_record
 from services.deadlines.domain import CaseEventRecord, compute, compute_with_quality
 from services.deadlines.entrypoints.cli import InputError, parse_line
 
-CHUNK = 256  # cases computed and written at a time
+CHUNK = 128  # cases computed and written at a time (about 300 KB of output, 1 MB for whole histories: a pipe)
 AUTO_MIN_LINES = 20_000  # below this, one process: forking is not worth it
 AUTO_MAX_WORKERS = 4
 
