@@ -15,14 +15,18 @@ Baselines measured in the same run (the machine is shared and noisy, so the rati
   against the pure engine alone on the same cases in this process (each result dropped at once,
   as bench_engine does). The command runs once for each of ``--workers`` (default ``1,2``: one
   process, then two; ``auto`` is the command's own default) on the same corpus, ``--rounds`` times
-  in turn; the summary takes each one's best wall time. Its rates are cases
-  per wall second (the target of issue 12: 6,000 cases/s end to end with peak memory under 500 MB)
-  and per CPU second of all its processes (user+system time of the command and of the workers it
-  forks and waits for: getrusage(RUSAGE_CHILDREN) across the run). Peak memory is the sum of the
-  peak RSS (VmHWM, sampled every 10 ms) of the command and each of its workers: an upper bound, as
-  pages a worker shares with the command after fork are counted in both, and the processes need
-  not peak at once. The load average is printed before and after (the machine is shared). Every
-  command runs with its bytecode cached (in a folder of the run), as an installed package has it.
+  in turn; the summary takes each one's best wall time. Its rates are cases per wall second (the
+  target of issue 12: 6,000 cases/s end to end with peak memory under 500 MB) and per CPU second of
+  all its processes (user+system time of the command and of the workers it forks and waits for:
+  getrusage(RUSAGE_CHILDREN) across the run). Peak memory is the sum of the peak RSS (VmHWM,
+  sampled every 10 ms) of the command and each of its workers: an upper bound, as pages a worker
+  shares with the command after fork are counted in both, and the processes need not peak at once;
+  beside it, the peak of the sum of their PSS (a page shared by n processes counts 1/n in each;
+  sampled every 50 ms), the memory they held at once. The longest chain is the CPU of the command
+  until its first worker starts plus that of its busiest worker: about the wall time when every
+  process has a core to itself. The load average is printed before and after (the machine is
+  shared). Every command runs with its bytecode cached (in a folder of the run), as an installed
+  package has it.
 With ``--before DIR`` (another checkout, e.g. a worktree of the commit before), the same command
 of that checkout's code is run on the same corpus too, for a before/after ratio in one run.
 With ``--phases``, where the command's CPU goes: its start-up (the command on empty input: imports,
@@ -67,6 +71,7 @@ class Run(NamedTuple):
     peak: float  # MB: the sum of the peak RSS of the process and of each of its children
     code: int
     chain: float  # CPU seconds of the longest chain: the process until its first child, then its busiest child
+    pss: float  # MB: the peak of the sum of the processes' PSS, sampled every 50 ms
 
 
 def child(argv: list[str], stdin: Path | None = None, root: Path = ROOT) -> Run:
@@ -88,12 +93,14 @@ def child(argv: list[str], stdin: Path | None = None, root: Path = ROOT) -> Run:
     tree.peaks.setdefault(process.pid, usage.ru_maxrss)  # too quick to be sampled
     workers = [seconds for pid, seconds in tree.cpu.items() if pid != process.pid]
     chain = tree.before_children + max(workers) if workers and tree.before_children is not None else cpu
-    return Run(cpu, wall, sum(tree.peaks.values()) / 1024, process.returncode, chain)
+    return Run(cpu, wall, sum(tree.peaks.values()) / 1024, process.returncode, chain, tree.pss / 1024)
 
 
 class _Tree:
     """Every 10 ms until the process ends, from /proc: the peak RSS (KB) so far of it and of each of its
-    children, their CPU seconds so far, and the process's CPU seconds when its first child appeared."""
+    children, their CPU seconds so far, and the process's CPU seconds when its first child appeared;
+    every 50 ms (reading it walks the page tables) the sum of their proportional set sizes (PSS: a page
+    shared by n processes counts 1/n in each), whose peak is the memory the tree held at once."""
 
     TICK = 1 / os.sysconf("SC_CLK_TCK")
 
@@ -102,9 +109,11 @@ class _Tree:
         self.peaks: dict[int, int] = {}
         self.cpu: dict[int, float] = {}
         self.before_children: float | None = None
+        self.pss = 0  # KB, the peak of the sum
 
     def sample(self) -> None:
         root = self.process.pid
+        rounds = 0
         while self.process.returncode is None:
             pids = [root]
             try:
@@ -112,18 +121,23 @@ class _Tree:
                     pids.extend(int(pid) for pid in (task / "children").read_text().split())
             except OSError:
                 pass
+            pss = 0
             for pid in pids:
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text() if rounds % 5 == 0 else ""
                 except OSError:
                     continue
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         self.peaks[pid] = max(self.peaks.get(pid, 0), int(line.split()[1]))
                 self.cpu[pid] = (int(fields[11]) + int(fields[12])) * self.TICK  # utime + stime
+                pss += sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))
+            self.pss = max(self.pss, pss)
             if len(pids) > 1 and self.before_children is None:
                 self.before_children = self.cpu.get(root)
+            rounds += 1
             time.sleep(0.01)
 
 
@@ -249,11 +263,14 @@ def _run(args: argparse.Namespace, load_before: str) -> int:
           f"{deadlines:,} deadlines")
     for workers, run in runs:
         print(f"compute --workers {workers + ':':5} {args.cases / run.wall:,.0f} cases/s wall ({run.wall:.2f} s), "
-              f"{args.cases / run.cpu:,.0f} cases/s CPU ({run.cpu:.2f} s CPU, all processes); peak {run.peak:.0f} MB; "
+              f"{args.cases / run.cpu:,.0f} cases/s CPU ({run.cpu:.2f} s CPU, all processes); peak {run.peak:.0f} MB "
+              f"(PSS {run.pss:.0f} MB); "
               f"against the engine alone: wall rate {args.cases / run.wall / engine_rate:.2f}, "
               f"CPU rate {args.cases / run.cpu / engine_rate:.2f}; longest chain {run.chain:.2f} s CPU "
               f"({args.cases / run.chain:,.0f} cases/s)")
-    print("                       (peak: the sum of each process's peak RSS, an upper bound; longest chain: the CPU\n"
+    print("                       (peak: the sum of each process's peak RSS, an upper bound: pages a worker shares\n"
+          "                       with the command count in both; PSS: the peak of the sum of their proportional\n"
+          "                       set sizes, sampled every 50 ms, what they held at once; longest chain: the CPU\n"
           "                       of the command until its first worker starts plus that of its busiest worker,\n"
           "                       sampled: about the wall time when every process has a core to itself)")
     best: dict[str, Run] = {}
