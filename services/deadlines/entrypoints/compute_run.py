@@ -12,15 +12,15 @@ any line it doubts), grouped by case, then the cases computed.
 N processes (:func:`run_parallel`, on systems with ``fork``): this process reads every line only as
 far as its ``subject`` (a msgspec Struct of that one field, about a tenth of reading a whole event)
 and groups the line numbers by case; the cases, in case-id order, are cut into chunks dealt out in
-turn to N forked workers, which see the lines and groups without copying them. Each worker first
-reads and checks every line of its own cases and says "all good" or its first bad line; only when
-every worker has answered "all good" is anything written, so a bad line is refused as in one
-process (the earliest bad line of all is named). Then each worker computes its chunks and hands
+turn to N forked workers, which see the lines and groups through the fork (nothing pickled). Each
+worker first reads and checks every line of its own cases and says "all good" or its first bad line;
+only when every worker has answered "all good" is anything written, so a bad line is refused as in
+one process (the earliest bad line of all is named). Then each worker computes its chunks and hands
 each over its own pipe; this process writes them in turn. A worker waits on its pipe (a megabyte
-where Linux allows) until its chunk is taken, so none is more than a chunk or two ahead: memory
-stays bounded and the output streams. This process never builds a record (it keeps the lines, so
-it has little to free at the end) and the workers leave with ``os._exit`` (multiprocessing's fork
-start), so no heap is torn down piece by piece.
+where Linux allows) until its chunk is taken, so none is more than a few chunks ahead: memory stays
+bounded and the output streams. This process never builds a record (it keeps the lines, so it has
+little to free at the end) and the workers leave with ``os._exit`` (multiprocessing's fork start),
+so no heap is torn down piece by piece.
 
 The grouping by ``subject`` is checked, not trusted: a worker compares each record's case id with
 the group it came in; any difference (JSON that the contracts read differently from a plain
