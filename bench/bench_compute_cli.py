@@ -22,7 +22,7 @@ Baselines measured in the same run (the machine is shared and noisy, so the rati
   sampled every 10 ms) of the command and each of its workers: an upper bound, as pages a worker
   shares with the command after fork are counted in both, and the processes need not peak at once;
   beside it, the peak of the sum of their PSS (a page shared by n processes counts 1/n in each;
-  sampled every 50 ms), the memory they held at once. The longest chain is the CPU of the command
+  sampled every 250 ms), the memory they held at once. The longest chain is the CPU of the command
   until its first worker starts plus that of its busiest worker: about the wall time when every
   process has a core to itself. The load average is printed before and after (the machine is
   shared). Every command runs with its bytecode cached (in a folder of the run), as an installed
@@ -71,7 +71,7 @@ class Run(NamedTuple):
     peak: float  # MB: the sum of the peak RSS of the process and of each of its children
     code: int
     chain: float  # CPU seconds of the longest chain: the process until its first child, then its busiest child
-    pss: float  # MB: the peak of the sum of the processes' PSS, sampled every 50 ms
+    pss: float  # MB: the peak of the sum of the processes' PSS, sampled every 250 ms
 
 
 def child(argv: list[str], stdin: Path | None = None, root: Path = ROOT) -> Run:
@@ -99,7 +99,7 @@ def child(argv: list[str], stdin: Path | None = None, root: Path = ROOT) -> Run:
 class _Tree:
     """Every 10 ms until the process ends, from /proc: the peak RSS (KB) so far of it and of each of its
     children, their CPU seconds so far, and the process's CPU seconds when its first child appeared;
-    every 50 ms (reading it walks the page tables) the sum of their proportional set sizes (PSS: a page
+    every 250 ms (reading it walks the page tables) the sum of their proportional set sizes (PSS: a page
     shared by n processes counts 1/n in each), whose peak is the memory the tree held at once."""
 
     TICK = 1 / os.sysconf("SC_CLK_TCK")
@@ -126,7 +126,7 @@ class _Tree:
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text() if rounds % 5 == 0 else ""
+                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text() if rounds % 25 == 0 else ""
                 except OSError:
                     continue
                 for line in status.splitlines():
@@ -270,7 +270,7 @@ def _run(args: argparse.Namespace, load_before: str) -> int:
               f"({args.cases / run.chain:,.0f} cases/s)")
     print("                       (peak: the sum of each process's peak RSS, an upper bound: pages a worker shares\n"
           "                       with the command count in both; PSS: the peak of the sum of their proportional\n"
-          "                       set sizes, sampled every 50 ms, what they held at once; longest chain: the CPU\n"
+          "                       set sizes, sampled every 250 ms, what they held at once; longest chain: the CPU\n"
           "                       of the command until its first worker starts plus that of its busiest worker,\n"
           "                       sampled: about the wall time when every process has a core to itself)")
     best: dict[str, Run] = {}
