@@ -58,11 +58,16 @@ def parse_date(value: Any, where: str) -> date:
     raise CalendarError(f"{where}: {value!r} is not a date")
 
 
+# libyaml's safe loader when PyYAML was built with it (the same documents, about 10x faster to read:
+# rule sets and the term calendar are read at every start of `ehc deadlines compute`), else the pure-Python one.
+YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def read_structured(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json":
         return json.loads(text)
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=YAML_LOADER)  # noqa: S506 (a safe loader)
 
 
 class WorkingDayCalendar:

@@ -93,7 +93,9 @@ _AFTER = {
     for type_, (struct, (id_, subject, supersedes), data_patterns) in EVENTS.items()
 }
 _asdict = msgspec.structs.asdict
-_DecodeError = msgspec.DecodeError  # ValidationError is a DecodeError
+# ValidationError is a DecodeError; msgspec leaves a string's bytes to Python, which raises UnicodeDecodeError
+# for bad UTF-8 inside one (the contracts' route then names the line as not valid UTF-8)
+_DecodeError = (msgspec.DecodeError, UnicodeDecodeError)
 
 
 # Building a frozen dataclass costs one object.__setattr__ a field; as model.make_deadline does for

@@ -26,14 +26,13 @@ from typing import Any
 
 import yaml
 
+from shared.working_days import YAML_LOADER
+
 from .calculators import CALCULATORS, CONVENTIONS, Period, calendar_free_due, fixed_shift
 from .events import CASE_EVENT_TYPES, EXCEPTION_CODES
 from .model import DeadlineKind
 
 RULESETS_DIR = Path(__file__).parent / "rulesets"
-# libyaml's safe loader when PyYAML was built with it (the same documents, about 10x faster to read:
-# rule sets are read at every start of `ehc deadlines compute`), else the pure-Python one.
-YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 KINDS = frozenset(k.value for k in DeadlineKind)
 UNITS = frozenset({"days", "weeks", "months", "working_days", "fixed_date"})

@@ -7,18 +7,19 @@ input line and the problem, never a traceback.
 Fast and lean (issue 12): the module imports nothing heavy until the command runs; lines are read by
 services/deadlines/adapters/event_lines.py (the shared contracts compiled into msgspec Structs,
 pydantic for any line they refuse, so errors read exactly as before); each case's history is
-resolved once for its deadlines and its data-quality warnings (engine.compute_with_quality); each
-case is written with msgspec as soon as it is computed and its input dropped; the cyclic garbage
-collector, which would only walk the (acyclic) records again and again, is off while reading and
-the records frozen out of its sight while computing.
+resolved once for its deadlines and its data-quality warnings (engine.compute_with_quality); the
+cases are written with msgspec a chunk at a time as they are computed and their input dropped; the
+cyclic garbage collector, which would only walk the (acyclic) records again and again, is off while
+reading and the records frozen out of its sight while computing. With ``--workers N`` (by default
+every usable CPU, at most 4, for 20,000 lines or more) the cases are computed by N forked processes,
+the output the same in content and order (services/deadlines/entrypoints/compute_run.py).
 """
 
 from __future__ import annotations
 
-import gc
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -80,7 +81,7 @@ def _binary_stdout() -> Callable[[bytes], Any]:
     if buffer is not None:
         sys.stdout.flush()
         return buffer.write  # type: ignore[no-any-return]
-    return lambda chunk: sys.stdout.write(chunk.decode("utf-8"))
+    return lambda chunk: sys.stdout.write(str(chunk, "utf-8"))  # bytes, or a view of them
 
 
 def _flush() -> None:
@@ -93,20 +94,6 @@ def _flush() -> None:
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=EXIT_INVALID)
-
-
-def _uncomputable(by_case: dict[str, tuple[int, list[CaseEventRecord]]], *setup: Any) -> str:
-    """Which case could not be computed, named by the line of its first event (the earliest such line)."""
-    from services.deadlines.domain import compute
-
-    history, calendar, as_of, terms, due_soon_days = setup
-    for case_id, (line_no, events) in sorted(by_case.items(), key=lambda item: item[1][0]):
-        try:
-            compute(events, history, calendar, as_of, terms=terms, due_soon_working_days=due_soon_days)
-        except (ValueError, ArithmeticError) as exc:
-            problem = "a date beyond the calendar (year 9999)" if isinstance(exc, OverflowError) else str(exc)
-            return f"line {line_no}: cannot compute the deadlines of case {case_id}: {problem}"
-    return "cannot compute the deadlines of these events"
 
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
@@ -171,28 +158,29 @@ def compute_command(
     due_soon_days: Annotated[
         int | None, typer.Option("--due-soon-days", min=0, help="Working days before due that count as due soon.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Processes computing cases at once (the output is the same); default: "
+                                              "every usable CPU, at most 4, for 20,000 lines or more, else 1."),
+    ] = None,
 ) -> None:
     """Read canonical case events (JSON lines, any cases, any order) on stdin; print one JSON
     object per deadline on stdout.
 
     Every line is read and validated first (a bad line: exit 2, nothing written); then cases are
-    computed in case-id order and each is written as soon as it is computed. A case the engine
-    cannot compute (a date near year 9999) stops the run there with exit 2, naming the line of the
-    first event of the earliest such case; the cases before it have been written."""
-    import msgspec
-
+    computed in case-id order and written as they are computed. A case the engine cannot compute (a
+    date near year 9999) stops the run there with exit 2, naming the line of the first event of the
+    earliest such case; the cases before it have been written. With --workers N the cases are
+    computed by N processes; the output, its order and the errors are the same."""
     from services.deadlines.domain import (
         CalendarError,
         RuleSetError,
         TermCalendar,
         WorkingDayCalendar,
-        compute_with_quality,
         load_ruleset_history,
     )
+    from services.deadlines.entrypoints import compute_run
 
-    # msgspec writes a Deadline dataclass as Deadline.to_dict() does (dates ISO, status its value, flags a
-    # list), one JSON line per deadline: a case's lines in one call, twice as fast as orjson a deadline
-    encode_lines = msgspec.json.Encoder().encode_lines
     try:
         as_of_date = date.fromisoformat(as_of) if _ISO_DATE.match(as_of) else None
     except ValueError:
@@ -205,63 +193,25 @@ def compute_command(
         term_calendar = TermCalendar.from_file(terms)
     except (RuleSetError, CalendarError, OSError) as exc:
         raise _fail(str(exc)) from None
+    setup = compute_run.Setup(history, calendar, as_of_date, term_calendar, due_soon_days)
 
-    by_case = _read_cases()
-    warnings: list[str] = []
+    lines: Iterable[str | bytes] = _stdin_lines()
     write = _binary_stdout()
-    # The records and deadlines are acyclic: the cyclic collector would only walk them again and again.
-    gc.freeze()
-    gc.disable()
     try:
-        # Cases in case-id order, each written as soon as it is computed, its input dropped once done.
-        for case_id in sorted(by_case):
-            events = by_case[case_id][1]
-            try:
-                deadlines, quality = compute_with_quality(events, history, calendar, as_of_date, terms=term_calendar,
-                                                          due_soon_working_days=due_soon_days)
-            except (ValueError, ArithmeticError):  # a history the engine cannot compute (a date near year 9999)
-                raise _fail(_uncomputable({c: by_case[c] for c in by_case if c >= case_id}, history, calendar,
-                                          as_of_date, term_calendar, due_soon_days)) from None
-            write(encode_lines(deadlines))
-            # Data that cannot be true (issue 11): on stderr, so that stdout stays one deadline per line.
-            warnings.extend(f"{w.severity}: case {case_id}: {w.code}: {w.message}" for w in quality)
-            del by_case[case_id]
-    finally:
-        gc.enable()
-        gc.unfreeze()
+        if workers == 1 or not compute_run.can_fork():
+            warnings = compute_run.run_serial(lines, setup, write)
+        else:  # the lines are kept: the workers read them
+            lines = list(lines)
+            count = workers or compute_run.auto_workers(len(lines))
+            warnings = compute_run.run_serial(lines, setup, write) if count == 1 else \
+                compute_run.run_parallel(lines, count, setup, write)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    except compute_run.ComputeError as exc:
+        raise _fail(str(exc)) from None
     _flush()
     for warning in warnings:
         typer.echo(warning, err=True)
-
-
-def _read_cases() -> dict[str, tuple[int, list[CaseEventRecord]]]:
-    """Every line of stdin, validated, grouped by case: case id -> (the line of its first event, its events).
-    A bad line stops here, before anything is written."""
-    from services.deadlines.adapters.event_lines import fast_record
-
-    by_case: dict[str, tuple[int, list[CaseEventRecord]]] = {}
-    gc.disable()  # nothing read here is cyclic
-    try:
-        for line_no, line in enumerate(_stdin_lines(), start=1):
-            record = fast_record(line)
-            if record is None:  # not sure: the shared pydantic contracts decide, and name the problem
-                if not line.strip():  # a blank line (never a record) is skipped
-                    continue
-                try:
-                    record = parse_line(line_no, line.decode("utf-8") if isinstance(line, bytes) else line)
-                except UnicodeDecodeError:
-                    raise _fail(f"line {line_no}: not valid UTF-8") from None
-                except InputError as exc:
-                    raise _fail(str(exc)) from None
-            case = by_case.get(record.case_id)
-            if case is None:
-                by_case[record.case_id] = (line_no, [record])
-            else:
-                case[1].append(record)
-    finally:
-        gc.enable()
-    return by_case
-
 
 if __name__ == "__main__":  # pragma: no cover
     deadlines_app()

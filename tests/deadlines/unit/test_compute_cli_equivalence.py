@@ -63,9 +63,11 @@ def oracle(lines: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
     return out, warnings
 
 
-def test_the_output_is_the_straightforward_routes() -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_output_is_the_straightforward_routes(workers: str) -> None:
     lines = corpus(400, seed=12)
-    result = CliRunner().invoke(app, ["deadlines", "compute", "--as-of", AS_OF], input="\n".join(lines) + "\n")
+    result = CliRunner().invoke(app, ["deadlines", "compute", "--as-of", AS_OF, "--workers", workers],
+                                input="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.stderr
     expected, warnings = oracle(lines)
     assert len(expected) > 4000

@@ -95,7 +95,7 @@ def _outcome(runtime: Any, value: str, param: Any) -> Any:
     return (type(result), result)
 
 
-@pytest.mark.parametrize("name", ["as_of", "ruleset", "bank_holidays", "terms", "due_soon_days"])
+@pytest.mark.parametrize("name", ["as_of", "ruleset", "bank_holidays", "terms", "due_soon_days", "workers"])
 def test_the_options_read_without_pydantic_as_typer_reads_them(name: str) -> None:
     command = typer.main.get_command(deadlines_app).commands["compute"]
     param = next(p for p in command.get_params(Context(command)) if p.name == name)
@@ -128,3 +128,20 @@ def test_msgspec_writes_every_deadline_as_its_to_dict() -> None:
     lines = msgspec.json.Encoder().encode_lines(deadlines).decode("utf-8").split("\n")
     assert lines[-1] == "" and len(lines) == len(deadlines) + 1
     assert [json.loads(line) for line in lines[:-1]] == [d.to_dict() for d in deadlines]
+
+
+# -- calendars read by libyaml -------------------------------------------------------------------------
+
+
+def test_the_shipped_calendars_read_the_same_through_libyaml_as_through_the_python_loader() -> None:
+    import yaml
+
+    from services.deadlines.domain.calendar import DEFAULT_TERMS_PATH
+    from shared.working_days import YAML_LOADER, read_structured
+
+    assert YAML_LOADER is not yaml.SafeLoader or not yaml.__with_libyaml__
+    files = sorted(DEFAULT_TERMS_PATH.parent.glob("*.yaml"))
+    assert len(files) >= 2
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert read_structured(path) == yaml.load(text, Loader=yaml.SafeLoader), path  # noqa: S506

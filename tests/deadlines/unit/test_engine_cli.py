@@ -134,6 +134,14 @@ def test_bad_utf8_exits_2_naming_the_line() -> None:
     assert result.exit_code == 2 and "line 2: not valid UTF-8" in result.stderr
 
 
+
+def test_bad_utf8_inside_a_string_exits_2_naming_the_line() -> None:
+    good = json.dumps(envelope()).encode()
+    for field in (b'"source": "', b'"subject": "'):  # msgspec leaves a string's bytes to Python
+        bad = good.replace(field, field + b"\xff", 1)
+        result = RUNNER.invoke(deadlines_app, ["compute", "--as-of", "2026-01-06"], input=good + b"\n" + bad + b"\n")
+        assert result.exit_code == 2 and result.stderr == "error: line 2: not valid UTF-8\n", result.output
+
 def test_missing_calendar_files_exit_2(tmp_path: Any) -> None:
     for option in ("--bank-holidays", "--terms"):
         result = RUNNER.invoke(
