@@ -20,6 +20,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 from sqlalchemy import ARRAY, BigInteger, Table, any_, delete, func, literal, select, text, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -130,12 +133,7 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            send = self._producer.send
-            # every send of the batch in flight at once (the producer keeps each partition's order)
-            futures = [await send(row.topic, row.value, key=row.key,
-                                  headers=[(k, v.encode()) for k, v in row.headers.items()] if row.headers else None)
-                       for row in rows]
-            await asyncio.gather(*futures)  # every message acknowledged (acks=all) before marking
+            await _send_all(self._producer, [(row.topic, row.key, row.value, _headers(row.headers)) for row in rows])
             kafka_connection_state.mark_up()
             ids = [r.id for r in rows]
             await session.execute(  # one statement whatever the batch's size (one prepared plan on PostgreSQL)
@@ -227,6 +225,55 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wakeup.wait(), self.idle_seconds)
                 except TimeoutError:
                     pass
+
+
+def _headers(stored: dict[str, str] | None) -> list[tuple[str, bytes]] | None:
+    return [(k, v.encode()) for k, v in stored.items()] if stored else None
+
+
+Message = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]  # topic, key, value, headers
+
+
+async def _send_all(producer: Producer, messages: Sequence[Message]) -> None:
+    """Send ``messages`` with every one in flight at once and return when all are acknowledged
+    (acks=all); each partition gets its messages in the order given (the producer keeps a
+    partition's in-flight batches in order). An aiokafka producer is handed whole batches, one
+    per partition as far as they fit (``create_batch``/``send_batch``): a message then costs an
+    append, not a send of its own with its own future (most of a relay pass's CPU). The partition
+    of a key is the producer's own default partitioner's. Any other producer: one send each."""
+    if not isinstance(producer, AIOKafkaProducer):
+        futures = [await producer.send(topic, value, key=key, headers=headers)
+                   for topic, key, value, headers in messages]
+        await asyncio.gather(*futures)
+        return
+    partitioner = DefaultPartitioner()
+    partitions: dict[str, list[int]] = {}
+    of_key: dict[tuple[str, bytes | None], int] = {}
+    open_batches: dict[tuple[str, int], BatchBuilder] = {}
+    futures = []
+
+    async def submit(topic: str, partition: int, batch: BatchBuilder) -> None:
+        batch.close()  # nothing else is added to it (a send() of another caller would be)
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+
+    for topic, key, value, headers in messages:
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        partition = of_key.get((topic, key))
+        if partition is None or key is None:
+            ids = partitions[topic]
+            partition = of_key[(topic, key)] = partitioner(key, ids, ids)
+        batch = open_batches.get((topic, partition))
+        if batch is not None and batch.append(timestamp=None, key=key, value=value, headers=headers or []) is not None:
+            continue
+        if batch is not None:  # full: on its way, and a new one for the partition
+            await submit(topic, partition, batch)
+        batch = open_batches[(topic, partition)] = producer.create_batch()
+        if batch.append(timestamp=None, key=key, value=value, headers=headers or []) is None:
+            raise ValueError("a message larger than the producer's batch")  # an empty batch takes any one
+    for (topic, partition), batch in open_batches.items():
+        await submit(topic, partition, batch)
+    await asyncio.gather(*futures)
 
 
 class Outgoing(Protocol):
