@@ -189,11 +189,13 @@ def print_profile(profiler: cProfile.Profile, top: int) -> None:
 
 
 async def sustained_rate(settings: Settings, n_events: int, profiler: cProfile.Profile | None = None,
-                         broker_pid: int | None = None) -> tuple[float, int, int, float]:
+                         broker_pid: int | None = None) -> tuple[float, int, int, float, float]:
     """The rate, the cases, the deadline events out, and this process's CPU seconds per event
     (the service's own work: less sensitive than the rate to a machine shared with others).
     Prints where the CPU went: this process, its PostgreSQL backends, the Kafka broker (the whole
-    broker: anyone else's use of it counts too)."""
+    broker: anyone else's use of it counts too). Also returns the seconds the consumer took to start
+    (joining its group; on a broker shared with the tests, reading the metadata of thousands of
+    topics), counted in the rate as before, but not part of the raw loop's time."""
     records, cases = synthetic_stream(n_events)
     await produce_all(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS),
                       [(r.case_id.encode(), envelope(r)) for r in records])
@@ -206,8 +208,11 @@ async def sustained_rate(settings: Settings, n_events: int, profiler: cProfile.P
     if profiler is not None:
         profiler.enable()
     await service.broker.start()
-    while await count(schema, "SELECT count(*) FROM {s}.processed_events") < len(records):
+    startup = time.perf_counter() - t0
+    poll = await asyncpg.connect(pg_infra.dsn())  # one connection for the polling, not one a poll
+    while await poll.fetchval(f'SELECT count(*) FROM "{schema}".processed_events') < len(records):
         await asyncio.sleep(0.2)
+    await poll.close()
     while await service.relay.pending():
         await asyncio.sleep(0.05)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
@@ -221,7 +226,7 @@ async def sustained_rate(settings: Settings, n_events: int, profiler: cProfile.P
     published = await count(schema, "SELECT count(*) FROM {s}.outbox")
     relay.cancel()
     await service.stop()
-    return len(records) / elapsed, cases, published, cpu / len(records)
+    return len(records) / elapsed, cases, published, cpu / len(records), startup
 
 
 STAGES = ("received", "committed", "pass_started", "sent", "acked")
@@ -476,10 +481,13 @@ async def main(argv: list[str] | None = None) -> int:
         raw = await raw_rate(settings, args.events)
         print(f"raw aiokafka consume+produce (acks=all, commit per batch): {raw:,.0f} msg/s")
         profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall time
-        rate, cases, published, cpu = await sustained_rate(settings, args.events, profiler, broker_pid)
+        rate, cases, published, cpu, startup = await sustained_rate(settings, args.events, profiler, broker_pid)
         print(f"deadlines service, backlog of {args.events:,} case events over {cases:,} cases: {rate:,.0f} events/s "
               f"({published:,} deadline events out); ratio to raw: {rate / raw:.2f}; "
               f"CPU of this process {cpu * 1e6:,.0f} us per case event")
+        steady = args.events / (args.events / rate - startup)
+        print(f"  of which the consumer's start-up {startup:.2f} s; without it {steady:,.0f} events/s, "
+              f"ratio to raw {steady / raw:.2f}")
         if profiler is not None:
             print_profile(profiler, args.profile)
         if args.latency_seconds:
