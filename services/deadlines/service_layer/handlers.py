@@ -35,7 +35,6 @@ from shared.contracts import (
     CaseDataQualityEvent,
     CaseEventEnvelope,
     DeadlineData,
-    DeadlineEvent,
 )
 from shared.contracts.deadline_events import CaseDataQualityData
 from shared.logging import get_logger
@@ -448,7 +447,6 @@ class EncodedEvent:
         return self.value
 
 
-_ENVELOPE_FIELDS = tuple(DeadlineEvent.model_fields)
 _DATA_FIELDS = tuple(DeadlineData.model_fields)
 
 
@@ -461,48 +459,69 @@ def _or(value: Any, default: str) -> Any:
     return default if value is None else _plain(value)
 
 
+_last_time: tuple[datetime | None, str] = (None, "")  # the last timestamp written, and its text
+
+
 def _json_time(value: datetime) -> str:
-    """A timestamp as pydantic writes it in JSON (UTC as ``Z``)."""
+    """A timestamp as pydantic writes it in JSON (UTC as ``Z``); a batch's events share one ``now``,
+    written once (the same object: an equal one may be at another offset, another text)."""
+    global _last_time
+    last = _last_time
+    if value is last[0]:
+        return last[1]
     text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    text = text[:-6] + "Z" if text.endswith("+00:00") else text
+    _last_time = (value, text)
+    return text
 
 
 def computed_event(change: Change, routing: tuple[str | None, str | None, str | None], now: datetime) -> EncodedEvent:
     """A change's event from the engine's Deadline, encoded straight to JSON: the same bytes as the
     pydantic-built :class:`DeadlineEvent` (``deadline_data(d.to_dict(), ...)``, then ``to_json()``)
     without validating what the engine built (tests/deadlines/unit/test_fast_events.py proves them
-    equal on generated histories; fields in the contracts' order, None left out)."""
+    equal on generated histories; fields in the contracts' order, None left out). The hot path of a
+    batch (one call per deadline event): its data is built in the contract's order at once."""
     d, previous = change.deadline, change.previous
     team_id, caseworker_id, area_id = routing
     status = d.status.value
-    trigger_date, completed_on = d.trigger_date, d.completed_on
-    values = {
-        "case_id": d.case_id, "deadline_id": d.deadline_id, "rule_id": d.rule_id, "due_on": d.due_on.isoformat(),
-        "status": status, "responsible": _or(d.responsible, "la"), "trigger_event_id": _or(d.trigger_event_id, ""),
+    due_on = d.due_on.isoformat()
+    trigger_date, completed_on, exception = d.trigger_date, d.completed_on, d.exception
+    responsible, trigger_event_id, period_text, ruleset_version, kind = (
+        d.responsible, d.trigger_event_id, d.period_text, d.ruleset_version, d.kind)
+    data = {
+        "case_id": d.case_id, "deadline_id": d.deadline_id, "rule_id": d.rule_id, "due_on": due_on,
+        "status": status, "responsible": "la" if responsible is None else _plain(responsible),
+        "trigger_event_id": "" if trigger_event_id is None else _plain(trigger_event_id),
         "trigger_date": None if trigger_date is None else trigger_date.isoformat(), "legal_source": d.legal_source,
-        "period_text": _or(d.period_text, ""), "ruleset_version": _or(d.ruleset_version, ""), "team_id": team_id,
-        "caseworker_id": caseworker_id, "area_id": area_id, "kind": _or(d.kind, "duty"),
-        "flags": list(d.flags or ()), "exception": _plain(d.exception),
+        "period_text": "" if period_text is None else _plain(period_text),
+        "ruleset_version": "" if ruleset_version is None else _plain(ruleset_version), "team_id": team_id,
+        "caseworker_id": caseworker_id, "area_id": area_id, "kind": "duty" if kind is None else _plain(kind),
+        "flags": list(d.flags or ()), "exception": None if exception is None else _plain(exception),
         "completed_on": None if completed_on is None else completed_on.isoformat(),
         "previous_due_on": None if previous is None else previous.due_on.isoformat(),
         "previous_status": None if previous is None else previous.status,
         "change_reason": change.reason, "change_detail": change.detail or None, "reminder_offset_days": None,
     }
-    return _encoded(change.event_type, _event_id(d.deadline_id, change.event_type, d.due_on, status, None,
-                                                 _discriminator(previous)), now, values)
+    event_id = _event_id(d.deadline_id, change.event_type, due_on, status, None, _discriminator(previous))
+    return _encoded_data(change.event_type, event_id, now, {k: v for k, v in data.items() if v is not None})
 
 
 def _encoded(event_type: str, event_id: str, now: datetime, values: dict[str, Any]) -> EncodedEvent:
     """A deadline event's JSON from its data's JSON-ready values (every field of DeadlineData; None
     left out), the envelope's fields in the contract's order, as pydantic writes them."""
-    envelope = {
-        "specversion": "1.0", "id": event_id, "source": "ehc/deadlines", "subject": values["case_id"],
+    return _encoded_data(event_type, event_id, now, {k: v for k in _DATA_FIELDS if (v := values[k]) is not None})
+
+
+def _encoded_data(event_type: str, event_id: str, now: datetime, data: dict[str, Any]) -> EncodedEvent:
+    """The event's JSON from its data as written (fields in DeadlineData's order, no None)."""
+    case_id = data["case_id"]
+    # the envelope's fields in the contract's order (tests/deadlines/unit/test_fast_events.py compares
+    # the bytes with pydantic's); orjson writes what json.dumps(ensure_ascii=False, separators=(",",
+    # ":")) writes for these values (strings, lists of strings, None), several times faster
+    return EncodedEvent(case_id, orjson.dumps({
+        "specversion": "1.0", "id": event_id, "source": "ehc/deadlines", "subject": case_id,
         "time": _json_time(now), "datacontenttype": "application/json", "dataversion": "1", "type": event_type,
-        "data": {k: v for k in _DATA_FIELDS if (v := values[k]) is not None},
-    }
-    # orjson writes what json.dumps(ensure_ascii=False, separators=(",", ":")) writes for these values
-    # (strings, lists of strings, None), several times faster
-    return EncodedEvent(values["case_id"], orjson.dumps({k: envelope[k] for k in _ENVELOPE_FIELDS}))
+        "data": data}))
 
 
 def _day(value: date | str | None) -> str | None:
