@@ -268,8 +268,12 @@ async def copy_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str
     conn, driver = await _driver(session)
     schema, qualified = _qualified(conn, table)
     columns = list(rows[0])
-    binds = [_bind(table.c[c], conn.dialect) for c in columns]  # JSON as text: the connection's codec sends it
-    records = [tuple(v if b is None else b(v) for v, b in zip((row[c] for c in columns), binds, strict=True))
-               for row in rows]
+    # column by column (a bind, e.g. JSON as text, applied to its column's values), then one tuple a row
+    values = [[row[c] for row in rows] for c in columns]
+    for i, column in enumerate(columns):
+        bind = _bind(table.c[column], conn.dialect)
+        if bind is not None:
+            values[i] = [bind(v) for v in values[i]]
+    records = list(zip(*values, strict=True))
     await _translated(conn, f"COPY {qualified}", lambda: driver.copy_records_to_table(
         table.name, schema_name=schema, columns=columns, records=records))
