@@ -23,19 +23,18 @@ from typing import Any, Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
-from sqlalchemy import ARRAY, BigInteger, Table, any_, delete, func, literal, select, text, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from shared.bulk import copy_rows
+from shared.bulk import connection, copy_rows, fetch, qualified_name
 from shared.contracts.envelope import Envelope
 from shared.logging import get_logger, kafka_connection_state
 
 log = get_logger(__name__)
 
 
-_IDS = ARRAY(BigInteger)  # a batch's ids as one parameter
 _WROTE_OUTBOX = "ehc.outbox.written"  # session.info: this transaction added outbox rows
 
 
@@ -118,31 +117,41 @@ class OutboxRelay:
         async with self._sessions() as session, session.begin():
             postgres = session.bind.dialect.name == "postgresql"
             if postgres:
-                got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                           {"k": self._lock_key(session)})
-                if not got:
-                    return 0
-            rows = (
-                await session.execute(
+                rows = await self._claim_pg(session)
+            else:
+                rows = [tuple(r) for r in (await session.execute(
                     select(self._outbox.c.id, self._outbox.c.topic, self._outbox.c.key, self._outbox.c.value,
                            self._outbox.c.headers)
-                    .where(self._outbox.c.published_at.is_(None))
-                    .order_by(self._outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+                    .where(self._outbox.c.published_at.is_(None)).order_by(self._outbox.c.id).limit(self._batch_size)
+                )).all()]
             if not rows:
                 return 0
-            await _send_all(self._producer, [(row.topic, row.key, row.value, _headers(row.headers)) for row in rows])
+            await _send_all(self._producer, [(topic, key, value, _headers(headers))
+                                             for _id, topic, key, value, headers in rows])
             kafka_connection_state.mark_up()
-            ids = [r.id for r in rows]
-            await session.execute(  # one statement whatever the batch's size (one prepared plan on PostgreSQL)
-                update(self._outbox)
-                .where(self._outbox.c.id == any_(literal(ids, _IDS)) if postgres else self._outbox.c.id.in_(ids))
-                .values(published_at=datetime.now(UTC))
-            )
+            ids = [r[0] for r in rows]
+            if postgres:  # one statement whatever the batch's size, prepared once per connection
+                outbox = qualified_name(await connection(session), self._outbox)
+                await fetch(session, f"UPDATE {outbox} SET published_at = $1 WHERE id = ANY($2::bigint[])",
+                            [datetime.now(UTC), ids])
+            else:
+                await session.execute(update(self._outbox).where(self._outbox.c.id.in_(ids))
+                                      .values(published_at=datetime.now(UTC)))
         self.published += len(rows)
         return len(rows)
+
+    async def _claim_pg(self, session: AsyncSession) -> list[tuple[Any, ...]]:
+        """PostgreSQL: the relay's lock (none: another replica relays; no rows), then the oldest
+        unpublished rows, on the session's asyncpg connection (the statements prepared once). The
+        lock is taken by its own statement: a later statement's snapshot sees every row committed
+        by the replica that held it before."""
+        outbox = qualified_name(await connection(session), self._outbox)
+        if not (await fetch(session, "SELECT pg_try_advisory_xact_lock($1)", [self._lock_key(session)]))[0][0]:
+            return []
+        rows = await fetch(session, f"SELECT id, topic, key, value, headers::text FROM {outbox} "
+                                    f"WHERE published_at IS NULL ORDER BY id LIMIT $1", [self._batch_size])
+        return [(i, topic, key, value, None if headers is None else json.loads(headers))
+                for i, topic, key, value, headers in rows]
 
     async def reconcile(self, recent_ids: Callable[[str, int], Awaitable[set[str]]]) -> int:
         """At start-up, before relaying: mark as published the pending rows whose event is already
