@@ -150,7 +150,7 @@ class OutboxRelay:
             return []
         rows = await fetch(session, f"SELECT id, topic, key, value, headers::text FROM {outbox} "
                                     f"WHERE published_at IS NULL ORDER BY id LIMIT $1", [self._batch_size])
-        return [(i, topic, key, value, None if headers is None else json.loads(headers))
+        return [(i, topic, key, value, None if headers is None or headers == "null" else json.loads(headers))
                 for i, topic, key, value, headers in rows]
 
     async def reconcile(self, recent_ids: Callable[[str, int], Awaitable[set[str]]]) -> int:
