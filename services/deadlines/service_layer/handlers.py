@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
+from services.deadlines.adapters.records import ConsumedCaseEvent
 from services.deadlines.adapters.repository import DeadlinesRepository
 from services.deadlines.domain.quality import case_warnings, date_problem
 from services.deadlines.service_layer.changes import Change, diff
@@ -78,7 +79,12 @@ class BatchResult:
         self.published[event_type] = self.published.get(event_type, 0) + 1
 
 
-def event_row(event: CaseEventEnvelope) -> dict[str, Any]:
+def event_row(event: CaseEventEnvelope | ConsumedCaseEvent) -> dict[str, Any]:
+    """A case event as its case's history stores it (a consumed one decoded by the fast path
+    carries it already)."""
+    if type(event) is ConsumedCaseEvent:
+        return event.row
+    assert isinstance(event, CaseEventEnvelope)
     return {
         "event_id": event.id, "case_id": event.subject, "source": event.source, "type": event.type,
         "occurred_on": event.data.occurred_on, "recorded_at": event.time, "supersedes": event.supersedes,
@@ -112,7 +118,7 @@ class DeadlinesService:
         self._on_problem = on_problem or (lambda: None)
 
     # --- case events -------------------------------------------------------------------------
-    async def handle_case_events(self, events: Sequence[CaseEventEnvelope]) -> BatchResult:
+    async def handle_case_events(self, events: Sequence[CaseEventEnvelope | ConsumedCaseEvent]) -> BatchResult:
         result = BatchResult()
         async with self._sessions() as session, session.begin():
             repo = DeadlinesRepository(session)
@@ -129,13 +135,14 @@ class DeadlinesService:
             await self._store(session, DeadlinesRepository(session), events, result)
         return result
 
-    async def _store(self, session: AsyncSession, repo: DeadlinesRepository, events: Sequence[CaseEventEnvelope],
-                     result: BatchResult) -> list[CaseEventEnvelope]:
-        first: dict[str, CaseEventEnvelope] = {}
+    async def _store(self, session: AsyncSession, repo: DeadlinesRepository,
+                     events: Sequence[CaseEventEnvelope | ConsumedCaseEvent],
+                     result: BatchResult) -> list[CaseEventEnvelope | ConsumedCaseEvent]:
+        first: dict[str, CaseEventEnvelope | ConsumedCaseEvent] = {}
         for event in events:
             first.setdefault(event.id, event)
         new_ids = await repo.store_new_events(CONSUMER, [event_row(e) for e in first.values()])
-        fresh: list[CaseEventEnvelope] = []
+        fresh: list[CaseEventEnvelope | ConsumedCaseEvent] = []
         for event in events:
             if event.id in new_ids:
                 new_ids.discard(event.id)  # a repeat within the batch counts as a duplicate
