@@ -10,7 +10,8 @@ Prints, in one run:
 2. the service's sustained rate through a backlog of realistic case histories (case event in,
    history stored, case recomputed, deadlines diffed and stored, deadline events out via the
    outbox, offsets committed), its ratio to (1) (issue 12's target: at least 0.2), and the CPU
-   this process spent per case event (steadier than the rate on a shared machine);
+   per case event of this process (steadier than the rate on a shared machine), of its PostgreSQL
+   backends and of the Kafka broker (the whole broker: others' use of it counts too);
 3. latency from case event to deadline event, p50/p99, at a steady 200 events/s;
 4. with 1,000,000 open deadlines stored, the time to fire 10,000 due timers, and peak memory.
 """
