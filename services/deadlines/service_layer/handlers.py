@@ -126,7 +126,7 @@ class DeadlinesService:
                  on_published: Callable[[str], None] | None = None,
                  on_problem: Callable[[], None] | None = None) -> None:
         self._sessions = sessions
-        bind = sessions.kw.get("bind")
+        bind = getattr(sessions, "kw", {}).get("bind")  # (no sessions: a service that only encodes events)
         self._concurrent = bind is not None and bind.dialect.name == "postgresql"  # SQLite: one writer
         self._topic = kafka.topic(topics.DEADLINE_EVENTS)
         self._engine = engine
