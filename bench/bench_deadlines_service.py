@@ -10,7 +10,8 @@ Prints, in one run:
 2. the service's sustained rate through a backlog of realistic case histories (case event in,
    history stored, case recomputed, deadlines diffed and stored, deadline events out via the
    outbox, offsets committed), its ratio to (1) (issue 12's target: at least 0.2), and the CPU
-   this process spent per case event (steadier than the rate on a shared machine);
+   per case event of this process (steadier than the rate on a shared machine), of its PostgreSQL
+   backends and of the Kafka broker (the whole broker: others' use of it counts too);
 3. latency from case event to deadline event, p50/p99, at a steady 200 events/s;
 4. with 1,000,000 open deadlines stored, the time to fire 10,000 due timers, and peak memory.
 """
@@ -135,6 +136,46 @@ async def count(schema: str, query: str) -> int:
         await conn.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system), from /proc; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_tcp_ports() -> list[int]:
+    """The local ports of this process's TCP sockets (its connections to PostgreSQL among them)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    ports = []
+    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
+        with open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+async def backend_cpu() -> dict[int, float]:
+    """CPU seconds so far of the PostgreSQL backends serving this process, by backend pid."""
+    conn = await asyncpg.connect(pg_infra.dsn())
+    try:
+        pids = [r[0] for r in await conn.fetch("SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[]) "
+                                               "AND pid <> pg_backend_pid()", _own_tcp_ports())]
+    finally:
+        await conn.close()
+    return {pid: _cpu_seconds(pid) for pid in pids}
+
+
 def print_profile(profiler: cProfile.Profile, top: int) -> None:
     """Where the sustained run's CPU went: the costliest functions by their own time, and the
     share of the whole run's CPU of the main parts of the hot path (cumulative)."""
@@ -162,10 +203,14 @@ def print_profile(profiler: cProfile.Profile, top: int) -> None:
     print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[-6000:])
 
 
-async def sustained_rate(settings: Settings, n_events: int,
-                         profiler: cProfile.Profile | None = None) -> tuple[float, int, int, float]:
+async def sustained_rate(settings: Settings, n_events: int, profiler: cProfile.Profile | None = None,
+                         broker_pid: int | None = None) -> tuple[float, int, int, float, float]:
     """The rate, the cases, the deadline events out, and this process's CPU seconds per event
-    (the service's own work: less sensitive than the rate to a machine shared with others)."""
+    (the service's own work: less sensitive than the rate to a machine shared with others).
+    Prints where the CPU went: this process, its PostgreSQL backends, the Kafka broker (the whole
+    broker: anyone else's use of it counts too). Also returns the seconds the consumer took to start
+    (joining its group; on a broker shared with the tests, reading the metadata of thousands of
+    topics), counted in the rate as before, but not part of the raw loop's time."""
     records, cases = synthetic_stream(n_events)
     await produce_all(settings.kafka.bootstrap_servers, settings.kafka.topic(topics.CASE_EVENTS),
                       [(r.case_id.encode(), envelope(r)) for r in records])
@@ -173,21 +218,30 @@ async def sustained_rate(settings: Settings, n_events: int,
     service = bootstrap(settings, clock=FixedClock(datetime(2026, 11, 27, 12, tzinfo=UTC)))
     await service.start(consume=False, schedule=False)
     relay = asyncio.create_task(service.relay.run())
+    pg0, broker0 = await backend_cpu(), _cpu_seconds(broker_pid) if broker_pid else 0.0
     t0, cpu0 = time.perf_counter(), time.process_time()
     if profiler is not None:
         profiler.enable()
     await service.broker.start()
-    while await count(schema, "SELECT count(*) FROM {s}.processed_events") < len(records):
+    startup = time.perf_counter() - t0
+    poll = await asyncpg.connect(pg_infra.dsn())  # one connection for the polling, not one a poll
+    while await poll.fetchval(f'SELECT count(*) FROM "{schema}".processed_events') < len(records):
         await asyncio.sleep(0.2)
+    await poll.close()
     while await service.relay.pending():
         await asyncio.sleep(0.05)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     if profiler is not None:
         profiler.disable()
+    pg = sum(cpu - pg0.get(pid, 0.0) for pid, cpu in (await backend_cpu()).items())
+    broker = _cpu_seconds(broker_pid) - broker0 if broker_pid else 0.0
+    n = len(records)
+    print(f"CPU per case event: this process {cpu / n * 1e6:,.0f} us, its PostgreSQL backends {pg / n * 1e6:,.0f} us, "
+          f"the Kafka broker {broker / n * 1e6:,.0f} us (whole broker); wall {elapsed / n * 1e6:,.0f} us")
     published = await count(schema, "SELECT count(*) FROM {s}.outbox")
     relay.cancel()
     await service.stop()
-    return len(records) / elapsed, cases, published, cpu / len(records)
+    return len(records) / elapsed, cases, published, cpu / len(records), startup
 
 
 STAGES = ("received", "committed", "pass_started", "sent", "acked")
@@ -465,7 +519,7 @@ async def main(argv: list[str] | None = None) -> int:
                              "its N costliest functions")
     args = parser.parse_args(argv)
     configure_logging("WARNING", json_output=False)
-    await asyncio.to_thread(kafka_infra.start)
+    broker_pid = (await asyncio.to_thread(kafka_infra.start)).pid
     await kafka_infra.wait_ready(120)
     await asyncio.to_thread(pg_infra.start)
     tag = "bench" + uuid.uuid4().hex[:6]
@@ -482,10 +536,13 @@ async def main(argv: list[str] | None = None) -> int:
         raw = await raw_rate(settings, args.events)
         print(f"raw aiokafka consume+produce (acks=all, commit per batch): {raw:,.0f} msg/s")
         profiler = cProfile.Profile(time.process_time) if args.profile else None  # CPU, not wall time
-        rate, cases, published, cpu = await sustained_rate(settings, args.events, profiler)
+        rate, cases, published, cpu, startup = await sustained_rate(settings, args.events, profiler, broker_pid)
         print(f"deadlines service, backlog of {args.events:,} case events over {cases:,} cases: {rate:,.0f} events/s "
               f"({published:,} deadline events out); ratio to raw: {rate / raw:.2f}; "
               f"CPU of this process {cpu * 1e6:,.0f} us per case event")
+        steady = args.events / (args.events / rate - startup)
+        print(f"  of which the consumer's start-up {startup:.2f} s; without it {steady:,.0f} events/s, "
+              f"ratio to raw {steady / raw:.2f}")
         if profiler is not None:
             print_profile(profiler, args.profile)
         if args.latency_seconds:

@@ -20,19 +20,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ARRAY, BigInteger, Table, any_, delete, func, literal, select, text, update
+from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from shared.bulk import copy_rows
+from shared.bulk import connection, copy_rows, fetch, qualified_name
 from shared.contracts.envelope import Envelope
 from shared.logging import get_logger, kafka_connection_state
 
 log = get_logger(__name__)
 
 
-_IDS = ARRAY(BigInteger)  # a batch's ids as one parameter
 _WROTE_OUTBOX = "ehc.outbox.written"  # session.info: this transaction added outbox rows
 
 
@@ -115,36 +117,41 @@ class OutboxRelay:
         async with self._sessions() as session, session.begin():
             postgres = session.bind.dialect.name == "postgresql"
             if postgres:
-                got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                           {"k": self._lock_key(session)})
-                if not got:
-                    return 0
-            rows = (
-                await session.execute(
+                rows = await self._claim_pg(session)
+            else:
+                rows = [tuple(r) for r in (await session.execute(
                     select(self._outbox.c.id, self._outbox.c.topic, self._outbox.c.key, self._outbox.c.value,
                            self._outbox.c.headers)
-                    .where(self._outbox.c.published_at.is_(None))
-                    .order_by(self._outbox.c.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
+                    .where(self._outbox.c.published_at.is_(None)).order_by(self._outbox.c.id).limit(self._batch_size)
+                )).all()]
             if not rows:
                 return 0
-            send = self._producer.send
-            # every send of the batch in flight at once (the producer keeps each partition's order)
-            futures = [await send(row.topic, row.value, key=row.key,
-                                  headers=[(k, v.encode()) for k, v in row.headers.items()] if row.headers else None)
-                       for row in rows]
-            await asyncio.gather(*futures)  # every message acknowledged (acks=all) before marking
+            await _send_all(self._producer, [(topic, key, value, _headers(headers))
+                                             for _id, topic, key, value, headers in rows])
             kafka_connection_state.mark_up()
-            ids = [r.id for r in rows]
-            await session.execute(  # one statement whatever the batch's size (one prepared plan on PostgreSQL)
-                update(self._outbox)
-                .where(self._outbox.c.id == any_(literal(ids, _IDS)) if postgres else self._outbox.c.id.in_(ids))
-                .values(published_at=datetime.now(UTC))
-            )
+            ids = [r[0] for r in rows]
+            if postgres:  # one statement whatever the batch's size, prepared once per connection
+                outbox = qualified_name(await connection(session), self._outbox)
+                await fetch(session, f"UPDATE {outbox} SET published_at = $1 WHERE id = ANY($2::bigint[])",
+                            [datetime.now(UTC), ids])
+            else:
+                await session.execute(update(self._outbox).where(self._outbox.c.id.in_(ids))
+                                      .values(published_at=datetime.now(UTC)))
         self.published += len(rows)
         return len(rows)
+
+    async def _claim_pg(self, session: AsyncSession) -> list[tuple[Any, ...]]:
+        """PostgreSQL: the relay's lock (none: another replica relays; no rows), then the oldest
+        unpublished rows, on the session's asyncpg connection (the statements prepared once). The
+        lock is taken by its own statement: a later statement's snapshot sees every row committed
+        by the replica that held it before."""
+        outbox = qualified_name(await connection(session), self._outbox)
+        if not (await fetch(session, "SELECT pg_try_advisory_xact_lock($1)", [self._lock_key(session)]))[0][0]:
+            return []
+        rows = await fetch(session, f"SELECT id, topic, key, value, headers::text FROM {outbox} "
+                                    f"WHERE published_at IS NULL ORDER BY id LIMIT $1", [self._batch_size])
+        return [(i, topic, key, value, None if headers is None or headers == "null" else json.loads(headers))
+                for i, topic, key, value, headers in rows]
 
     async def reconcile(self, recent_ids: Callable[[str, int], Awaitable[set[str]]]) -> int:
         """At start-up, before relaying: mark as published the pending rows whose event is already
@@ -227,6 +234,55 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wakeup.wait(), self.idle_seconds)
                 except TimeoutError:
                     pass
+
+
+def _headers(stored: dict[str, str] | None) -> list[tuple[str, bytes]] | None:
+    return [(k, v.encode()) for k, v in stored.items()] if stored else None
+
+
+Message = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]  # topic, key, value, headers
+
+
+async def _send_all(producer: Producer, messages: Sequence[Message]) -> None:
+    """Send ``messages`` with every one in flight at once and return when all are acknowledged
+    (acks=all); each partition gets its messages in the order given (the producer keeps a
+    partition's in-flight batches in order). An aiokafka producer is handed whole batches, one
+    per partition as far as they fit (``create_batch``/``send_batch``): a message then costs an
+    append, not a send of its own with its own future (most of a relay pass's CPU). The partition
+    of a key is the producer's own default partitioner's. Any other producer: one send each."""
+    if not isinstance(producer, AIOKafkaProducer):
+        futures = [await producer.send(topic, value, key=key, headers=headers)
+                   for topic, key, value, headers in messages]
+        await asyncio.gather(*futures)
+        return
+    partitioner = DefaultPartitioner()
+    partitions: dict[str, list[int]] = {}
+    of_key: dict[tuple[str, bytes | None], int] = {}
+    open_batches: dict[tuple[str, int], BatchBuilder] = {}
+    futures = []
+
+    async def submit(topic: str, partition: int, batch: BatchBuilder) -> None:
+        batch.close()  # nothing else is added to it (a send() of another caller would be)
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+
+    for topic, key, value, headers in messages:
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        partition = of_key.get((topic, key))
+        if partition is None or key is None:
+            ids = partitions[topic]
+            partition = of_key[(topic, key)] = partitioner(key, ids, ids)
+        batch = open_batches.get((topic, partition))
+        if batch is not None and batch.append(timestamp=None, key=key, value=value, headers=headers or []) is not None:
+            continue
+        if batch is not None:  # full: on its way, and a new one for the partition
+            await submit(topic, partition, batch)
+        batch = open_batches[(topic, partition)] = producer.create_batch()
+        if batch.append(timestamp=None, key=key, value=value, headers=headers or []) is None:
+            raise ValueError("a message larger than the producer's batch")  # an empty batch takes any one
+    for (topic, partition), batch in open_batches.items():
+        await submit(topic, partition, batch)
+    await asyncio.gather(*futures)
 
 
 class Outgoing(Protocol):

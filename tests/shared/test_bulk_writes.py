@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, Column, Date, Integer, LargeBinary, MetaData, String, Table, select, text
+from sqlalchemy import JSON, Column, Date, Integer, LargeBinary, MetaData, String, Table, cast, select, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -159,3 +159,26 @@ async def test_packed_columns_keep_nulls_dates_times_and_json(engine: AsyncEngin
         await insert_rows(session, fast, written)
         await session.execute(reference.insert(), written)
     assert await _all(engine, fast) == await _all(engine, reference)
+
+
+async def test_json_is_written_compact_and_a_row_in_another_spacing_but_the_same_values_is_unchanged(
+        engine: AsyncEngine) -> None:
+    """On PostgreSQL JSON is written by orjson (compact: no spaces after separators), where SQLAlchemy
+    writes json.dumps's spacing; an upsert ``unless_same`` compares JSON by value, so a row stored
+    earlier in the other spacing with the same values is not written again (its updated-at stays)."""
+    sessions = session_factory(engine)
+    postgres = engine.dialect.name == "postgresql"
+    stored = rows(6)
+    async with sessions() as session, session.begin():
+        await session.execute(fast.insert(), stored)  # SQLAlchemy: json.dumps, ", " and ": "
+    later = AT.replace(hour=18)
+    again = [{**r, "at": later} for r in stored]
+    again[1]["doc"] = [{"k": 1, "s": "é", "new": True}, None]  # a value changed: written
+    async with sessions() as session, session.begin():
+        await insert_rows(session, fast, again, conflict=["id"], update=["n", "at", "doc"], unless_same=["n", "doc"])
+    written = {r[0]: r for r in await _all(engine, fast)}
+    assert {i for i in written if written[i][3] == later} == {"r1"}
+    assert written["r1"][4] == [{"k": 1, "s": "é", "new": True}, None]
+    async with sessions() as session:
+        doc = await session.scalar(select(cast(fast.c.doc, String)).where(fast.c.id == "r1"))
+    assert doc == ('[{"k":1,"s":"é","new":true},null]' if postgres else '[{"k": 1, "s": "\\u00e9", "new": true}, null]')

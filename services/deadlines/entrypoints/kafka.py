@@ -10,10 +10,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaRouter
 
+from services.deadlines.adapters.records import ConsumedCaseEvent, decode_case_event
 from services.deadlines.service_layer.handlers import BatchResult, DeadlinesService
 from shared import topics
 from shared.consumer import BATCH_SUBSCRIBER, Isolated, check_json, isolated_batch
-from shared.contracts import CaseDataQualityEvent, CaseEventEnvelope, DeadlineEvent, RecordParked, parse_case_event
+from shared.contracts import CaseDataQualityEvent, CaseEventEnvelope, DeadlineEvent, RecordParked
 from shared.dead_letters import DeadLetters
 from shared.settings import DeadLetterSettings, KafkaSettings
 
@@ -37,12 +38,13 @@ def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: C
     router.publisher(kafka.topic(topics.DEADLINES_DEAD_LETTER), schema=RecordParked, title="to_dead_letter",
                      description="Case events that could not be decoded or handled, and those held behind them")
 
-    def decode(record: ConsumerRecord[bytes, bytes]) -> CaseEventEnvelope:
+    def decode(record: ConsumerRecord[bytes, bytes]) -> CaseEventEnvelope | ConsumedCaseEvent:
         value = record.value or b""
         check_json(value, limits)
-        return parse_case_event(value)
+        return decode_case_event(value)  # msgspec, pydantic where it doubts: the same errors
 
-    async def handle(items: Sequence[tuple[ConsumerRecord[bytes, bytes], CaseEventEnvelope]]) -> None:
+    async def handle(items: Sequence[tuple[ConsumerRecord[bytes, bytes], CaseEventEnvelope | ConsumedCaseEvent]],
+                     ) -> None:
         on_batch(await service.handle_case_events([event for _, event in items]))
         await after_batch()
 

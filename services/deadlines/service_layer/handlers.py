@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -25,6 +26,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.deadlines.adapters import tables
+from services.deadlines.adapters.records import ConsumedCaseEvent
 from services.deadlines.adapters.repository import DeadlinesRepository
 from services.deadlines.domain.quality import case_warnings, date_problem
 from services.deadlines.service_layer.changes import Change, diff
@@ -35,7 +37,6 @@ from shared.contracts import (
     CaseDataQualityEvent,
     CaseEventEnvelope,
     DeadlineData,
-    DeadlineEvent,
 )
 from shared.contracts.deadline_events import CaseDataQualityData
 from shared.logging import get_logger
@@ -45,6 +46,10 @@ from shared.working_days import DateOutOfRange
 
 log = get_logger(__name__)
 CONSUMER = "deadlines"
+# A batch of at least GROUP_MIN_EVENTS case events, on PostgreSQL, is handled in GROUPS concurrent
+# transactions of whole cases (see handle_case_events).
+GROUPS = 2
+GROUP_MIN_EVENTS = 200
 EVENT_NAMESPACE = uuid.UUID("8a0f5d4e-2b1c-4e8f-9d3a-6c7b5a4e3f21")
 
 
@@ -78,8 +83,25 @@ class BatchResult:
     def count(self, event_type: str) -> None:
         self.published[event_type] = self.published.get(event_type, 0) + 1
 
+    @classmethod
+    def merged(cls, results: Sequence[BatchResult]) -> BatchResult:
+        total = cls()
+        for r in results:
+            total.events += r.events
+            total.duplicates += r.duplicates
+            total.cases += r.cases
+            for event_type, n in r.published.items():
+                total.published[event_type] = total.published.get(event_type, 0) + n
+            total.changed_cases |= r.changed_cases
+        return total
 
-def event_row(event: CaseEventEnvelope) -> dict[str, Any]:
+
+def event_row(event: CaseEventEnvelope | ConsumedCaseEvent) -> dict[str, Any]:
+    """A case event as its case's history stores it (a consumed one decoded by the fast path
+    carries it already)."""
+    if type(event) is ConsumedCaseEvent:
+        return event.row
+    assert isinstance(event, CaseEventEnvelope)
     return {
         "event_id": event.id, "case_id": event.subject, "source": event.source, "type": event.type,
         "occurred_on": event.data.occurred_on, "recorded_at": event.time, "supersedes": event.supersedes,
@@ -104,6 +126,8 @@ class DeadlinesService:
                  on_published: Callable[[str], None] | None = None,
                  on_problem: Callable[[], None] | None = None) -> None:
         self._sessions = sessions
+        bind = getattr(sessions, "kw", {}).get("bind")  # (no sessions: a service that only encodes events)
+        self._concurrent = bind is not None and bind.dialect.name == "postgresql"  # SQLite: one writer
         self._topic = kafka.topic(topics.DEADLINE_EVENTS)
         self._engine = engine
         self.clock = clock
@@ -113,7 +137,38 @@ class DeadlinesService:
         self._on_problem = on_problem or (lambda: None)
 
     # --- case events -------------------------------------------------------------------------
-    async def handle_case_events(self, events: Sequence[CaseEventEnvelope]) -> BatchResult:
+    async def handle_case_events(self, events: Sequence[CaseEventEnvelope | ConsumedCaseEvent]) -> BatchResult:
+        """A batch of case events. A large one on PostgreSQL is handled as :data:`GROUPS` groups of
+        whole cases, each in its own transaction, at once: while PostgreSQL works on one group's
+        statements, this process computes another's cases (a backlog's batch waited on its
+        statements about half its time). A case's events stay together and in order; each group
+        commits its processed ids with its effects, so when one fails and the batch comes again
+        the committed groups' events are duplicates (skipped), the others handled: exactly once."""
+        groups = self._groups(events)
+        if len(groups) == 1:
+            return await self._handle_group(events)
+        outcomes = await asyncio.gather(*(self._handle_group(g) for g in groups), return_exceptions=True)
+        for outcome in outcomes:  # every group finished (committed or rolled back) before raising
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return BatchResult.merged(outcomes)  # type: ignore[arg-type]
+
+    def _groups(self, events: Sequence[CaseEventEnvelope | ConsumedCaseEvent],
+                ) -> list[Sequence[CaseEventEnvelope | ConsumedCaseEvent]]:
+        """The batch in groups of whole cases of about equal size (one group: as it is)."""
+        if len(events) < GROUP_MIN_EVENTS or not self._concurrent:
+            return [events]
+        by_case: dict[str, list[CaseEventEnvelope | ConsumedCaseEvent]] = {}
+        for event in events:
+            by_case.setdefault(event.subject, []).append(event)
+        if len(by_case) < 2:
+            return [events]
+        groups: list[list[CaseEventEnvelope | ConsumedCaseEvent]] = [[] for _ in range(GROUPS)]
+        for case_events in sorted(by_case.values(), key=len, reverse=True):
+            min(groups, key=len).extend(case_events)
+        return [g for g in groups if g]
+
+    async def _handle_group(self, events: Sequence[CaseEventEnvelope | ConsumedCaseEvent]) -> BatchResult:
         result = BatchResult()
         async with self._sessions() as session, session.begin():
             repo = DeadlinesRepository(session)
@@ -130,13 +185,14 @@ class DeadlinesService:
             await self._store(session, DeadlinesRepository(session), events, result)
         return result
 
-    async def _store(self, session: AsyncSession, repo: DeadlinesRepository, events: Sequence[CaseEventEnvelope],
-                     result: BatchResult) -> list[CaseEventEnvelope]:
-        first: dict[str, CaseEventEnvelope] = {}
+    async def _store(self, session: AsyncSession, repo: DeadlinesRepository,
+                     events: Sequence[CaseEventEnvelope | ConsumedCaseEvent],
+                     result: BatchResult) -> list[CaseEventEnvelope | ConsumedCaseEvent]:
+        first: dict[str, CaseEventEnvelope | ConsumedCaseEvent] = {}
         for event in events:
             first.setdefault(event.id, event)
         new_ids = await repo.store_new_events(CONSUMER, [event_row(e) for e in first.values()])
-        fresh: list[CaseEventEnvelope] = []
+        fresh: list[CaseEventEnvelope | ConsumedCaseEvent] = []
         for event in events:
             if event.id in new_ids:
                 new_ids.discard(event.id)  # a repeat within the batch counts as a duplicate
@@ -448,7 +504,6 @@ class EncodedEvent:
         return self.value
 
 
-_ENVELOPE_FIELDS = tuple(DeadlineEvent.model_fields)
 _DATA_FIELDS = tuple(DeadlineData.model_fields)
 
 
@@ -461,48 +516,69 @@ def _or(value: Any, default: str) -> Any:
     return default if value is None else _plain(value)
 
 
+_last_time: tuple[datetime | None, str] = (None, "")  # the last timestamp written, and its text
+
+
 def _json_time(value: datetime) -> str:
-    """A timestamp as pydantic writes it in JSON (UTC as ``Z``)."""
+    """A timestamp as pydantic writes it in JSON (UTC as ``Z``); a batch's events share one ``now``,
+    written once (the same object: an equal one may be at another offset, another text)."""
+    global _last_time
+    last = _last_time
+    if value is last[0]:
+        return last[1]
     text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    text = text[:-6] + "Z" if text.endswith("+00:00") else text
+    _last_time = (value, text)
+    return text
 
 
 def computed_event(change: Change, routing: tuple[str | None, str | None, str | None], now: datetime) -> EncodedEvent:
     """A change's event from the engine's Deadline, encoded straight to JSON: the same bytes as the
     pydantic-built :class:`DeadlineEvent` (``deadline_data(d.to_dict(), ...)``, then ``to_json()``)
     without validating what the engine built (tests/deadlines/unit/test_fast_events.py proves them
-    equal on generated histories; fields in the contracts' order, None left out)."""
+    equal on generated histories; fields in the contracts' order, None left out). The hot path of a
+    batch (one call per deadline event): its data is built in the contract's order at once."""
     d, previous = change.deadline, change.previous
     team_id, caseworker_id, area_id = routing
     status = d.status.value
-    trigger_date, completed_on = d.trigger_date, d.completed_on
-    values = {
-        "case_id": d.case_id, "deadline_id": d.deadline_id, "rule_id": d.rule_id, "due_on": d.due_on.isoformat(),
-        "status": status, "responsible": _or(d.responsible, "la"), "trigger_event_id": _or(d.trigger_event_id, ""),
+    due_on = d.due_on.isoformat()
+    trigger_date, completed_on, exception = d.trigger_date, d.completed_on, d.exception
+    responsible, trigger_event_id, period_text, ruleset_version, kind = (
+        d.responsible, d.trigger_event_id, d.period_text, d.ruleset_version, d.kind)
+    data = {
+        "case_id": d.case_id, "deadline_id": d.deadline_id, "rule_id": d.rule_id, "due_on": due_on,
+        "status": status, "responsible": "la" if responsible is None else _plain(responsible),
+        "trigger_event_id": "" if trigger_event_id is None else _plain(trigger_event_id),
         "trigger_date": None if trigger_date is None else trigger_date.isoformat(), "legal_source": d.legal_source,
-        "period_text": _or(d.period_text, ""), "ruleset_version": _or(d.ruleset_version, ""), "team_id": team_id,
-        "caseworker_id": caseworker_id, "area_id": area_id, "kind": _or(d.kind, "duty"),
-        "flags": list(d.flags or ()), "exception": _plain(d.exception),
+        "period_text": "" if period_text is None else _plain(period_text),
+        "ruleset_version": "" if ruleset_version is None else _plain(ruleset_version), "team_id": team_id,
+        "caseworker_id": caseworker_id, "area_id": area_id, "kind": "duty" if kind is None else _plain(kind),
+        "flags": list(d.flags or ()), "exception": None if exception is None else _plain(exception),
         "completed_on": None if completed_on is None else completed_on.isoformat(),
         "previous_due_on": None if previous is None else previous.due_on.isoformat(),
         "previous_status": None if previous is None else previous.status,
         "change_reason": change.reason, "change_detail": change.detail or None, "reminder_offset_days": None,
     }
-    return _encoded(change.event_type, _event_id(d.deadline_id, change.event_type, d.due_on, status, None,
-                                                 _discriminator(previous)), now, values)
+    event_id = _event_id(d.deadline_id, change.event_type, due_on, status, None, _discriminator(previous))
+    return _encoded_data(change.event_type, event_id, now, {k: v for k, v in data.items() if v is not None})
 
 
 def _encoded(event_type: str, event_id: str, now: datetime, values: dict[str, Any]) -> EncodedEvent:
     """A deadline event's JSON from its data's JSON-ready values (every field of DeadlineData; None
     left out), the envelope's fields in the contract's order, as pydantic writes them."""
-    envelope = {
-        "specversion": "1.0", "id": event_id, "source": "ehc/deadlines", "subject": values["case_id"],
+    return _encoded_data(event_type, event_id, now, {k: v for k in _DATA_FIELDS if (v := values[k]) is not None})
+
+
+def _encoded_data(event_type: str, event_id: str, now: datetime, data: dict[str, Any]) -> EncodedEvent:
+    """The event's JSON from its data as written (fields in DeadlineData's order, no None)."""
+    case_id = data["case_id"]
+    # the envelope's fields in the contract's order (tests/deadlines/unit/test_fast_events.py compares
+    # the bytes with pydantic's); orjson writes what json.dumps(ensure_ascii=False, separators=(",",
+    # ":")) writes for these values (strings, lists of strings, None), several times faster
+    return EncodedEvent(case_id, orjson.dumps({
+        "specversion": "1.0", "id": event_id, "source": "ehc/deadlines", "subject": case_id,
         "time": _json_time(now), "datacontenttype": "application/json", "dataversion": "1", "type": event_type,
-        "data": {k: v for k in _DATA_FIELDS if (v := values[k]) is not None},
-    }
-    # orjson writes what json.dumps(ensure_ascii=False, separators=(",", ":")) writes for these values
-    # (strings, lists of strings, None), several times faster
-    return EncodedEvent(values["case_id"], orjson.dumps({k: envelope[k] for k in _ENVELOPE_FIELDS}))
+        "data": data}))
 
 
 def _day(value: date | str | None) -> str | None:
