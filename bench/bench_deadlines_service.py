@@ -136,15 +136,6 @@ async def count(schema: str, query: str) -> int:
         await conn.close()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user + system), from /proc; 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _own_tcp_ports() -> list[int]:
     """The local ports of this process's TCP sockets (its connections to PostgreSQL among them)."""
     inodes = set()
@@ -173,7 +164,7 @@ async def backend_cpu() -> dict[int, float]:
                                                "AND pid <> pg_backend_pid()", _own_tcp_ports())]
     finally:
         await conn.close()
-    return {pid: _cpu_seconds(pid) for pid in pids}
+    return {pid: cpu_seconds(pid) or 0.0 for pid in pids}
 
 
 def print_profile(profiler: cProfile.Profile, top: int) -> None:
@@ -218,7 +209,7 @@ async def sustained_rate(settings: Settings, n_events: int, profiler: cProfile.P
     service = bootstrap(settings, clock=FixedClock(datetime(2026, 11, 27, 12, tzinfo=UTC)))
     await service.start(consume=False, schedule=False)
     relay = asyncio.create_task(service.relay.run())
-    pg0, broker0 = await backend_cpu(), _cpu_seconds(broker_pid) if broker_pid else 0.0
+    pg0, broker0 = await backend_cpu(), (cpu_seconds(broker_pid) or 0.0) if broker_pid else 0.0
     t0, cpu0 = time.perf_counter(), time.process_time()
     if profiler is not None:
         profiler.enable()
@@ -234,7 +225,7 @@ async def sustained_rate(settings: Settings, n_events: int, profiler: cProfile.P
     if profiler is not None:
         profiler.disable()
     pg = sum(cpu - pg0.get(pid, 0.0) for pid, cpu in (await backend_cpu()).items())
-    broker = _cpu_seconds(broker_pid) - broker0 if broker_pid else 0.0
+    broker = (cpu_seconds(broker_pid) or 0.0) - broker0 if broker_pid else 0.0
     n = len(records)
     print(f"CPU per case event: this process {cpu / n * 1e6:,.0f} us, its PostgreSQL backends {pg / n * 1e6:,.0f} us, "
           f"the Kafka broker {broker / n * 1e6:,.0f} us (whole broker); wall {elapsed / n * 1e6:,.0f} us")
