@@ -31,6 +31,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from shared.bulk import connection, copy_rows, fetch, qualified_name
 from shared.contracts.envelope import Envelope
 from shared.logging import get_logger, kafka_connection_state
+from shared.waiting import wait_for_wakeup
 
 log = get_logger(__name__)
 
@@ -230,10 +231,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 30.0)
                 continue
             if n < self._batch_size:  # the pass emptied the outbox: wait for a wake-up (or the idle poll)
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), self.idle_seconds)
-                except TimeoutError:
-                    pass
+                await wait_for_wakeup(self._wakeup, self.idle_seconds)
 
 
 def _headers(stored: dict[str, str] | None) -> list[tuple[str, bytes]] | None:

@@ -114,3 +114,24 @@ async def test_a_pass_that_empties_the_outbox_is_followed_by_a_wait_not_an_empty
     finally:
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+
+
+async def test_a_relay_woken_as_it_is_stopped_stops(outbox) -> None:  # type: ignore[no-untyped-def]
+    """A commit wakes the relay in the very step its task is cancelled (a service stopping while
+    its consumer commits). Python 3.11's asyncio.wait_for returned the wake-up and swallowed the
+    cancellation, so the relay went on polling and the service's stop waited for it forever (a
+    CI run hung in a notifier test's shutdown)."""
+    sessions, producer, _topic = outbox
+    relay = OutboxRelay(sessions, tables.outbox, producer, idle_seconds=600.0)
+    passes = counting_passes(relay)
+    running = asyncio.create_task(relay.run())
+    await eventually(lambda: _true(passes[0] >= 1), 30, "the relay's first pass")
+    await asyncio.sleep(0.05)  # idle: waiting for a wake-up
+    relay.wake()
+    running.cancel()
+    done, _ = await asyncio.wait({running}, timeout=5)
+    assert running in done and running.cancelled()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -60,6 +60,7 @@ from services.notifier.service_layer.notifications import (
 )
 from services.notifier.service_layer.short_links import ShortLinks
 from shared.logging import get_logger
+from shared.waiting import wait_for_wakeup
 
 log = get_logger(__name__)
 S = NotificationStatus
@@ -401,10 +402,7 @@ class Sender:
             if self._stopping.is_set():
                 break
             wakeup.clear()
-            try:
-                await asyncio.wait_for(wakeup.wait(), idle_seconds)
-            except TimeoutError:
-                pass
+            await wait_for_wakeup(wakeup, idle_seconds)
 
 
 async def _apply(session: Any, changes: list[_Change], now: Any) -> set[str]:
