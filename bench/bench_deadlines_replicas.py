@@ -60,7 +60,14 @@ import httpx  # noqa: E402
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 from aiokafka.admin import AIOKafkaAdminClient  # noqa: E402
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment  # noqa: E402
-from bench_deadlines_service import cpu_seconds, envelope, produce_all, raw_rate, settings_for  # noqa: E402
+from bench_deadlines_service import (  # noqa: E402
+    backend_pids,
+    cpu_seconds,
+    envelope,
+    produce_all,
+    raw_rate,
+    settings_for,
+)
 
 from services.deadlines.domain.synthetic import synthetic_stream  # noqa: E402
 from shared import topics  # noqa: E402
@@ -99,25 +106,6 @@ def machine_busy() -> tuple[float, float]:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     return (sum(values[:8]) - idle) / TICK, sum(values[:8]) / TICK
-
-
-def pg_client_ports(pid: int, pg_port: int) -> set[int]:
-    """The local ports of a process's TCP connections to PostgreSQL (pg_stat_activity.client_port)."""
-    inodes = set()
-    try:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            target = os.readlink(fd)
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    except (FileNotFoundError, ProcessLookupError):
-        return set()
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            cols = line.split()
-            if cols[9] in inodes and int(cols[2].rsplit(":", 1)[1], 16) == pg_port:
-                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 @dataclass
@@ -556,14 +544,6 @@ async def drain_with(workload: Workload, replicas: int, tag: str, broker_pid: in
         machine_busy=machine[0] / machine[1] if machine[1] else 0.0,
         waits=waits, assignment=assignment, per_partition=per_partition, finished_at=finished_at,
         metrics=metrics, ok=ok, checked=checked)
-
-
-async def backend_pids(conn: asyncpg.Connection, pid: int) -> set[int]:
-    ports = pg_client_ports(pid, pg_infra.port())
-    if not ports:
-        return set()
-    rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE client_port = any($1)", list(ports))
-    return {r["pid"] for r in rows}
 
 
 def describe_wait(row: Any) -> str:

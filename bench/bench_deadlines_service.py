@@ -136,32 +136,42 @@ async def count(schema: str, query: str) -> int:
         await conn.close()
 
 
-def _own_tcp_ports() -> list[int]:
-    """The local ports of this process's TCP sockets (its connections to PostgreSQL among them)."""
+def pg_client_ports(pid: int, pg_port: int) -> set[int]:
+    """The local ports of a process's TCP connections to PostgreSQL (pg_stat_activity.client_port)."""
     inodes = set()
-    for fd in os.listdir("/proc/self/fd"):
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return set()
+    for fd in fds:
         try:
-            link = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
+            target = os.readlink(fd)
+        except OSError:  # closed since the listing (the listing's own descriptor, for this process)
             continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    ports = []
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        with open(table) as lines:
-            for line in list(lines)[1:]:
-                fields = line.split()
-                if fields[9] in inodes:
-                    ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if cols[9] in inodes and int(cols[2].rsplit(":", 1)[1], 16) == pg_port:
+                ports.add(int(cols[1].rsplit(":", 1)[1], 16))
     return ports
+
+
+async def backend_pids(conn: asyncpg.Connection, pid: int) -> set[int]:
+    ports = pg_client_ports(pid, pg_infra.port())
+    if not ports:
+        return set()
+    rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE client_port = any($1)", list(ports))
+    return {r["pid"] for r in rows}
 
 
 async def backend_cpu() -> dict[int, float]:
     """CPU seconds so far of the PostgreSQL backends serving this process, by backend pid."""
     conn = await asyncpg.connect(pg_infra.dsn())
     try:
-        pids = [r[0] for r in await conn.fetch("SELECT pid FROM pg_stat_activity WHERE client_port = ANY($1::int[]) "
-                                               "AND pid <> pg_backend_pid()", _own_tcp_ports())]
+        pids = await backend_pids(conn, os.getpid()) - {await conn.fetchval("SELECT pg_backend_pid()")}
     finally:
         await conn.close()
     return {pid: cpu_seconds(pid) or 0.0 for pid in pids}
