@@ -127,8 +127,8 @@ class DeadlinesRepository:
                                cancelled: list[str], retimed: list[str],
                                timers: list[tuple[str, str, TimerSpec]]) -> None:
         """A recomputation's writes: upsert the cases and their deadlines (see upsert_cases and
-        upsert_deadlines), cancel the vanished deadlines, and replace the unfired timers of the
-        retimed ones by their new plan; on PostgreSQL the first three in one statement of
+        upsert_deadlines), cancel the vanished deadlines, drop the unfired timers of the retimed
+        ones (stored deadlines that moved or vanished) and insert the new plans' timers; on PostgreSQL the first three in one statement of
         data-modifying WITHs, each touching rows no other touches (one statement sees one snapshot)."""
         if not self._pg:
             await self.upsert_cases(cases)

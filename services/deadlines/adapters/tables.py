@@ -96,7 +96,7 @@ timers = Table(
     "timers",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("deadline_id", String(400), nullable=False, index=True),
+    Column("deadline_id", String(400), nullable=False),
     Column("case_id", String(200), nullable=False),
     Column("kind", String(20), nullable=False),  # reminder | breach | nudge
     Column("offset_days", Integer, nullable=False),
@@ -106,5 +106,8 @@ timers = Table(
     UniqueConstraint("deadline_id", "kind", "offset_days", "due_on", "fire_at", name="uq_timer"),
     # the due timers, in order (deadlines_0001): claimed earliest first, a window at a time
     Index("ix_timers_due", "fire_at", postgresql_where=text("fired_at IS NULL")),
+    # a deadline's unfired timers, replaced when it moves (deadlines_0007); uq_timer serves the rest
+    Index("ix_timers_unfired", "deadline_id", postgresql_where=text("fired_at IS NULL"),
+          sqlite_where=text("fired_at IS NULL")),
     schema=SCHEMA,
 )

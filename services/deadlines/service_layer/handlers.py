@@ -302,7 +302,8 @@ class DeadlinesService:
                         # its date and status do not; only changed deadlines get new timers
                         case_upserts.append(self._deadline_row(d, team_id, caseworker_id, now))
                         if d.deadline_id in changed_ids or d.deadline_id not in stored[case_id]:
-                            case_retimed.append(d.deadline_id)
+                            if d.deadline_id in stored[case_id]:  # a new deadline has no timers to drop
+                                case_retimed.append(d.deadline_id)
                             case_timers.extend((d.deadline_id, case_id, t)
                                                for t in plan_timers(d, self._engine.calendar, self._reminders, now))
                 except DateOutOfRange as exc:  # valid input the calendar cannot reach: the case's problem
