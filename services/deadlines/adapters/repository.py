@@ -129,7 +129,8 @@ class DeadlinesRepository:
         """A recomputation's writes: upsert the cases and their deadlines (see upsert_cases and
         upsert_deadlines), cancel the vanished deadlines, drop the unfired timers of the retimed
         ones (stored deadlines that moved or vanished) and insert the new plans' timers; on
-        PostgreSQL the first three in one statement of data-modifying WITHs, each touching rows no other touches (one statement sees one snapshot)."""
+        PostgreSQL the first three in one statement of data-modifying WITHs, each touching rows no
+        other touches (one statement sees one snapshot)."""
         if not self._pg:
             await self.upsert_cases(cases)
             await self.set_status([{"b_id": i, "b_status": "cancelled"} for i in cancelled])
