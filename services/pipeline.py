@@ -78,6 +78,31 @@ def sample_events(case_id: str, today: date) -> list[dict[str, Any]]:
     ]
 
 
+SAMPLE_COUNCIL_PHONE = "01234 567890"
+SAMPLE_SENDIASS = "Sample SENDIASS, 01234 000000"
+
+
+def pipeline_settings(bootstrap_servers: str, smtp_port: int, web_port: int) -> Settings:
+    """The embedded default's settings: every service in one process, mail to a local SMTP server,
+    texts to files, the web front signed in by a development sign-in. The notifier and the web front
+    tell families the same council phone number and SENDIASS contact."""
+    web_url = f"http://127.0.0.1:{web_port}"
+    return Settings(kafka={"bootstrap_servers": bootstrap_servers},  # type: ignore[arg-type]
+                    intake={"webhook_secrets": {"ehc/web": LOCAL_SECRET}},  # type: ignore[arg-type]
+                    deadlines={"api_tokens": {LOCAL_SECRET: "admin"}},  # type: ignore[arg-type]
+                    notifier={"smtp_host": "127.0.0.1", "smtp_port": smtp_port, "sms_channel": "file",  # type: ignore[arg-type]
+                              "council_name": "Sample County Council", "council_phone": SAMPLE_COUNCIL_PHONE,
+                              "sendiass_contact": SAMPLE_SENDIASS,
+                              "caseworker_directory": {SAMPLE_CASEWORKER[0]: SAMPLE_CASEWORKER[1]},
+                              "admin_tokens": [LOCAL_SECRET], "case_url_base": f"{web_url}/cases",
+                              "breaches_url": f"{web_url}/dashboard/cases?only=overdue",
+                              "at_risk_url": f"{web_url}/dashboard/cases?only=due_soon"},
+                    web={"base_url": web_url, "http_port": web_port, "dev_sign_in": True,  # type: ignore[arg-type]
+                         "secure_cookies": False, "deadlines_api_token": LOCAL_SECRET,
+                         "notifier_api_token": LOCAL_SECRET, "intake_secret": LOCAL_SECRET,
+                         "council_phone": SAMPLE_COUNCIL_PHONE, "sendiass_contact": SAMPLE_SENDIASS})
+
+
 async def run_pipeline(sample: bool = True, keep_running: bool = False, timeout: float = 60.0) -> int:
     configure_logging("WARNING", json_output=False)
     from services.deadlines.bootstrap import bootstrap as deadlines_bootstrap
@@ -93,20 +118,8 @@ async def run_pipeline(sample: bool = True, keep_running: bool = False, timeout:
     smtp = Controller(mail, hostname="127.0.0.1", port=_free_port())
     smtp.start()
     web_port = WEB_PORT if _port_free(WEB_PORT) else _free_port()
-    web_url = f"http://127.0.0.1:{web_port}"
-    settings = Settings(kafka={"bootstrap_servers": kafka_infra.bootstrap_servers()},  # type: ignore[arg-type]
-                        intake={"webhook_secrets": {"ehc/web": LOCAL_SECRET}},  # type: ignore[arg-type]
-                        deadlines={"api_tokens": {LOCAL_SECRET: "admin"}},  # type: ignore[arg-type]
-                        notifier={"smtp_host": "127.0.0.1", "smtp_port": smtp.port, "sms_channel": "file",  # type: ignore[arg-type]
-                                  "council_name": "Sample County Council", "council_phone": "01234 567890",
-                                  "caseworker_directory": {SAMPLE_CASEWORKER[0]: SAMPLE_CASEWORKER[1]},
-                                  "admin_tokens": [LOCAL_SECRET], "case_url_base": f"{web_url}/cases",
-                                  "breaches_url": f"{web_url}/dashboard/cases?only=overdue",
-                                  "at_risk_url": f"{web_url}/dashboard/cases?only=due_soon"},
-                        web={"base_url": web_url, "http_port": web_port, "dev_sign_in": True,  # type: ignore[arg-type]
-                             "secure_cookies": False, "deadlines_api_token": LOCAL_SECRET,
-                             "notifier_api_token": LOCAL_SECRET, "intake_secret": LOCAL_SECRET,
-                             "council_phone": "01234 567890", "sendiass_contact": "Sample SENDIASS, 01234 000000"})
+    settings = pipeline_settings(kafka_infra.bootstrap_servers(), smtp.port, web_port)
+    web_url = settings.web.base_url
     services = [intake_bootstrap(settings), deadlines_bootstrap(settings), notifier_bootstrap(settings)]
     web = web_bootstrap(settings, deadlines_transport=httpx.ASGITransport(app=services[1].api),
                         notifier_transport=httpx.ASGITransport(app=services[2].api),
