@@ -13,7 +13,7 @@ from faststream.kafka import KafkaRouter
 from services.deadlines.adapters.records import ConsumedCaseEvent, decode_case_event
 from services.deadlines.service_layer.handlers import BatchResult, DeadlinesService
 from shared import topics
-from shared.consumer import BATCH_SUBSCRIBER, Isolated, check_json, isolated_batch
+from shared.consumer import Isolated, batch_subscriber, check_json, isolated_batch
 from shared.contracts import CaseDataQualityEvent, CaseEventEnvelope, DeadlineEvent, RecordParked
 from shared.dead_letters import DeadLetters
 from shared.settings import DeadLetterSettings, KafkaSettings
@@ -51,5 +51,5 @@ def build_router(kafka: KafkaSettings, service: DeadlinesService, after_batch: C
     consumer = Isolated(CONSUMER, dead_letters, decode, handle, limits)
     router.subscriber(kafka.topic(topics.CASE_EVENTS), group_id=kafka.group("ehc-deadlines"), title="on_case_events",
                       description="Canonical case events (docs/contracts/case-event.schema.json), key = case_id",
-                      **{**BATCH_SUBSCRIBER, "max_records": MAX_BATCH})(isolated_batch(consumer))
+                      **batch_subscriber(consumer, max_records=MAX_BATCH))(isolated_batch(consumer))
     return router

@@ -21,7 +21,7 @@ from services.intake.service_layer.handlers import (
     canonical_converter,
 )
 from shared import topics
-from shared.consumer import BATCH_SUBSCRIBER, Isolated, check_json, isolated_batch
+from shared.consumer import Isolated, batch_subscriber, check_json, isolated_batch
 from shared.contracts import CaseEvent, ContactsUpdated, IntakeRejected
 from shared.dead_letters import DeadLetters
 from shared.messaging.outbox import OutboxRelay
@@ -57,7 +57,7 @@ def build_router(settings: Settings, service: IntakeService, relay: OutboxRelay,
         consumer = _consumer(name, convert, service, relay, dead_letters, settings)
         router.subscriber(topic, group_id=kafka.group(f"ehc-intake-{name}"), title=f"on_{name}",
                           description=_describe(name),
-                          **BATCH_SUBSCRIBER)(isolated_batch(consumer))
+                          **batch_subscriber(consumer))(isolated_batch(consumer))
     return router
 
 

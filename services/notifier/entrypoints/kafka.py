@@ -15,7 +15,7 @@ from prometheus_client import Counter
 
 from services.notifier.service_layer.handlers import NotifierService
 from shared import topics
-from shared.consumer import BATCH_SUBSCRIBER, Isolated, check_json, isolated_batch
+from shared.consumer import Isolated, batch_subscriber, check_json, isolated_batch
 from shared.contracts import (
     CASE_EVENT_TYPES,
     CaseDataQualityEvent,
@@ -46,7 +46,7 @@ def build_router(kafka: KafkaSettings, service: NotifierService, after_batch: Ca
 
     def subscribe(topic: str, group: str, consumer: Isolated[Any]) -> None:
         router.subscriber(kafka.topic(topic), group_id=kafka.group(group), title=f"on_{consumer.name}",
-                          **BATCH_SUBSCRIBER)(isolated_batch(consumer))
+                          **batch_subscriber(consumer))(isolated_batch(consumer))
 
     def decode_deadline_event(record: ConsumerRecord[bytes, bytes]) -> DeadlineEvent | CaseDataQualityEvent:
         check_json(record.value or b"", limits)
