@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import and_, bindparam, exists, or_, select, update
+from sqlalchemy import and_, bindparam, exists, or_, select, text, update
 
 from services.notifier.adapters import tables
 from services.notifier.adapters.channels import Channel, OutgoingMessage, PermanentSendError, SendError, SendResult
@@ -192,7 +192,14 @@ class Sender:
                  .order_by(n.c.next_attempt_at, n.c.seq).limit(limit))
             if is_postgres(session):
                 q = q.with_for_update(skip_locked=True, of=n)
+                # Walk ix_notifications_claimable in order and stop at the limit. Before the table's
+                # first ANALYZE (a first load) PostgreSQL expected two rows and instead gathered every
+                # due notification, checked each for an earlier one and sorted them: 40-85 ms a claim
+                # at 10,000 due, against 0.2 ms. Without a sort, the index order is the plan.
+                await session.execute(text("SET LOCAL enable_sort = off"))
             rows = (await session.execute(q)).all()
+            if is_postgres(session):
+                await session.execute(text("SET LOCAL enable_sort = on"))  # for this statement only
             if not rows:
                 return [], 0
             consenting = await self._consenting_family(session, rows)
