@@ -7,15 +7,24 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+import warnings
 from typing import Any
 
-from authlib.integrations.starlette_client import OAuth, OAuthError
+import authlib.deprecate
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.web.domain.people import Staff, staff_from_claims, staff_from_roles
 from shared.logging import get_logger
 from shared.settings import WebSettings
+
+# Authlib 1.9 warns at import, always, that it falls back from its httpx2 fork to httpx: the client
+# this project installs and pins. Nothing a council can act on, so it stays out of every start's
+# output (authlib.deprecate, imported first, sets its "always"; this filter, added after, wins).
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated",
+                            category=authlib.deprecate.AuthlibDeprecationWarning)
+    from authlib.integrations.starlette_client import OAuth, OAuthError
 
 log = get_logger(__name__)
 
