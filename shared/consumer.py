@@ -344,17 +344,18 @@ class OffsetCommitter:
                     self._pending[tp] = max(self._pending.get(tp, 0), offset)
                 return
 
-    def rebalance_listener(self) -> ConsumerRebalanceListener:
-        committer = self
 
-        class SettleBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-            async def on_partitions_revoked(self, revoked: Any) -> None:
-                await committer.settle()
+class SettleBeforeRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before a rebalance gives partitions away, the commits of what was handled finish."""
 
-            async def on_partitions_assigned(self, assigned: Any) -> None:
-                return None
+    def __init__(self, commits: OffsetCommitter) -> None:
+        self.commits = commits
 
-        return SettleBeforeRevoke()
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.commits.settle()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
 
 
 def isolated_batch(consumer: Isolated[Any]) -> Callable[[Any], Awaitable[None]]:
@@ -376,4 +377,4 @@ def isolated_batch(consumer: Isolated[Any]) -> Callable[[Any], Awaitable[None]]:
 def batch_subscriber(consumer: Isolated[Any], **overrides: Any) -> dict[str, Any]:
     """The subscriber's arguments for ``consumer`` (:data:`BATCH_SUBSCRIBER` with ``overrides``), with
     a rebalance listener that commits what was handled before partitions are given away."""
-    return {**BATCH_SUBSCRIBER, **overrides, "listener": consumer.commits.rebalance_listener()}
+    return {**BATCH_SUBSCRIBER, **overrides, "listener": SettleBeforeRevoke(consumer.commits)}

@@ -24,10 +24,6 @@ from shared.settings import Settings
 pytestmark = pytest.mark.infra
 
 
-def _nodes(lines: list[str]) -> list[str]:
-    return [line.strip() for line in lines]
-
-
 async def test_a_claim_reads_in_order_and_stops_at_its_limit_before_any_analyse(isolated: Settings) -> None:
     app = bootstrap(isolated)
     schema = isolated.schema_for("notifier")
@@ -70,11 +66,12 @@ async def test_a_claim_reads_in_order_and_stops_at_its_limit_before_any_analyse(
             plan = [r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {ran[at][0]}", *ran[at][1])]
         finally:
             await explained.rollback()
-        scans = [line for line in _nodes(plan) if "rows=" in line and ("Scan" in line or "Join" in line)]
+        lines = [line.strip() for line in plan]
+        scans = [line for line in lines if "rows=" in line and ("Scan" in line or "Join" in line)]
         read = max(int(line.split("rows=")[1].split()[0]) for line in scans)
         # in index order, stopping once ten can go: tens of rows, not the 10,000 due
         assert read < 200, "\n".join(plan)
-        assert not any(line.startswith("-> Sort") or line.startswith("Sort") for line in _nodes(plan)), "\n".join(plan)
+        assert not any(line.startswith("-> Sort") or line.startswith("Sort") for line in lines), "\n".join(plan)
     finally:
         await conn.close()
         await app.engine.dispose()
